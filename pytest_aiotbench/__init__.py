@@ -1,0 +1,3 @@
+"""pytest-aiotbench: AIoTBench as a pytest plugin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,175 @@
+"""The dataset module: which images, in which order, with which labels; and their pixels, cached.
+
+Three sources: a folder with ``labels.csv`` (exactly those images, in that order), an ILSVRC2012 val tree (one
+folder per synset; the AIoTBench protocol draws 100 classes x 5 images with a recorded seed), or, with nothing
+configured, deterministic synthetic images (latency is real, accuracy is n/a).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .preprocess import PixelCache, PreprocessError, PreprocessSpec, sha256_bytes
+
+PROTOCOL_CLASSES = 100
+PROTOCOL_PER_CLASS = 5
+PROTOCOL_SEED = 2019  # AIoTBench's year; recorded in every report
+SYNTHETIC_IMAGES = 50
+SYNSET = re.compile(r"^n\d{8}$")
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class DatasetError(Exception):
+    """A dataset folder that cannot be used as given. One line, naming the path."""
+
+
+@lru_cache(maxsize=1)
+def imagenet_synsets() -> tuple[str, ...]:
+    """The 1000 ILSVRC2012 synsets in sorted order: line index = class index (Caffe, torchvision, Keras)."""
+    text = resources.files("pytest_aiotbench").joinpath("data/imagenet_synsets.txt").read_text()
+    return tuple(text.split())
+
+
+@dataclass
+class Dataset:
+    kind: str  # "labels.csv" | "imagenet-val" | "synthetic"
+    root: Path | None
+    files: list[str]  # relative to root
+    labels: list[int] | None
+    seed: int | None = None
+    note: str | None = None
+    protocol: bool = False  # the canonical 100 x 5 AIoTBench subset
+    complete: bool = True  # False when --aiotbench-images cut it short
+    _digests: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def labeled(self) -> bool:
+        return self.labels is not None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def digests(self) -> list[str]:
+        """sha256 of every image's bytes (read once per session): the cache key and part of the fingerprint."""
+        if self._digests is None:
+            if self.root is None:
+                self._digests = [hashlib.sha256(f"synthetic-{self.seed}-{i}".encode()).hexdigest() for i in range(len(self))]
+            else:
+                self._digests = [sha256_bytes(self._read(f)) for f in self.files]
+        return self._digests
+
+    def fingerprint(self) -> str:
+        """Identifies the exact evaluation set: ordered files, their labels and their bytes."""
+        h = hashlib.sha256()
+        labels = self.labels or [-1] * len(self)
+        for name, label, digest in zip(self.files, labels, self.digests()):
+            h.update(f"{name}\t{label}\t{digest}\n".encode())
+        return "sha256:" + h.hexdigest()
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return (self.root / name).read_bytes()
+        except OSError as exc:
+            raise PreprocessError(f"cannot read image {self.root / name}: {exc.strerror or exc}") from None
+
+    def pixels(self, spec: PreprocessSpec, cache: PixelCache) -> np.ndarray:
+        """Stacked uint8 crops (N, S, S, 3) in dataset order."""
+        size = spec.input_size
+        if self.root is None:
+            rng = np.random.default_rng(self.seed)
+            return rng.integers(0, 256, size=(len(self), size, size, 3), dtype=np.uint8)
+        out = np.empty((len(self), size, size, 3), np.uint8)
+        for i, (name, digest) in enumerate(zip(self.files, self.digests())):
+            out[i] = cache.get(digest, lambda name=name: self._read(name), spec, str(self.root / name))
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.root) if self.root else None,
+            "kind": self.kind,
+            "images": len(self),
+            "fingerprint": self.fingerprint(),
+            "labeled": self.labeled,
+            "protocol": self.protocol,
+            "complete": self.complete,
+            "seed": self.seed,
+            "note": self.note,
+            "files": list(self.files),
+            "labels": list(self.labels) if self.labels is not None else None,
+        }
+
+
+def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = PROTOCOL_SEED) -> Dataset:
+    if not path:
+        ds = Dataset("synthetic", None, [f"synthetic/{i:05d}" for i in range(limit or SYNTHETIC_IMAGES)], None, seed=seed,
+                     note="no dataset configured: synthetic images, accuracy n/a")
+        return ds
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    ds = _from_labels_csv(root) if (root / "labels.csv").is_file() else _from_imagenet_tree(root, seed)
+    if limit is not None and limit < len(ds):
+        ds.files, ds.labels = ds.files[:limit], ds.labels[:limit] if ds.labels is not None else None
+        ds.complete = False
+    if not ds.files:
+        raise DatasetError(f"no images found in {root}")
+    return ds
+
+
+def _from_labels_csv(root: Path) -> Dataset:
+    files: list[str] = []
+    labels: list[int] = []
+    with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"file", "class_index"} <= set(reader.fieldnames):
+            raise DatasetError(f"{root / 'labels.csv'}: needs a header with columns file,synset,class_index")
+        for line, row in enumerate(reader, start=2):
+            try:
+                label = int(row["class_index"])
+            except (TypeError, ValueError):
+                raise DatasetError(f"{root / 'labels.csv'} line {line}: class_index {row['class_index']!r} is not an integer") from None
+            if not 0 <= label < 1000:
+                raise DatasetError(f"{root / 'labels.csv'} line {line}: class_index {label} outside 0..999")
+            files.append(row["file"])
+            labels.append(label)
+    return Dataset("labels.csv", root, files, labels, note="images and order from labels.csv")
+
+
+def _from_imagenet_tree(root: Path, seed: int) -> Dataset:
+    index = {s: i for i, s in enumerate(imagenet_synsets())}
+    by_class: dict[str, list[str]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not SYNSET.match(folder.name):
+            continue
+        if folder.name not in index:
+            raise DatasetError(f"{folder}: {folder.name} is not one of the 1000 ILSVRC2012 synsets")
+        images = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            by_class[folder.name] = images
+    if not by_class:
+        raise DatasetError(f"{root}: neither a labels.csv nor synset folders (n01440764/...) found")
+    eligible = sorted(s for s, imgs in by_class.items() if len(imgs) >= PROTOCOL_PER_CLASS)
+    if len(eligible) >= PROTOCOL_CLASSES:
+        rng = random.Random(seed)
+        chosen = {s: sorted(rng.sample(by_class[s], PROTOCOL_PER_CLASS)) for s in sorted(rng.sample(eligible, PROTOCOL_CLASSES))}
+        note, protocol = f"AIoTBench protocol: {PROTOCOL_CLASSES} classes x {PROTOCOL_PER_CLASS} images, seed {seed}", True
+    else:
+        chosen = by_class
+        note = (f"tree too small for the {PROTOCOL_CLASSES} x {PROTOCOL_PER_CLASS} protocol "
+                f"({len(eligible)} classes with >= {PROTOCOL_PER_CLASS} images): used whole")
+        protocol = False
+    files, labels = [], []
+    for synset in sorted(chosen, key=index.__getitem__):
+        for name in chosen[synset]:
+            files.append(f"{synset}/{name}")
+            labels.append(index[synset])
+    return Dataset("imagenet-val", root, files, labels, seed=seed if protocol else None, note=note, protocol=protocol)

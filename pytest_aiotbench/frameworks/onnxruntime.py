@@ -1,0 +1,50 @@
+"""ONNX Runtime: stands in for Caffe2, whose ONNX path led here once Caffe2 left PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
+           "tensor(int8)": np.int8}
+
+
+class OnnxRuntimeSession:
+    def __init__(self, session, ort_version: str, threads: int):
+        self._session = session
+        inp = session.get_inputs()[0]
+        shape = tuple(d if isinstance(d, int) else -1 for d in inp.shape)
+        self.input = TensorSpec(shape, np.dtype(_DTYPES.get(inp.type, np.float32)))
+        self._run = session.run
+        self._input_name = inp.name
+        self._outputs = [session.get_outputs()[0].name]
+        self.info = {"runtime": "onnxruntime", "version": ort_version, "threads": threads,
+                     "providers": session.get_providers()}
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self._run(self._outputs, {self._input_name: x})[0][0]
+
+    def close(self) -> None:
+        self._session = None
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+    requirement = "pytest-aiotbench[onnx]"
+
+    def prepare(self, model_file: str, options: PrepareOptions) -> OnnxRuntimeSession:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise FrameworkUnavailable(self.name, "pip install 'pytest-aiotbench[onnx]'  (onnxruntime)") from None
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(model_file), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ort raises its own Fail/InvalidProtobuf/... types
+            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {msg}") from None
+        return OnnxRuntimeSession(session, ort.__version__, options.threads)

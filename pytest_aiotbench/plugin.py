@@ -1,0 +1,229 @@
+"""pytest plugin: options and ini keys, case parametrization, the ``aiotbench`` fixture, reporting hooks."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from . import catalog as catalog_mod
+from .dataset import DatasetError, open_dataset
+from .session import STATE_KEY, AiotbenchState, Settings, get_state
+
+# (option, ini key, type, default, help). Every option is also an ini key under [tool.pytest.ini_options].
+OPTIONS = [
+    ("--aiotbench-dataset", "aiotbench_dataset", str, None,
+     "dataset folder: labels.csv at its root, or an ILSVRC2012 val tree (one folder per synset). "
+     "Default: synthetic images (latency only, accuracy n/a)"),
+    ("--aiotbench-catalog", "aiotbench_catalog", "append", None,
+     "extra catalog TOML with your models (repeatable); file paths are relative to the catalog"),
+    ("--aiotbench-models", "aiotbench_models", str, None,
+     "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)"),
+    ("--aiotbench-no-builtin", "aiotbench_no_builtin", bool, False,
+     "leave out the built-in catalog of the six AIoTBench models"),
+    ("--aiotbench-images", "aiotbench_images", int, None, "use only the first N images of the dataset"),
+    ("--aiotbench-threads", "aiotbench_threads", int, 1, "inference threads (default 1, as the AIoTBench app)"),
+    ("--aiotbench-warmup", "aiotbench_warmup", int, 10, "untimed warmup inferences per case (default 10)"),
+    ("--aiotbench-min-top1", "aiotbench_min_top1", float, None,
+     "required top-1 for every case, overriding the catalog's min_top1 (fraction, e.g. 0.7)"),
+    ("--aiotbench-strict", "aiotbench_strict", bool, False,
+     "fail (instead of skip) cases whose model file or framework runtime is missing"),
+    ("--aiotbench-json", "aiotbench_json", str, None, "write the aiotbench/1 JSON report here (atomically)"),
+    ("--aiotbench-cache", "aiotbench_cache", str, None,
+     "preprocessed-pixel cache folder (default: $XDG_CACHE_HOME/aiotbench; 'none' disables)"),
+    ("--device", "aiotbench_device", str, "host", "where cases run: host (default), adb:SERIAL or ssh://user@host"),
+]
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aiotbench", "AIoTBench inference benchmarks")
+    group.addoption("--aiotbench", action="store_true", default=False,
+                    help="run the AIoTBench benchmark cases (model x framework x quantization)")
+    for flag, ini, kind, default, help_text in OPTIONS:
+        if kind is bool:
+            group.addoption(flag, action="store_true", default=None, dest=ini, help=help_text)
+            parser.addini(ini, help_text, type="bool", default=default)
+        elif kind == "append":
+            group.addoption(flag, action="append", default=None, dest=ini, metavar="FILE", help=help_text)
+            parser.addini(ini, help_text, type="linelist", default=[])
+        else:
+            group.addoption(flag, type=kind, default=None, dest=ini, help=help_text)
+            parser.addini(ini, help_text, default=default)
+
+
+def _setting(config: pytest.Config, ini: str, kind):
+    value = config.getoption(ini)
+    if value is None or value == []:
+        value = config.getini(ini)
+    if value in (None, "", []):
+        return None if kind is not bool else False
+    if kind in (int, float) and not isinstance(value, kind):
+        try:
+            value = kind(value)
+        except ValueError:
+            raise pytest.UsageError(f"{ini} = {value!r}: expected a {kind.__name__}") from None
+    return value
+
+
+def _cache_dir(value: str | None) -> Path | None:
+    if value and value.lower() == "none":
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "aiotbench"
+
+
+def _load_cases(config: pytest.Config) -> list:
+    cases = []
+    if not _setting(config, "aiotbench_no_builtin", bool):
+        models_dir = _setting(config, "aiotbench_models", str)
+        models_dir = Path(models_dir).expanduser() if models_dir else _project_path(config, "models")
+        models_dir = models_dir or config.invocation_params.dir / "models"
+        builtin = models_dir / catalog_mod.BUILTIN_CATALOG
+        if not builtin.is_file():  # installed elsewhere: the packaged copy, files still under models_dir
+            builtin = Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))
+        if builtin.is_file():
+            cases += catalog_mod.load(builtin, base_dir=models_dir, canonical_allowed=True)
+    for path in _setting(config, "aiotbench_catalog", "append") or []:
+        cases += catalog_mod.load(Path(path).expanduser())
+    ids = [c.id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise catalog_mod.CatalogError(f"case ids defined in more than one catalog: {', '.join(duplicates)}")
+    config.hook.pytest_aiotbench_cases(config=config, cases=cases)
+    return cases
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("aiotbench"):
+        return
+    try:
+        cases = _load_cases(config)
+        settings = Settings(
+            dataset=_setting(config, "aiotbench_dataset", str),
+            images=_setting(config, "aiotbench_images", int),
+            threads=_setting(config, "aiotbench_threads", int) or 1,
+            warmup=_setting(config, "aiotbench_warmup", int) or 0,
+            min_top1=_setting(config, "aiotbench_min_top1", float),
+            strict=_setting(config, "aiotbench_strict", bool),
+            json_path=Path(p).expanduser() if (p := _setting(config, "aiotbench_json", str)) else None,
+            cache_dir=_cache_dir(_setting(config, "aiotbench_cache", str)),
+            device=_setting(config, "aiotbench_device", str) or "host",
+        )
+        if settings.images is not None and settings.images < 1:
+            raise pytest.UsageError("--aiotbench-images must be >= 1")
+        dataset = open_dataset(settings.dataset, settings.images)
+        from .targets import resolve_target
+
+        target = resolve_target(settings.device)
+    except (catalog_mod.CatalogError, DatasetError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = AiotbenchState(config, settings, dataset, cases, target)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
+    for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
+        config.addinivalue_line("markers", f"{name}: AIoTBench cases with framework or quantization '{name}'")
+    _point_collection_at_cases(config)
+
+
+def _point_collection_at_cases(config: pytest.Config) -> None:
+    """``pytest --aiotbench`` with no paths runs the benchmark cases: ./bench_cases in a checkout that has it,
+    else the cases shipped in this package, so the plugin works from any directory once installed."""
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        return
+    local = _project_path(config, "bench_cases")
+    config.args[:] = [str(local or Path(__file__).with_name("cases.py"))]
+
+
+def _project_path(config: pytest.Config, name: str) -> Path | None:
+    """``name`` in the rootdir or, failing that, the invocation folder (pytest may take a rootdir from an
+    option's value that looks like a path, e.g. ``--aiotbench-catalog /elsewhere/cat.toml``)."""
+    for base in (config.rootpath, config.invocation_params.dir):
+        if (base / name).exists():
+            return base / name
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "aiotbench" not in metafunc.fixturenames:
+        return
+    state = get_state(metafunc.config)
+    if state is None:
+        params = [pytest.param(None, id="aiotbench", marks=pytest.mark.skip(reason="benchmark cases run with --aiotbench"))]
+    else:
+        params = [
+            pytest.param(case, id=case.id, marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
+                                                 getattr(pytest.mark, case.quant)])
+            for case in state.cases
+        ]
+    metafunc.parametrize("aiotbench", params, indirect=True)
+
+
+@pytest.fixture
+def aiotbench(request, benchmark):
+    """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``."""
+    from .fixture import AiotbenchFixture
+
+    state = get_state(request.config)
+    return AiotbenchFixture(request.param, state, benchmark)
+
+
+class SessionHooks:
+    """Hooks that need the session state; registered only for ``--aiotbench`` runs."""
+
+    def __init__(self, state: AiotbenchState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record each case's outcome (and why it did not pass) in the report, measured or not."""
+        if "aiotbench" not in report.keywords or not (report.when == "call" or report.outcome != "passed"):
+            return
+        case_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
+        status = report.outcome
+        if report.when != "call" and report.outcome == "failed":
+            status = "error"
+        reason = _one_line(report) if report.outcome != "passed" else None
+        entry = self.state.results.get(case_id)
+        if entry is None:
+            case = next((c for c in self.state.cases if c.id == case_id), None)
+            if case is None:
+                return
+            entry = _unmeasured_entry(case, status, reason)
+        self.state.record({**entry, "status": status, "reason": reason})
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        from .table import render_summary
+
+        for line in render_summary(self.state.build_report(), self.state.dataset):
+            terminalreporter.write_line(line)
+        if self.state.settings.json_path is not None:
+            self.state.write_json()
+            terminalreporter.write_line(f"aiotbench: JSON report written to {self.state.settings.json_path}")
+
+    def pytest_sessionfinish(self) -> None:
+        self.state.write_json()  # also after Ctrl-C: whatever was measured is on disk
+
+
+def _one_line(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = (crash.message if crash is not None else str(report.longrepr)).strip()
+    return message.splitlines()[0] if message else report.outcome
+
+
+def _unmeasured_entry(case, status: str, reason: str | None) -> dict:
+    return {"id": case.id, "model": case.model, "framework": case.framework, "quant": case.quant,
+            "file": str(case.file), "file_sha256": None, "images": 0, "top1": None, "top5": None,
+            "min_top1": case.min_top1, "latency_ms": None, "prepare_ms": None, "first_ms": None, "vips": None,
+            "vops": None, "gflops": case.gflops, "status": status, "reason": reason, "per_image": None}

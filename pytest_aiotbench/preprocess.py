@@ -1,0 +1,169 @@
+"""The preprocess module: decode, resize, crop (Pillow, deterministic) into uint8 pixels, cached on disk by image
+content and geometry; then the cheap, in-memory conversion to a model's input tensor (colour order, layout,
+normalization or the model's own quantization). Nothing here is ever timed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .frameworks.base import TensorSpec
+
+# Bump when decoding/resizing changes: it is part of every cache key, so old entries are never served.
+PIXELS_VERSION = "pil-bilinear-v1"
+
+
+class PreprocessError(Exception):
+    """An image that cannot be used (unreadable, truncated, not an image). Names the file."""
+
+
+class InputShapeError(Exception):
+    """The model's input tensor does not match what the catalog entry says it takes."""
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    input_size: int
+    resize: int  # shorter side before the center crop; 0 = straight resize to input_size
+    color: str = "RGB"
+    layout: str = "NHWC"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> "PreprocessSpec":
+        size = int(entry["input_size"])
+        resize = int(entry.get("resize", round(size / 0.875)))
+        color = str(entry.get("color", "RGB")).upper()
+        layout = str(entry.get("layout", "NHWC")).upper()
+        mean = tuple(float(v) for v in entry.get("mean", (0.0, 0.0, 0.0)))
+        std = tuple(float(v) for v in entry.get("std", (1.0, 1.0, 1.0)))
+        if size <= 0 or resize < 0 or (resize and resize < size):
+            raise ValueError(f"input_size {size} / resize {resize}: resize must be 0 or >= input_size")
+        if color not in ("RGB", "BGR"):
+            raise ValueError(f"color must be RGB or BGR, not {color!r}")
+        if layout not in ("NHWC", "NCHW"):
+            raise ValueError(f"layout must be NHWC or NCHW, not {layout!r}")
+        if len(mean) != 3 or len(std) != 3 or 0.0 in std:
+            raise ValueError("mean and std need 3 values each, std non-zero")
+        return cls(size, resize, color, layout, mean, std)  # type: ignore[arg-type]
+
+    @property
+    def geometry(self) -> str:
+        """What the cached pixels depend on (colour, layout and normalization are applied afterwards)."""
+        return f"{PIXELS_VERSION}-r{self.resize}-c{self.input_size}"
+
+
+def crop_pixels(data: bytes, spec: PreprocessSpec, name: str) -> np.ndarray:
+    """Decode and crop one image to uint8 RGB HxWx3, exactly as the reference evaluations of ../shared do:
+    shorter side to ``resize`` (bilinear), center crop with torchvision's rounding."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img = img.convert("RGB")  # greyscale, CMYK, palette, RGBA -> RGB
+            size = spec.input_size
+            if spec.resize:
+                w, h = img.size
+                short = spec.resize
+                nw, nh = (short, round(h * short / w)) if w <= h else (round(w * short / h), short)
+                img = img.resize((nw, nh), Image.BILINEAR)
+                left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
+                img = img.crop((left, top, left + size, top + size))
+            else:
+                img = img.resize((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PreprocessError(f"cannot read image {name}: {exc}") from None
+
+
+class PixelCache:
+    """On-disk cache of cropped pixels, keyed by sha256(image bytes) and the crop geometry."""
+
+    def __init__(self, root: Path | None):
+        self.root = Path(root) if root else None
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, content_sha: str, data_loader, spec: PreprocessSpec, name: str) -> np.ndarray:
+        path = self.root / spec.geometry / content_sha[:2] / f"{content_sha}.npy" if self.root else None
+        if path is not None and path.exists():
+            try:
+                pixels = np.load(path, allow_pickle=False)
+                if pixels.shape == (spec.input_size, spec.input_size, 3) and pixels.dtype == np.uint8:
+                    self.hits += 1
+                    return pixels
+            except (OSError, ValueError):
+                pass  # a damaged entry is rebuilt below
+        self.misses += 1
+        pixels = crop_pixels(data_loader(), spec, name)
+        if path is not None:
+            _atomic_save(path, pixels)
+        return pixels
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _is_pixel_scale(spec: PreprocessSpec, quant: tuple[float, int]) -> bool:
+    """True when quantizing (x - mean) / std with the model's (scale, zero_point) lands within one step of x for
+    every pixel value: the model's input quantization *is* the pixel scale, so raw pixels are fed unchanged, as
+    TFLite's own tools and the reference evaluations do (re-quantizing would shift half the values by one)."""
+    scale, zero_point = quant
+    x = np.arange(256, dtype=np.float64)
+    for m, s in zip(spec.mean, spec.std):
+        q = np.round((x - m) / s / scale + zero_point)
+        if np.abs(q - x).max() > 1:
+            return False
+    return True
+
+
+def to_model_inputs(pixels: np.ndarray, spec: PreprocessSpec, tensor: TensorSpec, name: str) -> list[np.ndarray]:
+    """Turn stacked uint8 crops (N, S, S, 3) into N batch-1 arrays shaped and typed as the model's input."""
+    expected = (1, 3, spec.input_size, spec.input_size) if spec.layout == "NCHW" else (1, spec.input_size, spec.input_size, 3)
+    if len(tensor.shape) != 4 or any(d not in (e, -1, 0, None) for d, e in zip(tensor.shape, expected)):
+        raise InputShapeError(
+            f"{name}: model input is {'x'.join(map(str, tensor.shape))} but the catalog says "
+            f"{spec.layout} {spec.input_size}x{spec.input_size} (expected {'x'.join(map(str, expected))})"
+        )
+    x = pixels[..., ::-1] if spec.color == "BGR" else pixels
+    dtype = np.dtype(tensor.dtype)
+    if dtype.kind in "iu":
+        if tensor.quant and not (dtype == np.uint8 and _is_pixel_scale(spec, tensor.quant)):
+            scale, zero_point = tensor.quant
+            info = np.iinfo(dtype)
+            norm = (x.astype(np.float32) - np.float32(spec.mean)) / np.float32(spec.std)
+            x = np.clip(np.round(norm / scale + zero_point), info.min, info.max).astype(dtype)
+        else:
+            x = x.astype(dtype)
+    else:
+        x = ((x.astype(np.float32) - np.float32(spec.mean)) / np.float32(spec.std)).astype(dtype)
+    if spec.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(x)
+    return [x[i : i + 1] for i in range(len(x))]
+
+
+def stack(crops: Sequence[np.ndarray]) -> np.ndarray:
+    return np.stack(crops) if crops else np.zeros((0, 0, 0, 3), np.uint8)

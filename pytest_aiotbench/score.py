@@ -1,0 +1,80 @@
+"""The score module: ranking, accuracy, VIPS/VOPS and the device score. Pure numpy; runs on devices too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+def topk(scores: np.ndarray, k: int = 5, background: bool = False) -> np.ndarray:
+    """Indices of the k best classes, best first. Ties go to the lower class index (stable descending sort, as
+    np.argmax does): with uint8 outputs ties are common and the rule moves top-1 by whole points.
+    With ``background`` the model's output 0 is dropped, so class k is output k+1."""
+    flat = np.asarray(scores).reshape(-1)
+    if background:
+        flat = flat[1:]
+    # Negate in float64: exact for every int/float32 score, and no unsigned wrap-around.
+    return np.argsort(-flat.astype(np.float64), kind="stable")[:k]
+
+
+def accuracy(topk_rows: np.ndarray, labels: Sequence[int], k: int) -> float:
+    """Fraction of images whose label is among the first k predictions."""
+    rows = np.asarray(topk_rows)
+    if len(rows) == 0:
+        return float("nan")
+    hits = (rows[:, :k] == np.asarray(labels)[:, None]).any(axis=1)
+    return float(hits.mean())
+
+
+def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(latencies_s, dtype=np.float64) * 1e3
+    q1, median, q3, p90 = np.percentile(ms, [25, 50, 75, 90])
+    return {
+        "min": float(ms.min()),
+        "median": float(median),
+        "mean": float(ms.mean()),
+        "p90": float(p90),
+        "max": float(ms.max()),
+        "stddev": float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
+        "iqr": float(q3 - q1),
+    }
+
+
+def vips(top1: float | None, mean_latency_s: float) -> float | None:
+    """Valid Images Per Second: the share of correct answers delivered per second of inference."""
+    if top1 is None or not mean_latency_s > 0:
+        return None
+    return top1 / mean_latency_s
+
+
+def vops(vips_value: float | None, gflops: float | None) -> float | None:
+    """VIPS weighted by the model's cost (GFLOPs per image): valid GFLOP per second."""
+    if vips_value is None or not gflops:
+        return None
+    return vips_value * gflops
+
+
+@dataclass
+class DeviceScore:
+    vips: float | None
+    vops: float | None
+    cases: int
+    partial: bool
+    missing: list[str]
+
+
+def device_score(results: Iterable[dict], canonical_ids: Iterable[str], complete_data: bool) -> DeviceScore:
+    """Sum VIPS/VOPS over the scored cases. Partial unless every canonical case was scored on the full dataset."""
+    scored = [r for r in results if r.get("vips") is not None]
+    missing = sorted(set(canonical_ids) - {r["id"] for r in scored})
+    total_vips = sum(r["vips"] for r in scored) if scored else None
+    vops_terms = [r["vops"] for r in scored if r.get("vops") is not None]
+    return DeviceScore(
+        vips=total_vips,
+        vops=sum(vops_terms) if vops_terms else None,
+        cases=len(scored),
+        partial=bool(missing) or not complete_data or not scored,
+        missing=missing,
+    )

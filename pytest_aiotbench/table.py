@@ -1,0 +1,53 @@
+"""Terminal summary: one row per case, grouped by model, then the device score."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "status")
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x, fmt="{:.2f}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def render_summary(report: dict, dataset=None) -> list[str]:
+    cases = report["cases"]
+    if not cases:
+        return []
+    rows = []
+    for model, group in groupby(sorted(cases, key=lambda c: c["model"]), key=lambda c: c["model"]):
+        rows.append((model,))
+        for c in group:
+            lat = c.get("latency_ms") or {}
+            rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
+                         _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
+                         _num(c.get("vips"), "{:.1f}"), c["status"]))
+    widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
+    widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
+    ds = report["dataset"]
+    lines = ["", f"AIoTBench results ({ds['images']} images, {ds['kind']}, {report['device'].get('target', '?')}, "
+                 f"{report['settings']['threads']} thread(s), warmup {report['settings']['warmup']})"]
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(COLUMNS, widths))))
+    for r in rows:
+        if len(r) == 1:
+            lines.append(r[0])
+        else:
+            lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    score = report["score"]
+    if score["vips"] is None:
+        lines.append("Device score: n/a (no case was scored for accuracy)")
+    else:
+        vops = f", VOPS {score['vops']:.1f}" if score["vops"] is not None else ""
+        partial = f" [partial: {len(score['missing'])} canonical case(s) missing or data incomplete]" if score["partial"] else ""
+        lines.append(f"Device score: VIPS {score['vips']:.1f}{vops} over {score['cases']} case(s){partial}")
+    if not ds["labeled"]:
+        lines.append("Accuracy n/a: no dataset configured. Point --aiotbench-dataset at an ImageNet val tree "
+                     "(one folder per synset) or a folder with labels.csv to measure accuracy and VIPS.")
+    elif ds.get("note"):
+        lines.append(f"Dataset: {ds['note']}")
+    return lines

@@ -1,0 +1,54 @@
+"""The host target: the case runs in this process. ``execute`` is also what the on-device runner calls, so a job
+means the same thing wherever it runs."""
+
+from __future__ import annotations
+
+import platform
+from time import perf_counter
+
+import numpy as np
+
+from ..frameworks import get_framework
+from ..preprocess import to_model_inputs
+from ..score import topk
+from .base import Job, Measurement, Timing
+
+
+class InferenceError(Exception):
+    """The model ran but its first answer is unusable (exception inside the runtime, wrong output size)."""
+
+
+def execute(job: Job, timing: Timing, where: str = "host") -> Measurement:
+    framework = get_framework(job.framework)
+    start = perf_counter()
+    session = framework.prepare(str(job.model_file), job.options)
+    prepare_s = perf_counter() - start
+    try:
+        inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+        start = perf_counter()
+        try:
+            first = session.infer(inputs[0])
+        except Exception as exc:  # the runtime's own error types: report one line, not its traceback
+            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InferenceError(f"{job.model_file.name}: first inference failed: {msg}") from None
+        first_s = perf_counter() - start
+        if np.asarray(first).size != job.num_classes:
+            raise InferenceError(f"{job.model_file.name}: model outputs {np.asarray(first).size} scores, "
+                                 f"the catalog says num_classes = {job.num_classes}")
+        outputs, latencies = timing.time_each(session.infer, inputs, job.warmup)
+        ranked = np.stack([topk(o, job.top_k, job.background) for o in outputs])
+        return Measurement(ranked, list(latencies), prepare_s, first_s, dict(session.info), timed_on=where)
+    finally:
+        session.close()
+
+
+class HostTarget:
+    name = "host"
+
+    def describe(self) -> dict:
+        from ..environment import machine_facts
+
+        return {"target": "host", "name": platform.node(), **machine_facts()}
+
+    def run(self, job: Job, timing: Timing) -> Measurement:
+        return execute(job, timing)

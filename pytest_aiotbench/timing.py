@@ -1,0 +1,71 @@
+"""Clocks. ``BenchmarkTiming`` times through pytest-benchmark (pedantic: one round per image, iterations=1,
+warmup rounds excluded) so its stats, tables, JSON and comparisons carry the per-image latencies.
+``PerfCounterTiming`` is the same loop on a bare perf_counter, for devices and for runs where pytest-benchmark is
+disabled (``--benchmark-disable``, xdist)."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+def _warmup_then_images(inputs: Sequence[np.ndarray], warmup: int):
+    """Arguments for warmup rounds (cycling over the inputs) followed by one round per image, in order."""
+    n = len(inputs)
+    for i in range(warmup):
+        yield inputs[i % n]
+    yield from inputs
+
+
+class PerfCounterTiming:
+    def __init__(self) -> None:
+        self.latencies_s: list[float] = []
+
+    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
+        for i in range(warmup):
+            infer(inputs[i % len(inputs)])
+        outputs, latencies = [], []
+        clock = perf_counter
+        for x in inputs:
+            start = clock()
+            out = infer(x)
+            latencies.append(clock() - start)
+            outputs.append(out)
+        self.latencies_s = latencies
+        return outputs, latencies
+
+    def record(self, latencies_s: Sequence[float]) -> None:
+        self.latencies_s = list(latencies_s)
+
+
+class BenchmarkTiming:
+    def __init__(self, benchmark) -> None:
+        self.benchmark = benchmark
+
+    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
+        if self.benchmark.disabled:
+            fallback = PerfCounterTiming()
+            outputs, latencies = fallback.time_each(infer, inputs, warmup)
+            return outputs, latencies
+        args = _warmup_then_images(inputs, warmup)
+        outputs: list[np.ndarray] = []
+        append = outputs.append
+
+        def setup():  # untimed: hands the next image to the next round
+            return (next(args),), {}
+
+        def infer_one(x):  # timed: the inference and one list append
+            append(infer(x))
+
+        self.benchmark.pedantic(infer_one, setup=setup, rounds=len(inputs), warmup_rounds=warmup, iterations=1)
+        return outputs[warmup:], list(self.benchmark.stats.stats.data)
+
+    def record(self, latencies_s: Sequence[float]) -> None:
+        """Feed latencies measured elsewhere (on a device) into pytest-benchmark's stats."""
+        if self.benchmark.disabled:
+            return
+        stats = self.benchmark._make_stats(1)
+        for seconds in latencies_s:
+            stats.update(seconds)
