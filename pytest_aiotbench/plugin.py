@@ -219,7 +219,7 @@ def _one_line(report: pytest.TestReport) -> str:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     message = (crash.message if crash is not None else str(report.longrepr)).strip()
-    return message.splitlines()[0] if message else report.outcome
+    return message.splitlines()[0].removeprefix("Failed: ") if message else report.outcome
 
 
 def _unmeasured_entry(case, status: str, reason: str | None) -> dict:

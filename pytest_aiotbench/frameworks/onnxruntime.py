@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
            "tensor(int8)": np.int8}
@@ -45,6 +45,5 @@ class OnnxRuntime:
         try:
             session = ort.InferenceSession(str(model_file), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ort raises its own Fail/InvalidProtobuf/... types
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {msg}") from None
+            raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {one_line(exc)}") from None
         return OnnxRuntimeSession(session, ort.__version__, options.threads)

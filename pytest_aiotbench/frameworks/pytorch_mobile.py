@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
 
 
 class TorchSession:
@@ -50,7 +50,6 @@ class PyTorchMobile:
                 else:
                     module, kind = torch.jit.load(str(path), map_location="cpu").eval(), "torchscript"
         except Exception as exc:  # torch raises RuntimeError/ValueError/its own C++ errors
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelLoadError(f"PyTorch cannot load {model_file}: {msg}") from None
+            raise ModelLoadError(f"PyTorch cannot load {model_file}: {one_line(exc)}") from None
         # TorchScript carries no input shape: the catalog's is trusted, and the first inference checks it.
         return TorchSession(module, torch, kind, (-1, -1, -1, -1), options.threads)

@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
 
 
 def _interpreter_class():
@@ -66,12 +66,8 @@ class TFLite:
             interpreter = Interpreter(**kwargs)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"TFLite cannot load {model_file}: {_first_line(exc)}") from None
+            raise ModelLoadError(f"TFLite cannot load {model_file}: {one_line(exc)}") from None
         return TFLiteSession(interpreter, runtime, options.threads, delegate)
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _version(dist: str) -> str | None:

@@ -9,6 +9,7 @@ from time import perf_counter
 import numpy as np
 
 from ..frameworks import get_framework
+from ..frameworks.base import one_line
 from ..preprocess import to_model_inputs
 from ..score import topk
 from .base import Job, Measurement, Timing
@@ -29,8 +30,7 @@ def execute(job: Job, timing: Timing, where: str = "host") -> Measurement:
         try:
             first = session.infer(inputs[0])
         except Exception as exc:  # the runtime's own error types: report one line, not its traceback
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InferenceError(f"{job.model_file.name}: first inference failed: {msg}") from None
+            raise InferenceError(f"{job.model_file.name}: first inference failed: {one_line(exc)}") from None
         first_s = perf_counter() - start
         if np.asarray(first).size != job.num_classes:
             raise InferenceError(f"{job.model_file.name}: model outputs {np.asarray(first).size} scores, "
