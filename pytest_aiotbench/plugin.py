@@ -105,6 +105,7 @@ def _load_cases(config: pytest.Config) -> list:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "aiotbench: an AIoTBench benchmark case")
     if not config.getoption("aiotbench"):
         return
     try:
