@@ -58,6 +58,15 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.files)
 
+    def gaps(self) -> list[str]:
+        """Why a score over this data is not a full AIoTBench score."""
+        gaps = []
+        if not self.labeled:
+            gaps.append("synthetic images: no accuracy")
+        if not self.complete:
+            gaps.append(f"only the first {len(self)} images")
+        return gaps
+
     def digests(self) -> list[str]:
         """sha256 of every image's bytes (read once per session): the cache key and part of the fingerprint."""
         if self._digests is None:

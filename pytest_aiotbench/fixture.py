@@ -73,11 +73,12 @@ class AiotbenchFixture:
             if type(exc).__name__ == "ManifestMismatch":
                 pytest.fail(str(exc), pytrace=False)
             raise
-        if measurement.timed_on != "host":  # timed on a device: feed its clock into pytest-benchmark's stats
-            BenchmarkTiming(self.benchmark).record(measurement.latencies_s)
         entry = self._score(measurement, weights)
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
-        self.benchmark.extra_info["aiotbench"] = True
+        ds = state.dataset
+        self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
+                                                "images": len(ds), "fingerprint": ds.fingerprint(),
+                                                "labeled": ds.labeled}
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)

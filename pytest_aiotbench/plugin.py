@@ -11,6 +11,7 @@ import pytest
 from . import catalog as catalog_mod
 from .dataset import DatasetError, open_dataset
 from .session import STATE_KEY, AiotbenchState, Settings, get_state
+from .targets import TargetError, resolve_target
 
 # (option, ini key, type, default, help). Every option is also an ini key under [tool.pytest.ini_options].
 OPTIONS = [
@@ -34,6 +35,17 @@ OPTIONS = [
     ("--aiotbench-cache", "aiotbench_cache", str, None,
      "preprocessed-pixel cache folder (default: $XDG_CACHE_HOME/aiotbench; 'none' disables)"),
     ("--device", "aiotbench_device", str, "host", "where cases run: host (default), adb:SERIAL or ssh://user@host"),
+    ("--aiotbench-benchmark-model", "aiotbench_benchmark_model", str, None,
+     "stock Android: TFLite benchmark_model binary for the device ABI (latency on device, accuracy from host)"),
+    ("--aiotbench-device-python", "aiotbench_device_python", str, None, "Python on the device (default python3)"),
+    ("--aiotbench-device-workdir", "aiotbench_device_workdir", str, None,
+     "device folder for job work dirs (default /data/local/tmp for adb, /tmp for ssh)"),
+    ("--aiotbench-device-deadline", "aiotbench_device_deadline", float, None,
+     "seconds one remote job may take in all (default 900)"),
+    ("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout", float, None,
+     "seconds of silence that mean a device is frozen (default 30)"),
+    ("--aiotbench-ssh-key", "aiotbench_ssh_key", str, None, "private key for ssh:// devices"),
+    ("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", str, None, "known_hosts file for ssh:// devices"),
 ]
 
 
@@ -82,17 +94,24 @@ def _cache_dir(value: str | None) -> Path | None:
     return Path(base) / "aiotbench"
 
 
-def _load_cases(config: pytest.Config) -> list:
-    cases = []
-    if not _setting(config, "aiotbench_no_builtin", bool):
-        models_dir = _setting(config, "aiotbench_models", str)
-        models_dir = Path(models_dir).expanduser() if models_dir else _project_path(config, "models")
-        models_dir = models_dir or config.invocation_params.dir / "models"
-        builtin = models_dir / catalog_mod.BUILTIN_CATALOG
-        if not builtin.is_file():  # installed elsewhere: the packaged copy, files still under models_dir
-            builtin = Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))
-        if builtin.is_file():
-            cases += catalog_mod.load(builtin, base_dir=models_dir, canonical_allowed=True)
+def _builtin_catalog(config: pytest.Config) -> tuple[Path | None, Path]:
+    """The six-model catalog and the folder its files are relative to (the zoo's output)."""
+    models_dir = _setting(config, "aiotbench_models", str)
+    models_dir = Path(models_dir).expanduser() if models_dir else _project_path(config, "models")
+    models_dir = models_dir or config.invocation_params.dir / "models"
+    for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
+                      Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))):
+        if candidate.is_file():
+            return candidate, models_dir
+    return None, models_dir
+
+
+def _load_cases(config: pytest.Config) -> tuple[list, list[str] | None]:
+    """All cases to parametrize, and the ids of the canonical set (whether or not they run)."""
+    builtin, models_dir = _builtin_catalog(config)
+    builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, canonical_allowed=True) if builtin else []
+    canonical_ids = [c.id for c in builtin_cases if c.canonical] if builtin else None
+    cases = [] if _setting(config, "aiotbench_no_builtin", bool) else list(builtin_cases)
     for path in _setting(config, "aiotbench_catalog", "append") or []:
         cases += catalog_mod.load(Path(path).expanduser())
     ids = [c.id for c in cases]
@@ -100,7 +119,7 @@ def _load_cases(config: pytest.Config) -> list:
     if duplicates:
         raise catalog_mod.CatalogError(f"case ids defined in more than one catalog: {', '.join(duplicates)}")
     config.hook.pytest_aiotbench_cases(config=config, cases=cases)
-    return cases
+    return cases, canonical_ids
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -109,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("aiotbench"):
         return
     try:
-        cases = _load_cases(config)
+        cases, canonical_ids = _load_cases(config)
         settings = Settings(
             dataset=_setting(config, "aiotbench_dataset", str),
             images=_setting(config, "aiotbench_images", int),
@@ -124,12 +143,19 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.images is not None and settings.images < 1:
             raise pytest.UsageError("--aiotbench-images must be >= 1")
         dataset = open_dataset(settings.dataset, settings.images)
-        from .targets import resolve_target
-
-        target = resolve_target(settings.device)
-    except (catalog_mod.CatalogError, DatasetError, ValueError) as exc:
+        target = resolve_target(
+            settings.device,
+            benchmark_model=_setting(config, "aiotbench_benchmark_model", str),
+            python=_setting(config, "aiotbench_device_python", str),
+            workdir_base=_setting(config, "aiotbench_device_workdir", str),
+            deadline_s=_setting(config, "aiotbench_device_deadline", float),
+            io_timeout_s=_setting(config, "aiotbench_device_io_timeout", float),
+            key_filename=_setting(config, "aiotbench_ssh_key", str),
+            known_hosts=_setting(config, "aiotbench_ssh_known_hosts", str),
+        )
+    except (catalog_mod.CatalogError, DatasetError, TargetError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = AiotbenchState(config, settings, dataset, cases, target)
+    state = AiotbenchState(config, settings, dataset, cases, target, canonical_ids)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):

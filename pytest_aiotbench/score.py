@@ -63,18 +63,30 @@ class DeviceScore:
     cases: int
     partial: bool
     missing: list[str]
+    partial_reasons: list[str]
 
 
-def device_score(results: Iterable[dict], canonical_ids: Iterable[str], complete_data: bool) -> DeviceScore:
-    """Sum VIPS/VOPS over the scored cases. Partial unless every canonical case was scored on the full dataset."""
+def device_score(results: Iterable[dict], canonical_ids: Iterable[str] | None,
+                 data_gaps: Sequence[str] = ()) -> DeviceScore:
+    """Sum VIPS/VOPS over the scored cases. Partial unless every canonical case was scored on complete data
+    (``data_gaps`` says how the data fell short, e.g. unlabeled or cut by --aiotbench-images)."""
     scored = [r for r in results if r.get("vips") is not None]
-    missing = sorted(set(canonical_ids) - {r["id"] for r in scored})
-    total_vips = sum(r["vips"] for r in scored) if scored else None
+    reasons = list(data_gaps)
+    if canonical_ids is None:
+        missing = []
+        reasons.append("the canonical catalog was not found")
+    else:
+        missing = sorted(set(canonical_ids) - {r["id"] for r in scored})
+        if missing:
+            reasons.append(f"{len(missing)} canonical case(s) not scored")
+    if not scored:
+        reasons.append("no case was scored")
     vops_terms = [r["vops"] for r in scored if r.get("vops") is not None]
     return DeviceScore(
-        vips=total_vips,
+        vips=sum(r["vips"] for r in scored) if scored else None,
         vops=sum(vops_terms) if vops_terms else None,
         cases=len(scored),
-        partial=bool(missing) or not complete_data or not scored,
+        partial=bool(reasons),
         missing=missing,
+        partial_reasons=reasons,
     )

@@ -42,6 +42,7 @@ class AiotbenchState:
     dataset: Dataset
     cases: list[Case]
     target: Any
+    canonical_ids: list[str] | None  # the canonical AIoTBench case set; None when its catalog is missing
     cache: PixelCache = field(init=False)
     results: dict[str, dict] = field(default_factory=dict)  # case id -> JSON case entry, in run order
     _pixels: dict[str, np.ndarray] = field(default_factory=dict)
@@ -65,12 +66,9 @@ class AiotbenchState:
         self.results[entry["id"]] = entry
         self.write_json()
 
-    def canonical_ids(self) -> list[str]:
-        return [c.id for c in self.cases if c.canonical]
-
     def build_report(self) -> dict:
         results = list(self.results.values())
-        score = device_score(results, self.canonical_ids(), self.dataset.labeled and self.dataset.complete)
+        score = device_score(results, self.canonical_ids, self.dataset.gaps())
         report = {
             "schema": SCHEMA_ID,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -89,7 +87,7 @@ class AiotbenchState:
             },
             "cases": results,
             "score": {"vips": score.vips, "vops": score.vops, "cases": score.cases, "partial": score.partial,
-                      "missing": score.missing},
+                      "missing": score.missing, "partial_reasons": score.partial_reasons},
         }
         self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
         return report

@@ -43,7 +43,7 @@ def render_summary(report: dict, dataset=None) -> list[str]:
         lines.append("Device score: n/a (no case was scored for accuracy)")
     else:
         vops = f", VOPS {score['vops']:.1f}" if score["vops"] is not None else ""
-        partial = f" [partial: {len(score['missing'])} canonical case(s) missing or data incomplete]" if score["partial"] else ""
+        partial = f" [partial: {'; '.join(score.get('partial_reasons', []))}]" if score["partial"] else ""
         lines.append(f"Device score: VIPS {score['vips']:.1f}{vops} over {score['cases']} case(s){partial}")
     if not ds["labeled"]:
         lines.append("Accuracy n/a: no dataset configured. Point --aiotbench-dataset at an ImageNet val tree "

@@ -19,6 +19,15 @@ TFLITE_DIR = SHARED / "models" / "tflite"
 TORCH_DIR = SHARED / "models" / "torch"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _children_are_not_xdist_workers():
+    """Nested ``pytest --aiotbench`` runs must not inherit this run's xdist worker variables: pytest-benchmark
+    would take the child for an xdist worker and disable itself."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PYTEST_XDIST")}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not IMAGENET_500.is_dir():

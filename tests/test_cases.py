@@ -255,3 +255,21 @@ def test_bad_catalog_and_dataset_are_usage_errors(run_aiotbench, tmp_path):
     assert run.returncode == 4 and "missing required key 'quant'" in run.stderr
     missing = run_aiotbench(dataset=tmp_path / "no-such-dir")
     assert missing.returncode == 4 and "dataset folder not found" in missing.stderr
+
+
+def test_every_setting_works_as_an_ini_key(run_aiotbench, tmp_path, small_catalog):
+    (tmp_path / "pytest.ini").write_text(dedent(f"""
+        [pytest]
+        aiotbench_catalog = {small_catalog}
+        aiotbench_dataset = {IMAGENET_500}
+        aiotbench_images = 3
+        aiotbench_threads = 2
+        aiotbench_warmup = 1
+        aiotbench_min_top1 = 0.0
+    """))
+    run = run_aiotbench()
+    assert run.returncode == 0, run.stdout
+    report = run.report
+    assert report["settings"]["threads"] == 2 and report["settings"]["warmup"] == 1
+    assert report["dataset"]["images"] == 3 and report["cases"][0]["runtime"]["threads"] == 2
+    assert report["cases"][0]["min_top1"] == 0.0

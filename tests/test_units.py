@@ -28,11 +28,13 @@ def test_accuracy_vips_vops_and_device_score():
     assert score.vops(200.0, 0.3) == pytest.approx(60.0)
     assert score.vips(None, 0.004) is None
     results = [{"id": "a", "vips": 100.0, "vops": 30.0}, {"id": "b", "vips": 50.0, "vops": None}]
-    full = score.device_score(results, ["a", "b"], complete_data=True)
+    full = score.device_score(results, ["a", "b"])
     assert (full.vips, full.vops, full.cases, full.partial) == (150.0, 30.0, 2, False)
-    partial = score.device_score(results, ["a", "b", "c"], complete_data=True)
-    assert partial.partial and partial.missing == ["c"]
-    assert score.device_score(results, ["a"], complete_data=False).partial
+    partial = score.device_score(results, ["a", "b", "c"])
+    assert partial.partial and partial.missing == ["c"] and partial.partial_reasons == ["1 canonical case(s) not scored"]
+    cut = score.device_score(results, ["a"], ["only the first 40 images"])
+    assert cut.partial and cut.partial_reasons == ["only the first 40 images"]
+    assert score.device_score(results, None).partial_reasons == ["the canonical catalog was not found"]
 
 
 def _tree(root, classes: int, per_class: int, src):

@@ -19,8 +19,10 @@ class InferenceError(Exception):
     """The model ran but its first answer is unusable (exception inside the runtime, wrong output size)."""
 
 
-def execute(job: Job, timing: Timing, where: str = "host") -> Measurement:
-    framework = get_framework(job.framework)
+def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
+    """Prepare, convert the pixels to the model's input, check the first answer, then time every image.
+    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
+    framework = framework or get_framework(job.framework)
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
     prepare_s = perf_counter() - start

@@ -1,0 +1,375 @@
+"""``aiotbench compare BASE.json NEW.json``: per-case deltas, direction-aware limits, noise-aware latency gating.
+
+A limit such as ``p90:+10%`` says "fail when p90 latency rises by more than 10 %"; ``top1:-0.5pt`` says "fail
+when top-1 drops by more than 0.5 points". Accuracy on the same dataset is exact, so its delta is taken as is.
+Latency (and VIPS/VOPS, which divide by the mean latency) is noisy: a change only counts when the one-sided 95 %
+bootstrap bound of the change is beyond the limit too (see docs/compare.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .reports import (ReportError, case_map, cli_command, describe_dataset, describe_run, load_report,
+                      text_table)
+
+EXIT_REGRESSION = 1
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240605  # fixed: the same two files always give the same verdict
+CONFIDENCE = 0.95  # one-sided
+MIN_SAMPLES = 10  # below this a bootstrap says nothing useful: decide on the point estimate and say so
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str  # "pt": difference in percentage points; "%": relative change
+    worse: int  # +1: higher is worse (latency); -1: lower is worse (accuracy, throughput)
+    value: Callable[[dict], float | None]
+    # latency statistic whose sampling noise this metric inherits, and whether the metric is its inverse
+    noisy_stat: str | None = None
+    inverse: bool = False
+
+
+def _latency(stat: str) -> Callable[[dict], float | None]:
+    return lambda case: (case.get("latency_ms") or {}).get(stat)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("top1", "pt", -1, lambda c: c.get("top1")),
+    Metric("top5", "pt", -1, lambda c: c.get("top5")),
+    Metric("vips", "%", -1, lambda c: c.get("vips"), noisy_stat="mean", inverse=True),
+    Metric("vops", "%", -1, lambda c: c.get("vops"), noisy_stat="mean", inverse=True),
+    Metric("median", "%", +1, _latency("median"), noisy_stat="median"),
+    Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
+    Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
+)}
+ALIASES = {"p50": "median", "top-1": "top1", "top-5": "top5"}
+DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
+
+
+# ---------------------------------------------------------------------------------------------------- limits
+
+@dataclass(frozen=True)
+class Limit:
+    metric: Metric
+    threshold: float  # signed, in the metric's unit: -0.5 (pt) or +10 (%)
+
+    def __str__(self) -> str:
+        return f"{self.metric.name}:{self.threshold:+g}{self.metric.unit}"
+
+
+_LIMIT_RE = re.compile(r"^(?P<metric>[a-z0-9_-]+):(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>pt|%)$")
+
+
+def parse_limits(specs: Sequence[str]) -> list[Limit]:
+    """Parse ``--fail-on`` values (each may hold several, comma- or space-separated). Raises ReportError."""
+    limits: dict[str, Limit] = {}
+    for spec in (part for value in specs for part in re.split(r"[,\s]+", value) if part):
+        match = _LIMIT_RE.match(spec.strip().lower())
+        if not match:
+            raise ReportError(f"bad limit {spec!r}: expected METRIC:[+-]NUMBER(pt|%), e.g. top1:-0.5pt, "
+                              "vips:-5%, p90:+10%")
+        name = ALIASES.get(match["metric"], match["metric"])
+        metric = METRICS.get(name)
+        if metric is None:
+            raise ReportError(f"bad limit {spec!r}: unknown metric {name!r} (known: {', '.join(METRICS)})")
+        if match["unit"] != metric.unit:
+            example = f"{name}:{'-' if metric.worse < 0 else '+'}{'0.5pt' if metric.unit == 'pt' else '5%'}"
+            raise ReportError(f"bad limit {spec!r}: {name} is limited in {metric.unit!r}, e.g. {example}")
+        sign = {"+": 1, "-": -1, "": metric.worse}[match["sign"]]
+        if sign != metric.worse:
+            raise ReportError(f"bad limit {spec!r}: a regression of {name} is a {'rise' if metric.worse > 0 else 'drop'}"
+                              f", write {name}:{'+' if metric.worse > 0 else '-'}{match['number']}{metric.unit}")
+        if metric.unit == "%" and sign < 0 and float(match["number"]) >= 100:
+            raise ReportError(f"bad limit {spec!r}: a drop of 100% or more cannot happen")
+        limits[name] = Limit(metric, sign * float(match["number"]))  # a later limit on a metric wins
+    return list(limits.values())
+
+
+# ------------------------------------------------------------------------------------------------ comparison
+
+@dataclass
+class Delta:
+    metric: Metric
+    base: float | None
+    new: float | None
+    change: float | None  # points or percent, signed; None when not computable
+    bound: float | None = None  # one-sided 95 % bootstrap bound of ``change`` on the favourable side
+    bulk_p: float | None = None  # p-value of "the typical image is slower by more than the limit allows"
+    limit: Limit | None = None
+
+    @property
+    def noise_checked(self) -> bool:
+        return self.bound is not None
+
+    @property
+    def beyond_limit(self) -> bool:
+        return (self.limit is not None and self.change is not None
+                and self.change * self.metric.worse > self.limit.threshold * self.metric.worse)
+
+    @property
+    def regressed(self) -> bool:
+        """Beyond the limit; for latency-based metrics also beyond it at the favourable bootstrap bound, and
+        with the bulk of the images (not just a few hit by interference) slower than the limit allows."""
+        if not self.beyond_limit:
+            return False
+        if not self.noise_checked:  # exact (accuracy) or no samples to judge the noise with
+            return True
+        worse = self.metric.worse
+        return self.bound * worse > self.limit.threshold * worse and self.bulk_p < 1 - CONFIDENCE
+
+    @property
+    def within_noise(self) -> bool:
+        return self.beyond_limit and not self.regressed
+
+    def cell(self) -> str:
+        if self.change is None:
+            return "n/a"
+        text = f"{self.change:+.1f}{self.metric.unit}"
+        return text + (" !!" if self.regressed else " ~" if self.within_noise else "")
+
+    def explain(self) -> str:
+        unit = self.metric.unit
+        suffix = " ms" if self.metric.worse > 0 else ""  # the rising metrics are latencies
+        base, new = (f"{v * 100:.1f}%" if unit == "pt" else f"{v:.4g}{suffix}" for v in (self.base, self.new))
+        text = f"{self.metric.name} {self.change:+.2f}{unit} ({base} -> {new}; limit {self.limit}"
+        if self.noise_checked:
+            text += f"; {CONFIDENCE:.0%} bound {self.bound:+.2f}{unit}; bulk slower p={self.bulk_p:.2g}"
+        elif self.metric.noisy_stat:
+            text += "; not noise-checked: too few per-image latencies"
+        return text + ")"
+
+
+@dataclass
+class CaseComparison:
+    case_id: str
+    deltas: dict[str, Delta]
+    notes: list[str] = field(default_factory=list)
+    lost: str | None = None  # measured in BASE, error/failed without metrics in NEW: counts as a regression
+
+    @property
+    def regressions(self) -> list[Delta]:
+        return [d for d in self.deltas.values() if d.regressed]
+
+
+@dataclass
+class Comparison:
+    base: dict
+    new: dict
+    limits: list[Limit]
+    cases: list[CaseComparison]
+    only_base: list[str]
+    only_new: list[str]
+    unmeasured: list[str]  # "id (BASE: skipped)" etc.: listed, not gated
+    warnings: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.limits) and any(c.regressions or c.lost for c in self.cases)
+
+    @property
+    def columns(self) -> list[str]:
+        limited = [limit.metric.name for limit in self.limits if limit.metric.name not in DEFAULT_COLUMNS]
+        return list(DEFAULT_COLUMNS) + limited
+
+
+def check_same_dataset(base: dict, new: dict, allow_mismatch: bool) -> list[str]:
+    """Accuracy deltas mean nothing across datasets: refuse unless allowed, then return a warning."""
+    fingerprints = base["dataset"].get("fingerprint"), new["dataset"].get("fingerprint")
+    if fingerprints[0] == fingerprints[1]:
+        return []
+    message = (f"datasets differ: BASE {describe_dataset(base)} vs NEW {describe_dataset(new)}")
+    if not allow_mismatch:
+        raise ReportError(message + " (`aiotbench compare --allow-mismatch` compares anyway)")
+    return [message + ": accuracy deltas are not comparable"]
+
+
+def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_mismatch: bool = False
+                    ) -> Comparison:
+    warnings = check_same_dataset(base, new, allow_mismatch)
+    base_cases, new_cases = case_map(base), case_map(new)
+    limit_by_metric = {limit.metric.name: limit for limit in limits}
+    metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
+    compared, unmeasured = [], []
+    for case_id in (i for i in base_cases if i in new_cases):
+        old, cur = base_cases[case_id], new_cases[case_id]
+        result = CaseComparison(case_id, {})
+        if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
+            result.notes.append("model file changed")
+        if not _measured(old) or not _measured(cur):
+            side, case = ("BASE", old) if not _measured(old) else ("NEW", cur)
+            unmeasured.append(f"{case_id} ({side}: {case.get('status')}"
+                              f"{': ' + case['reason'] if case.get('reason') else ''})")
+            if _measured(old) and cur.get("status") in ("error", "failed"):
+                result.lost = f"{case_id}: no result in NEW (status {cur['status']})"
+            compared.append(result)
+            continue
+        # Seeded per case (not per position) so a case's verdict does not depend on which other cases ran.
+        rng = np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32(case_id.encode())])
+        samples = _latency_samples(old, cur)
+        ratios = _bootstrap_ratios(samples, rng) if samples else None
+        for name in metrics:
+            result.deltas[name] = _delta(METRICS[name], old, cur, limit_by_metric.get(name), samples, ratios)
+        compared.append(result)
+    return Comparison(base, new, list(limits), compared,
+                      only_base=[i for i in base_cases if i not in new_cases],
+                      only_new=[i for i in new_cases if i not in base_cases],
+                      unmeasured=unmeasured, warnings=warnings)
+
+
+def _measured(case: dict) -> bool:
+    return case.get("latency_ms") is not None
+
+
+def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: tuple | None,
+           ratios: dict[str, tuple[float, float, float]] | None) -> Delta:
+    base, new = metric.value(old), metric.value(cur)
+    if base is None or new is None or (metric.unit == "%" and base == 0):
+        return Delta(metric, base, new, None, limit=limit)
+    if metric.unit == "pt":  # same images on both sides: the accuracy delta is exact, not an estimate
+        return Delta(metric, base, new, (new - base) * 100, limit=limit)
+    change = (new / base - 1) * 100
+    if not metric.noisy_stat or ratios is None:
+        return Delta(metric, base, new, change, limit=limit)
+    point, low, high = ratios[metric.noisy_stat]  # NEW/BASE ratio of the latency statistic and its bounds
+    if metric.inverse:
+        # throughput = work / mean latency: its favourable (high) bound is the latency's low one, and it
+        # crosses the limit when latency grows by more than work ratio / (1 + limit).
+        bound = ((new / base) * point / low - 1) * 100
+        work_ratio = (new / base) * (_latency("mean")(cur) / _latency("mean")(old))
+        slowdown = work_ratio / (1 + limit.threshold / 100) if limit else None
+    else:
+        bound = (low / point * (new / base) - 1) * 100
+        slowdown = 1 + limit.threshold / 100 if limit else None
+    bulk_p = _bulk_slower_p(samples[0], samples[1], slowdown) if slowdown else None
+    return Delta(metric, base, new, change, bound=bound, bulk_p=bulk_p, limit=limit)
+
+
+def _latency_samples(old: dict, cur: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-image latencies of both runs; None when a side has too few for the noise checks to mean anything."""
+    samples = []
+    for case in (old, cur):
+        values = np.asarray((case.get("per_image") or {}).get("latency_ms") or [], dtype=float)
+        if values.size < MIN_SAMPLES:
+            return None
+        samples.append(values)
+    return samples[0], samples[1]
+
+
+_STATISTICS = {
+    "median": lambda x: np.median(x, axis=-1),
+    "mean": lambda x: np.mean(x, axis=-1),
+    "p90": lambda x: np.percentile(x, 90, axis=-1),
+}
+
+
+def _bootstrap_ratios(samples: tuple[np.ndarray, np.ndarray], rng: np.random.Generator
+                      ) -> dict[str, tuple[float, float, float]]:
+    """For each latency statistic: NEW/BASE ratio on the samples and its one-sided (5 %, 95 %) bootstrap bounds.
+
+    The two runs are resampled independently: latency does not pair by image across runs."""
+    boot = {name: [] for name in _STATISTICS}
+    # Chunked so that 50 000-image runs do not allocate resamples x images at once.
+    chunk = max(1, 2_000_000 // max(len(s) for s in samples))
+    for start in range(0, BOOTSTRAP_RESAMPLES, chunk):
+        rows = min(chunk, BOOTSTRAP_RESAMPLES - start)
+        drawn = [s[rng.integers(0, len(s), size=(rows, len(s)))] for s in samples]
+        for name, stat in _STATISTICS.items():
+            boot[name].append(stat(drawn[1]) / stat(drawn[0]))
+    tail = (1 - CONFIDENCE) * 100
+    result = {}
+    for name, stat in _STATISTICS.items():
+        low, high = np.percentile(np.concatenate(boot[name]), [tail, 100 - tail])
+        result[name] = (float(stat(samples[1]) / stat(samples[0])), float(low), float(high))
+    return result
+
+
+def _bulk_slower_p(base: np.ndarray, new: np.ndarray, slowdown: float) -> float:
+    """One-sided Mann-Whitney U p-value for "NEW's images are slower than BASE's scaled by ``slowdown``".
+
+    Small means the typical image (not a few outliers) got slower by more than the limit allows: what a model or
+    runtime change does, since a CNN costs the same on every image, and what interference from other processes
+    (a minority of images hit, the bulk untouched) does not. Normal approximation with tie correction."""
+    scaled = base * slowdown
+    pooled = np.concatenate([new, scaled])
+    order = np.argsort(pooled, kind="mergesort")
+    starts = np.flatnonzero(np.r_[True, np.diff(pooled[order]) != 0])  # first index of each run of ties
+    sizes = np.diff(np.r_[starts, len(pooled)])
+    ranks = np.empty(len(pooled))
+    ranks[order] = np.repeat(starts + (sizes + 1) / 2, sizes)  # average 1-based rank within ties
+    n1, n2, n = len(new), len(scaled), len(pooled)
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    variance = n1 * n2 / 12 * ((n + 1) - (sizes ** 3 - sizes).sum() / (n * (n - 1)))
+    if variance <= 0:  # every value tied: no evidence either way
+        return 1.0
+    z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# ---------------------------------------------------------------------------------------------------- output
+
+def format_comparison(comparison: Comparison) -> str:
+    lines = [f"BASE: {describe_run(comparison.base)}", f"NEW:  {describe_run(comparison.new)}",
+             f"dataset: {describe_dataset(comparison.new)}"]
+    lines += [f"WARNING: {w}" for w in comparison.warnings]
+    columns = comparison.columns
+    rows = [[c.case_id] + [c.deltas[m].cell() if m in c.deltas else "-" for m in columns] + ["; ".join(c.notes)]
+            for c in comparison.cases]
+    if rows:
+        headers = ["case"] + [f"{m} ({METRICS[m].unit})" for m in columns] + ["notes"]
+        lines += ["", text_table(headers, rows)]
+        if comparison.limits:
+            lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise")
+    else:
+        lines += ["", "no case in common"]
+    for title, ids in (("only in BASE", comparison.only_base), ("only in NEW", comparison.only_new),
+                       ("not measured", comparison.unmeasured)):
+        if ids:
+            lines.append(f"{title}: {', '.join(ids)}")
+    lines += ["", verdict(comparison)]
+    return "\n".join(lines)
+
+
+def verdict(comparison: Comparison) -> str:
+    """The pass/fail summary: one line when nothing regressed, else one line per regression."""
+    if not comparison.limits:
+        return "no limits given (--fail-on): nothing gated"
+    limits = ", ".join(map(str, comparison.limits))
+    problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
+    problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
+    if not problems:
+        return f"OK: no regression beyond limits ({limits})"
+    return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems)
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare two runs, fail on regressions",
+        description="Per-case deltas between two result files (aiotbench JSON or pytest-benchmark JSON). "
+                    "Exit 1 when a --fail-on limit is crossed, 2 on unusable input.")
+    parser.add_argument("base", metavar="BASE.json")
+    parser.add_argument("new", metavar="NEW.json")
+    parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
+                        help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
+    parser.add_argument("--allow-mismatch", action="store_true",
+                        help="compare runs over different datasets (accuracy deltas then mean little)")
+    parser.set_defaults(func=_run)
+
+
+@cli_command("compare")
+def _run(args: argparse.Namespace) -> int:
+    limits = parse_limits(args.fail_on)
+    comparison = compare_reports(load_report(args.base), load_report(args.new), limits, args.allow_mismatch)
+    print(format_comparison(comparison))
+    return EXIT_REGRESSION if comparison.failed else 0
+

@@ -1,0 +1,133 @@
+"""pytest side of compare and report: ``--aiotbench-compare BASE.json`` gates the session on regressions,
+``--aiotbench-html FILE`` writes the HTML report at the end of the run.
+
+Everything that can be checked before the (long) benchmark runs is checked in ``pytest_configure``: the limits,
+the base file and matplotlib. A bad value is a usage error (exit 4) right away, not after an hour of inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .compare import Limit, compare_reports, format_comparison, parse_limits
+from .reports import ReportError, load_report, normalize_report
+
+
+@dataclass
+class GateState:
+    base: dict | None
+    limits: list[Limit]
+    html: Path | None
+    summary: list[str] = field(default_factory=list)  # lines for the terminal summary
+    failed: bool = False
+
+
+GATE_KEY = pytest.StashKey[GateState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aiotbench", "AIoTBench inference benchmarks")
+    options = [
+        ("--aiotbench-compare", "aiotbench_compare", "BASE.json", None,
+         "compare this run with a previous aiotbench or pytest-benchmark JSON; print the deltas"),
+        ("--aiotbench-fail-on", "aiotbench_fail_on", "METRIC:LIMIT", "append",
+         "fail the session when a case regresses beyond this limit against --aiotbench-compare, e.g. "
+         "top1:-0.5pt, vips:-5%, p90:+10% (repeatable; latency limits are noise-aware)"),
+        ("--aiotbench-html", "aiotbench_html", "FILE", None,
+         "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
+         "pytest-aiotbench[plot]"),
+    ]
+    for flag, ini, metavar, action, help_text in options:
+        group.addoption(flag, dest=ini, metavar=metavar, default=None, help=help_text.replace("%", "%%"),
+                        **({"action": action} if action else {}))
+        if action == "append":
+            parser.addini(ini, help_text, type="linelist", default=[])
+        else:
+            parser.addini(ini, help_text, default=None)
+
+
+def _setting(config: pytest.Config, name: str):
+    """Command line first, then the ini key; relative ini paths are relative to the ini file."""
+    value = config.getoption(name)
+    if value:
+        return value, config.invocation_params.dir
+    return config.getini(name) or None, (config.inipath.parent if config.inipath else config.rootpath)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # xdist worker: the controller owns the whole run's report
+        return
+    base_path, base_dir = _setting(config, "aiotbench_compare")
+    limit_specs, _ = _setting(config, "aiotbench_fail_on")
+    html_path, html_dir = _setting(config, "aiotbench_html")
+    if not (base_path or limit_specs or html_path):
+        return
+    try:
+        limits = parse_limits(limit_specs or [])
+    except ReportError as exc:
+        raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
+    if limits and not base_path:
+        raise pytest.UsageError("--aiotbench-fail-on needs a base run: --aiotbench-compare BASE.json")
+    try:
+        base = load_report(base_dir / base_path) if base_path else None
+    except ReportError as exc:
+        raise pytest.UsageError(f"--aiotbench-compare: {exc}") from None
+    if html_path:
+        from .html_report import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ReportError as exc:
+            raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
+    config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None)
+
+
+def current_report(config: pytest.Config) -> dict | None:
+    """This run's report from the core plugin; None when no aiotbench case ran (or the core is absent)."""
+    try:
+        from .session import current_report as core_current_report
+    except ModuleNotFoundError as exc:
+        if exc.name and "pytest_aiotbench.session".startswith(exc.name):
+            return None
+        raise
+    return core_current_report(config)
+
+
+@pytest.hookimpl(trylast=True)  # after the core plugin has recorded every case
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(GATE_KEY, None)
+    if state is None:
+        return
+    report = current_report(session.config)
+    if report is None:
+        state.summary.append("no aiotbench case ran: nothing to compare or report")
+        return
+    try:
+        run = normalize_report(report, origin="this run")
+        if state.base is not None:
+            comparison = compare_reports(state.base, run, state.limits)
+            state.summary += format_comparison(comparison).splitlines()
+            state.failed = comparison.failed
+        if state.html is not None:
+            from .html_report import write_html
+
+            write_html(state.html, run, state.base, state.limits)
+            state.summary.append(f"HTML report written to {state.html}")
+    except (ReportError, OSError) as exc:  # e.g. other dataset than the base: the gate cannot pass
+        state.summary.append(f"cannot compare or report: {exc}")
+        state.failed = True
+    if state.failed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    state = config.stash.get(GATE_KEY, None)
+    if state is None or not state.summary:
+        return
+    title = "aiotbench compare" if state.base is not None else "aiotbench report"
+    terminalreporter.write_sep("=", title, red=state.failed, green=not state.failed and state.base is not None)
+    for line in state.summary:
+        terminalreporter.write_line(line)

@@ -1,0 +1,270 @@
+"""Reading result files for ``compare``, ``rank`` and ``report``.
+
+Two inputs are accepted and normalized into one form, the plugin's own ``aiotbench/1`` report dict:
+
+* the plugin's JSON (``--aiotbench-json``), validated against :data:`pytest_aiotbench.schema.REPORT`;
+* pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys becomes a
+  case; run-level facts come from ``machine_info["aiotbench"]`` when the plugin put them there.
+
+Every problem with a file is a :class:`ReportError` whose message is one line naming the file, so the commands
+can print it and exit 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .schema import REPORT, SCHEMA_ID
+
+# Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
+EXIT_BAD_INPUT = 2
+
+
+class ReportError(Exception):
+    """A result file (or the set of them) cannot be used. The message is a single line."""
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+def load_report(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a plugin report or a pytest-benchmark JSON file into the normalized report form."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: is a directory, expected a JSON report") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not raw.strip():
+        raise ReportError(f"{path}: empty file")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not a UTF-8 JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+                          "truncated or corrupt file?") from None
+    return normalize_report(data, origin=str(path))
+
+
+def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
+    """Validate ``data`` (plugin report or pytest-benchmark dict) and return it in the plugin's form.
+
+    The result is a new dict with an extra ``"origin"`` key (file name, for messages and headers)."""
+    if not isinstance(data, dict):
+        raise ReportError(f"{origin}: not an aiotbench report (top level is a JSON {_json_type(data)}, "
+                          "expected an object)")
+    if "schema" in data:
+        if data["schema"] != SCHEMA_ID:
+            raise ReportError(f"{origin}: unsupported report schema {data['schema']!r} "
+                              f"(this version reads {SCHEMA_ID!r})")
+        report = dict(data)
+    elif isinstance(data.get("benchmarks"), list) and "machine_info" in data:
+        report = _from_pytest_benchmark(data, origin)
+    else:
+        raise ReportError(f"{origin}: neither an aiotbench report (no \"schema\": \"{SCHEMA_ID}\") "
+                          "nor a pytest-benchmark JSON (no \"benchmarks\")")
+    problem = first_schema_violation(report, REPORT)
+    if problem:
+        raise ReportError(f"{origin}: {problem}")
+    ids = [case["id"] for case in report["cases"]]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ReportError(f"{origin}: duplicate case id(s): {', '.join(duplicates)}")
+    report["origin"] = origin
+    return report
+
+
+# Case keys that make a pytest-benchmark entry one of ours; other benchmarks in the same file are ignored.
+_CASE_MARKERS = ("aiotbench", "model", "framework", "latency_ms")
+_BENCH_STATS_KEYS = ("min", "median", "mean", "stddev", "max", "iqr")
+
+
+def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
+    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    run_info = machine.get("aiotbench") if isinstance(machine.get("aiotbench"), dict) else {}
+    cases = []
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info") if isinstance(bench, dict) else None
+        if not isinstance(extra, dict) or not any(key in extra for key in _CASE_MARKERS):
+            continue
+        cases.append(_case_from_benchmark(bench, extra))
+    if not cases:
+        raise ReportError(f"{origin}: pytest-benchmark JSON without aiotbench cases "
+                          "(no benchmark has aiotbench metrics in extra_info)")
+    dataset = run_info.get("dataset") or cases[0].get("dataset") or {}
+    if isinstance(dataset, str):  # a bare fingerprint
+        dataset = {"fingerprint": dataset}
+    dataset = {"path": None, "kind": "synthetic" if not dataset.get("labeled", True) else "imagenet-val",
+               "images": max(case.get("images") or 0 for case in cases), "fingerprint": "unknown",
+               "labeled": any(case.get("top1") is not None for case in cases), **dataset}
+    for case in cases:
+        case.pop("dataset", None)
+    report = {
+        "schema": SCHEMA_ID,
+        "created": run_info.get("created") or data.get("datetime") or "",
+        "machine": {k: v for k, v in machine.items() if k != "aiotbench"},
+        "device": run_info.get("device") or {"target": "host", "name": machine.get("node") or "host"},
+        "packages": run_info.get("packages") or {},
+        "dataset": dataset,
+        "settings": run_info.get("settings") or {"threads": None, "warmup": None},
+        "cases": cases,
+        "score": run_info.get("score") or score_of(cases),
+    }
+    return report
+
+
+def _case_from_benchmark(bench: dict, extra: dict) -> dict[str, Any]:
+    case = {k: v for k, v in extra.items() if k != "aiotbench"}  # "aiotbench": True only marks our entries
+    case.setdefault("id", bench.get("param") or bench.get("name") or "?")
+    for key in ("model", "framework", "quant", "file"):
+        case.setdefault(key, "")
+    for key in ("file_sha256", "top1", "top5", "prepare_ms", "first_ms", "vips", "vops"):
+        case.setdefault(key, None)
+    case.setdefault("status", "passed")
+    per_image = case.get("per_image") if isinstance(case.get("per_image"), dict) else None
+    stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
+    if per_image is None and isinstance(stats.get("data"), list):  # --benchmark-save-data keeps raw seconds
+        per_image = case["per_image"] = {"latency_ms": [s * 1e3 for s in stats["data"]]}
+    if "latency_ms" not in case:
+        if all(isinstance(stats.get(k), (int, float)) for k in _BENCH_STATS_KEYS):
+            case["latency_ms"] = {k: stats[k] * 1e3 for k in _BENCH_STATS_KEYS}
+            samples = (per_image or {}).get("latency_ms")
+            if samples:
+                case["latency_ms"]["p90"] = _percentile(samples, 90)
+        else:
+            case["latency_ms"] = None
+    case.setdefault("images", len((per_image or {}).get("latency_ms") or []) or int(stats.get("rounds") or 0))
+    return case
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, the same definition as ``numpy.percentile``'s default."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def score_of(cases: list[dict]) -> dict[str, Any]:
+    """AI score of a set of cases: sums of VIPS/VOPS over the measured ones; partial if any has no VIPS."""
+    missing = [case["id"] for case in cases if case.get("vips") is None]
+    vips = [case["vips"] for case in cases if case.get("vips") is not None]
+    vops = [case["vops"] for case in cases if case.get("vops") is not None]
+    return {"vips": sum(vips) if vips else None, "vops": sum(vops) if vops else None,
+            "cases": len(cases), "partial": bool(missing), "missing": missing}
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "integer" if isinstance(value, int) else "number"
+    return next((name for name, cls in _JSON_TYPES.items() if isinstance(value, cls)), type(value).__name__)
+
+
+def _has_type(value: Any, name: str) -> bool:
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | None:
+    """The first place where ``value`` breaks ``schema`` as a one-line message, or None.
+
+    Covers the JSON Schema subset that :mod:`pytest_aiotbench.schema` uses (type, required, properties,
+    items, enum, const, minimum, maximum, additionalProperties), so no jsonschema dependency is needed."""
+    label = where or "top level"
+    if "const" in schema and value != schema["const"]:
+        return f"{label}: expected {schema['const']!r}, got {value!r}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{label}: {value!r} is not one of {', '.join(map(repr, schema['enum']))}"
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_has_type(value, t) for t in types):
+            return f"{label}: expected {' or '.join(types)}, got {_json_type(value)}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            return f"{label}: {value} is below the minimum {schema['minimum']}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return f"{label}: {value} is above the maximum {schema['maximum']}"
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                return f"{label}: missing key {key!r}"
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, schema.get("additionalProperties"))
+            if isinstance(sub, dict):
+                problem = first_schema_violation(item, sub, f"{where}.{key}" if where else key)
+                if problem:
+                    return problem
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            problem = first_schema_violation(item, schema["items"], f"{where}[{index}]")
+            if problem:
+                return problem
+    return None
+
+
+# ------------------------------------------------------------------------------------------- shared helpers
+
+def describe_run(report: dict) -> str:
+    """One line naming a run: file, device, when."""
+    device = report.get("device", {})
+    name = device.get("name") or device.get("model") or device.get("target", "?")
+    when = str(report.get("created", ""))[:19].replace("T", " ")
+    return f"{report.get('origin', 'report')} ({name}, {device.get('target', '?')}{', ' + when if when else ''})"
+
+
+def describe_dataset(report: dict) -> str:
+    dataset = report["dataset"]
+    fingerprint = str(dataset.get("fingerprint", "?"))
+    return f"{dataset.get('kind', '?')}, {dataset.get('images', '?')} images, {fingerprint[:19]}"
+
+
+def case_map(report: dict) -> dict[str, dict]:
+    return {case["id"]: case for case in report["cases"]}
+
+
+def text_table(headers: list[str], rows: list[list[str]], right_from: int = 1) -> str:
+    """Plain-text table; columns from ``right_from`` on are right-aligned (numbers)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i >= right_from else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(row) for row in rows])
+
+
+def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a subcommand's ``func``: a :class:`ReportError` becomes one stderr line and exit code 2."""
+
+    def decorate(func: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(func)
+        def run(args) -> int:
+            try:
+                return func(args)
+            except ReportError as exc:
+                print(f"aiotbench {command}: error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+
+        return run
+
+    return decorate

@@ -1,0 +1,348 @@
+"""One job on a remote device, whatever carries it (adb, ssh): the transports are thin adapters behind
+``Transport``; everything about a job lives here.
+
+A job: check the device (python, free space) and create a private work directory; push the runner bundle, the model
+and ONE packed ``pixels.npy``; run the runner once under the job's deadline (it times every infer() on the device);
+pull the result into a temporary file, validate it against the job, then rename it; remove the work directory,
+whatever happened. Any failure is a ``TargetError`` with one line naming the device and the step.
+Every string that reaches a device shell goes through ``shlex.quote``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import secrets
+import shlex
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .base import Job, Measurement, TargetError, Timing
+
+DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
+DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
+CLEANUP_TIMEOUT_S = 15.0
+SPACE_MARGIN_BYTES = 4 * 1024 * 1024
+RUNNER_EXIT_MEANING = {2: "bad job", 3: "model failed", 4: "runtime missing on the device", 124: "deadline",
+                       137: "killed (deadline or out of memory)"}
+
+
+class TransportError(TargetError):
+    """The link to the device failed: disconnected, timed out, refused. One line."""
+
+
+class Transport(Protocol):
+    name: str  # "adb:SERIAL", "ssh://user@host:port": prefixes every error line
+
+    def push(self, local: Path, remote: str) -> None: ...
+
+    def pull(self, remote: str, local: Path) -> None:
+        """Write the remote file to ``local`` (which may be left truncated on failure: the caller validates)."""
+
+    def shell(self, command: str, timeout: float) -> tuple[int, str, str]:
+        """Run ``command`` with the device's /bin/sh; (exit code, stdout, stderr). TransportError past timeout."""
+
+    def reconnect(self, timeout: float) -> bool:
+        """Best effort to get the link back (adb connect, new ssh session) so a failed job can still clean up."""
+
+    def close(self) -> None: ...
+
+
+# Facts in one round trip; every probe tolerates absence (getprop only on Android, device-tree only on boards).
+FACTS_SCRIPT = r"""
+p() { command -v getprop >/dev/null 2>&1 && getprop "$1"; }
+echo "model=$(p ro.product.model)"
+echo "manufacturer=$(p ro.product.manufacturer)"
+echo "abi=$(p ro.product.cpu.abi)"
+echo "android_release=$(p ro.build.version.release)"
+echo "sdk=$(p ro.build.version.sdk)"
+echo "soc=$(p ro.soc.model)"
+echo "hardware=$(p ro.hardware)"
+echo "machine=$(uname -m 2>/dev/null)"
+echo "kernel=$(uname -sr 2>/dev/null)"
+[ -r /etc/os-release ] && echo "os=$(. /etc/os-release; echo "$PRETTY_NAME")"
+[ -r /proc/device-tree/model ] && echo "board=$(tr -d '\000' < /proc/device-tree/model)"
+echo "cores=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)"
+echo "cpu=$(grep -m1 -E '^(model name|Hardware|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2-)"
+echo "governor=$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null)"
+echo "max_freq_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null)"
+"""
+
+
+def parse_facts(text: str) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        value = value.strip()
+        if sep and value:
+            facts[key.strip()] = int(value) if key in ("cores", "sdk", "max_freq_khz") and value.isdigit() else value
+    if "model" not in facts and "board" in facts:
+        facts["model"] = facts["board"]
+    facts["abi"] = facts.get("abi") or facts.get("machine")
+    if "android_release" in facts:  # Android has no os-release; its release and SDK are what matter
+        facts["os"] = f"Android {facts['android_release']}" + (f" (SDK {facts['sdk']})" if "sdk" in facts else "")
+    facts["os"] = facts.get("os") or facts.get("kernel")
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+# -- runner bundle ---------------------------------------------------------------------------------------------------
+# What the Python runner imports: the job's meaning (host.execute), the frameworks and nothing that needs pytest.
+BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "preprocess.py",
+                  "frameworks/*.py", "targets/__init__.py", "targets/base.py", "targets/host.py")
+BUNDLE_MAIN = "import sys\nfrom pytest_aiotbench.device_runner import main\nsys.exit(main())\n"
+
+
+@lru_cache(maxsize=1)
+def build_runner_bundle() -> Path:
+    """A zipapp of the runner and the framework modules (stored, not compressed: it is small). Built once."""
+    package = Path(__file__).resolve().parents[1]
+    folder = tempfile.mkdtemp(prefix="aiotbench-bundle-")
+    atexit.register(shutil.rmtree, folder, True)
+    out = Path(folder) / "runner.pyz"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("__main__.py", BUNDLE_MAIN)
+        for pattern in BUNDLE_MODULES:
+            for f in sorted(package.glob(pattern)):
+                zf.write(f, f"pytest_aiotbench/{f.relative_to(package).as_posix()}")
+    return out
+
+
+def framework_ref(name: str) -> str | None:
+    """``module:attr`` of the framework's entry point, so the runner imports it directly (no metadata there)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="aiotbench.frameworks"):
+        if ep.name == name:
+            return ep.value
+    return None
+
+
+def job_spec(job: Job, job_id: str) -> dict[str, Any]:
+    return {
+        "format": "aiotbench-job/1", "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
+        "framework_ref": framework_ref(job.framework), "threads": job.options.threads,
+        "extra": dict(job.options.extra), "preprocess": asdict(job.preprocess), "warmup": job.warmup,
+        "num_classes": job.num_classes, "background": job.background, "top_k": job.top_k,
+        "images": int(len(job.pixels)),
+    }
+
+
+# -- result validation -----------------------------------------------------------------------------------------------
+def validate_result(path: Path, job_id: str, images: int, top_k: int, num_classes: int) -> Measurement:
+    """Parse a pulled result file; anything incomplete, foreign or malformed is refused with one line."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise TargetError(f"result file is not valid JSON ({type(exc).__name__}): truncated or garbage") from None
+    if not isinstance(data, dict) or data.get("format") != "aiotbench-result/1" or data.get("complete") is not True:
+        raise TargetError("result file is incomplete or not an aiotbench result")
+    if data.get("job_id") != job_id:
+        raise TargetError(f"result file belongs to job {data.get('job_id')!r}, not {job_id!r}")
+    lat, rows = data.get("latencies_s"), data.get("topk")
+    if data.get("images") != images or not isinstance(lat, list) or not isinstance(rows, list) \
+            or len(lat) != images or len(rows) != images:
+        raise TargetError(f"result file covers {data.get('images')!r} images, the job has {images}")
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in lat):
+        raise TargetError("result file has non-positive or non-finite latencies")
+    k = min(top_k, num_classes)
+    if not all(isinstance(r, list) and len(r) == k and all(isinstance(c, int) and 0 <= c < num_classes for c in r)
+               for r in rows):
+        raise TargetError(f"result file has malformed top-{k} rows")
+    for key in ("prepare_s", "first_s"):
+        if not isinstance(data.get(key), (int, float)) or not math.isfinite(data[key]) or data[key] < 0:
+            raise TargetError(f"result file has a bad {key}")
+    session = data.get("session") if isinstance(data.get("session"), dict) else {}
+    return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
+                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device")
+
+
+# -- the job ---------------------------------------------------------------------------------------------------------
+class RemoteTarget:
+    """A device reached through a Transport, running the pushed Python runner."""
+
+    def __init__(self, transport: Transport, *, workdir_base: str, python: str | None = "python3",
+                 deadline_s: float = DEFAULT_DEADLINE_S, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+                 keep_results: Path | None = None):
+        self.transport = transport
+        self.name = transport.name
+        self.workdir_base = workdir_base.rstrip("/") or "/tmp"
+        self.python = python
+        self.deadline_s = deadline_s
+        self.io_timeout_s = io_timeout_s
+        self.keep_results = Path(keep_results) if keep_results else None
+        self._facts: dict[str, Any] | None = None
+        self._stale: list[str] = []  # work dirs a failed job could not remove: removed at the next contact
+
+    # -- facts -------------------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        if self._facts is None:
+            code, out, err = self._shell("read device facts", FACTS_SCRIPT, self.io_timeout_s)
+            self._facts = {"target": self.name, **parse_facts(out)}
+        return dict(self._facts)
+
+    # -- one job -----------------------------------------------------------------------------------------------
+    def run(self, job: Job, timing: Timing) -> Measurement:
+        measurement = self.execute(job)
+        timing.record(measurement.latencies_s)  # device-side timings feed the same stats as host ones
+        return measurement
+
+    def execute(self, job: Job) -> Measurement:
+        deadline = time.monotonic() + self.deadline_s
+        job_id = secrets.token_hex(8)
+        workdir = f"{self.workdir_base}/aiotbench-{job_id}"
+        self._remove_stale()
+        with tempfile.TemporaryDirectory(prefix="aiotbench-job-") as tmp:
+            local = Path(tmp)
+            files = self._pack(job, job_id, local)
+            try:
+                self._preflight(workdir, sum(f.stat().st_size for f in files.values()), deadline)
+                for remote_name, path in files.items():
+                    self._step(f"push {remote_name}", deadline, self.transport.push, path, f"{workdir}/{remote_name}")
+                self._run_runner(workdir, files, deadline)
+                return self._fetch_result(job, job_id, workdir, local, deadline)
+            finally:  # also after a failed preflight: its mkdir may have run before the link broke
+                self._cleanup(workdir)
+
+    def _pack(self, job: Job, job_id: str, local: Path) -> dict[str, Path]:
+        """Remote name -> local file. The model keeps its own name (quoted everywhere it goes)."""
+        pixels = local / "pixels.npy"
+        np.save(pixels, np.ascontiguousarray(job.pixels), allow_pickle=False)
+        spec = local / "job.json"
+        spec.write_text(json.dumps(job_spec(job, job_id)))
+        return {"runner.pyz": build_runner_bundle(), Path(job.model_file).name: Path(job.model_file),
+                "pixels.npy": pixels, "job.json": spec}
+
+    def _preflight(self, workdir: str, payload_bytes: int, deadline: float) -> None:
+        """One round trip: python present, free space, private work dir created."""
+        q = shlex.quote
+        check_python = f"command -v {q(self.python)} >/dev/null 2>&1 || exit 12; " if self.python else ""
+        script = (f"{check_python}"
+                  f"df -k {q(self.workdir_base)} | tail -n 1; mkdir -m 700 {q(workdir)}")
+        code, out, err = self._shell("check device", script, self._remaining(deadline, "check device"))
+        if code == 12:
+            raise TargetError(f"{self.name}: check device: {self.python!r} not found on the device (install Python "
+                              "with numpy and the runtime, or use the benchmark_model runner)")
+        if code != 0:
+            raise TargetError(f"{self.name}: check device: exit {code}: {_last_line(err or out)}")
+        free = _df_available_bytes(out)
+        need = payload_bytes + SPACE_MARGIN_BYTES
+        if free is not None and free < need:
+            raise TargetError(f"{self.name}: check device: only {free / 1e6:.1f} MB free in {self.workdir_base}, "
+                              f"the job needs {need / 1e6:.1f} MB")
+
+    def runner_command(self, workdir: str, model_name: str, timeout_s: int) -> str:
+        q = shlex.quote
+        run = (f"{q(self.python)} runner.pyz --job job.json --model {q(model_name)} --pixels pixels.npy "
+               f"--out result.json --pid-file runner.pid")
+        # The device enforces the deadline too (toybox and coreutils have timeout): nothing outlives the job.
+        # HOME/TMPDIR/caches inside the work dir: whatever a runtime writes there goes away with it.
+        env = f"HOME={q(workdir)} TMPDIR={q(workdir)} XDG_CACHE_HOME={q(workdir + '/.cache')}"
+        return (f"cd {q(workdir)} && export {env} && if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL {timeout_s} "
+                f"{run}; else exec {run}; fi")
+
+    def _run_runner(self, workdir: str, files: dict[str, Path], deadline: float) -> None:
+        model_name = [n for n in files if n not in ("runner.pyz", "pixels.npy", "job.json")][0]
+        remaining = self._remaining(deadline, "run")
+        try:
+            code, out, err = self.transport.shell(self.runner_command(workdir, model_name, max(1, int(remaining))),
+                                                  remaining + 2)
+        except TargetError as exc:
+            if time.monotonic() >= deadline:
+                raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
+                                  "(device frozen or runner hung)") from None
+            raise TargetError(f"{self.name}: run: {exc}") from None
+        if code != 0:
+            meaning = RUNNER_EXIT_MEANING.get(code, "runner crashed")
+            raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {_last_line(err or out)}")
+
+    def _fetch_result(self, job: Job, job_id: str, workdir: str, local: Path, deadline: float) -> Measurement:
+        part = local / "result.json.part"
+        self._step("pull result", deadline, self.transport.pull, f"{workdir}/result.json", part)
+        try:
+            m = validate_result(part, job_id, int(len(job.pixels)), job.top_k, job.num_classes)
+        except TargetError as exc:
+            raise TargetError(f"{self.name}: pull result: {exc}") from None
+        final = local / "result.json"
+        part.replace(final)  # only a validated file ever carries the result's name
+        if self.keep_results:
+            self.keep_results.mkdir(parents=True, exist_ok=True)
+            final.replace(self.keep_results / f"{_safe(job.case_id)}-{job_id}.json")
+        m.session = {**m.session, "device": self.name}
+        return m
+
+    # -- cleanup -----------------------------------------------------------------------------------------------
+    def _cleanup(self, workdir: str) -> None:
+        """Kill the runner if it still runs, remove the work dir. After a disconnect, reconnect first; if the
+        device is still gone the dir is remembered and removed at the next contact."""
+        q = shlex.quote(workdir)
+        script = f"if [ -f {q}/runner.pid ]; then kill -9 $(cat {q}/runner.pid) 2>/dev/null; fi; rm -rf {q}"
+        for attempt in range(2):
+            try:
+                code, _, _ = self.transport.shell(script, min(CLEANUP_TIMEOUT_S, self.io_timeout_s))
+                if code == 0:
+                    return
+            except TargetError:
+                pass
+            if attempt == 0 and not self.transport.reconnect(CLEANUP_TIMEOUT_S):
+                break
+        self._stale.append(workdir)
+
+    def _remove_stale(self) -> None:
+        for workdir in list(self._stale):
+            self._stale.remove(workdir)
+            self._cleanup(workdir)
+
+    def close(self) -> None:
+        self._remove_stale()
+        self.transport.close()
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _remaining(self, deadline: float, step: str) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TargetError(f"{self.name}: {step}: job deadline of {self.deadline_s:.0f}s exceeded")
+        return left
+
+    def _step(self, step: str, deadline: float, fn, *args):
+        self._remaining(deadline, step)
+        try:
+            return fn(*args)
+        except TargetError as exc:
+            raise TargetError(f"{self.name}: {step}: {exc}") from None
+
+    def _shell(self, step: str, command: str, timeout: float) -> tuple[int, str, str]:
+        try:
+            return self.transport.shell(command, timeout)
+        except TargetError as exc:
+            raise TargetError(f"{self.name}: {step}: {exc}") from None
+
+
+def _df_available_bytes(df_output: str) -> int | None:
+    """Available 1K blocks from the last line of ``df -k DIR`` (third field from the end in toybox, busybox and
+    coreutils alike, even when a long filesystem name wraps the line)."""
+    lines = [line for line in df_output.splitlines() if line.strip()]
+    if not lines:
+        return None
+    fields = lines[-1].split()
+    try:
+        return int(fields[-3]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]

@@ -1,0 +1,69 @@
+"""Real benchmark runs for the compare/rank/report tests: ``pytest --aiotbench`` over the shared MobileNetV1
+models and the first images of the shared ImageNet sample (found through ``AIOTBENCH_SHARED``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from report_helpers import REPO
+
+SHARED = Path(os.environ.get("AIOTBENCH_SHARED", REPO.parent / "shared"))
+MODELS = SHARED / "models" / "tflite"
+DATASET = SHARED / "data" / "imagenet-val-500"
+REAL_IMAGES = "100"
+MOBILENET_V1 = {"0.25_128": (128, 146), "0.5_160": (160, 182)}
+
+
+def _core_ready() -> bool:
+    return (REPO / "pytest_aiotbench" / "plugin.py").exists() and (REPO / "pytest_aiotbench" / "session.py").exists()
+
+
+requires_real_run = pytest.mark.skipif(
+    not (_core_ready() and DATASET.is_dir() and all((MODELS / f"mobilenet_v1_{v}_quant.tflite").exists()
+                                                    for v in MOBILENET_V1)),
+    reason=f"needs the core plugin and the shared models/dataset under {SHARED} (set AIOTBENCH_SHARED)")
+
+
+def write_catalog(path: Path, variant: str) -> Path:
+    """One MobileNetV1 case, always named ``mobilenet_v1``, so two variants compare as the same case."""
+    size, resize = MOBILENET_V1[variant]
+    path.write_text(f"""[[model]]
+name = "mobilenet_v1"
+framework = "tflite"
+quant = "int8"
+file = "{MODELS / f'mobilenet_v1_{variant}_quant.tflite'}"
+input_size = {size}
+resize = {resize}
+layout = "NHWC"
+mean = [127.5, 127.5, 127.5]
+std = [127.5, 127.5, 127.5]
+num_classes = 1001
+background = true
+min_top1 = 0.3
+""")
+    return path
+
+
+def run_benchmark(workdir: Path, variant: str, name: str, *extra: str) -> subprocess.CompletedProcess:
+    """``pytest --aiotbench`` in a subprocess over the first 100 shared images; JSON into workdir/name.json."""
+    catalog = write_catalog(workdir / f"{name}.toml", variant)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin", "--aiotbench-catalog",
+         str(catalog), "--aiotbench-dataset", str(DATASET), "--aiotbench-images", REAL_IMAGES,
+         "--aiotbench-json", str(workdir / f"{name}.json"), "-p", "no:cacheprovider", "-q", *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def make_real_runs(workdir: Path) -> Path:
+    """Reports of real runs in ``workdir``: MobileNetV1 0.5_160 (base.json), a rerun of it (rerun.json) and the
+    worse 0.25_128 (worse.json)."""
+    for variant, name in (("0.5_160", "base"), ("0.5_160", "rerun"), ("0.25_128", "worse")):
+        result = run_benchmark(workdir, variant, name)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir

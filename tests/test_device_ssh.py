@@ -1,0 +1,114 @@
+"""Remote jobs over SSH against a REAL sshd on loopback (throwaway host and user keys, free port), started here."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pytest_aiotbench.targets import TargetError, resolve_target
+
+from tests.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not SSHD or not shutil.which("ssh-keygen"):
+        pytest.skip("sshd not installed (apt-get install openssh-server)")
+    d = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True, timeout=30)
+    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation dir (as its service does)
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.skip(f"sshd did not start: {proc.stderr.read().strip()[:200]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    host_pub = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    board = d / "board"
+    board.mkdir()
+    yield {"spec": f"ssh://{getpass.getuser()}@127.0.0.1:{port}", "key": str(d / "user_key"),
+           "known_hosts": str(d / "known_hosts"), "board": board}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def ssh_target(sshd, **options):
+    return resolve_target(sshd["spec"], key_filename=sshd["key"], known_hosts=sshd["known_hosts"],
+                          workdir_base=str(sshd["board"]), python=sys.executable, io_timeout_s=10, **options)
+
+
+def test_ssh_job_matches_host(sshd):
+    target = ssh_target(sshd)
+    facts = target.describe()
+    assert facts["cores"] >= 1 and facts["abi"] and facts["os"]
+    job = make_job(shared_model(), images=12)
+    timing = RecordingTiming()
+    m = target.run(job, timing)
+    np.testing.assert_array_equal(m.topk, host_topk(job))
+    assert timing.recorded == m.latencies_s and m.timed_on == "device"
+    assert list(sshd["board"].iterdir()) == []
+
+
+def test_ssh_hostile_model_name_cannot_inject(sshd, tmp_path):
+    hostile = tmp_path / "m;touch PWNED;$(touch PWNED2).tflite"
+    shutil.copy(shared_model(), hostile)
+    m = ssh_target(sshd).run(make_job(hostile, images=2), RecordingTiming())
+    assert m.topk.shape == (2, 5)
+    assert not list(sshd["board"].rglob("PWNED*")) and not list(tmp_path.rglob("PWNED*"))
+    assert not os.path.exists(os.path.expanduser("~/PWNED")) and not os.path.exists(os.path.expanduser("~/PWNED2"))
+
+
+def test_ssh_unknown_host_key_is_refused(sshd, tmp_path):
+    (tmp_path / "empty_known_hosts").write_text("")
+    with pytest.raises(TargetError, match="host key not trusted") as err:
+        resolve_target(sshd["spec"], key_filename=sshd["key"], known_hosts=str(tmp_path / "empty_known_hosts"),
+                       io_timeout_s=10)
+    assert "\n" not in str(err.value)
+
+
+def test_ssh_wrong_key_fails_one_line(sshd, tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True,
+                   timeout=30)
+    with pytest.raises(TargetError, match="key authentication failed"):
+        resolve_target(sshd["spec"], key_filename=str(tmp_path / "other"), known_hosts=sshd["known_hosts"],
+                       io_timeout_s=10)
+
+
+def test_ssh_dead_port_fails_fast():
+    start = time.monotonic()
+    with pytest.raises(TargetError, match="cannot connect"):
+        resolve_target(f"ssh://nobody@127.0.0.1:{_free_port()}", io_timeout_s=5)
+    assert time.monotonic() - start < 10
