@@ -43,10 +43,15 @@ def _manifest_check(case: Case) -> str | None:
 
 
 class AiotbenchFixture:
-    def __init__(self, case: Case, state: AiotbenchState, benchmark) -> None:
+    def __init__(self, case: Case, device: str, state: AiotbenchState, benchmark, node) -> None:
         self.case = case
+        self.device = device
         self.state = state
         self.benchmark = benchmark
+        self.result_id = state.result_id(case, device)
+        # The report travels with the test's reports (and so from xdist workers to the controller).
+        self._properties = node.user_properties
+        self._properties.append(("aiotbench_id", self.result_id))
 
     def _skip_or_fail(self, reason: str) -> None:
         if self.state.settings.strict:
@@ -64,7 +69,7 @@ class AiotbenchFixture:
             job = Job(case.id, case.framework, case.file,
                       PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels, case.preprocess, state.settings.warmup, case.num_classes, case.background)
-            measurement = state.target.run(job, BenchmarkTiming(self.benchmark))
+            measurement = state.target(self.device).run(job, BenchmarkTiming(self.benchmark))
         except FrameworkUnavailable as exc:
             self._skip_or_fail(f"{case.framework}: {exc.fix}")
         except CASE_ERRORS as exc:
@@ -79,6 +84,8 @@ class AiotbenchFixture:
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
                                                 "images": len(ds), "fingerprint": ds.fingerprint(),
                                                 "labeled": ds.labeled}
+        self._properties.append(("aiotbench_entry", entry))
+        self._properties.append(("aiotbench_device", (self.device, state.facts(self.device))))
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)
@@ -91,7 +98,7 @@ class AiotbenchFixture:
         stats = latency_stats_ms(m.latencies_s)
         vips_value = vips(top1, stats["mean"] / 1e3)
         return {
-            "id": case.id, "model": case.model, "framework": case.framework, "quant": case.quant,
+            "id": case.id, "result_id": self.result_id, "device": self.device, "model": case.model, "framework": case.framework, "quant": case.quant,
             "file": str(case.file), "file_sha256": file_sha256(case.file), "weights": weights or "unspecified",
             "images": len(m.latencies_s), "top1": top1, "top5": top5, "min_top1": self.required_top1(),
             "reference_top1": case.reference_top1, "latency_ms": stats,

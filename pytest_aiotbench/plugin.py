@@ -11,7 +11,7 @@ import pytest
 from . import catalog as catalog_mod
 from .dataset import DatasetError, open_dataset
 from .session import STATE_KEY, AiotbenchState, Settings, get_state
-from .targets import TargetError, resolve_target
+from .targets import TargetError
 
 # (option, ini key, type, default, help). Every option is also an ini key under [tool.pytest.ini_options].
 OPTIONS = [
@@ -34,7 +34,9 @@ OPTIONS = [
     ("--aiotbench-json", "aiotbench_json", str, None, "write the aiotbench/1 JSON report here (atomically)"),
     ("--aiotbench-cache", "aiotbench_cache", str, None,
      "preprocessed-pixel cache folder (default: $XDG_CACHE_HOME/aiotbench; 'none' disables)"),
-    ("--device", "aiotbench_device", str, "host", "where cases run: host (default), adb:SERIAL or ssh://user@host"),
+    ("--device", "aiotbench_device", "append", None,
+     "where cases run: host (default), adb:SERIAL or ssh://user@host[:port]; repeat for a device farm "
+     "(with -n <devices> --dist loadgroup: one xdist worker per device)"),
     ("--aiotbench-benchmark-model", "aiotbench_benchmark_model", str, None,
      "stock Android: TFLite benchmark_model binary for the device ABI (latency on device, accuracy from host)"),
     ("--aiotbench-device-python", "aiotbench_device_python", str, None, "Python on the device (default python3)"),
@@ -64,7 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(flag, action="store_true", default=None, dest=ini, help=help_text)
             parser.addini(ini, help_text, type="bool", default=default)
         elif kind == "append":
-            group.addoption(flag, action="append", default=None, dest=ini, metavar="FILE", help=help_text)
+            group.addoption(flag, action="append", default=None, dest=ini, help=help_text)
             parser.addini(ini, help_text, type="linelist", default=[])
         else:
             group.addoption(flag, type=kind, default=None, dest=ini, help=help_text)
@@ -138,24 +140,25 @@ def pytest_configure(config: pytest.Config) -> None:
             strict=_setting(config, "aiotbench_strict", bool),
             json_path=Path(p).expanduser() if (p := _setting(config, "aiotbench_json", str)) else None,
             cache_dir=_cache_dir(_setting(config, "aiotbench_cache", str)),
-            device=_setting(config, "aiotbench_device", str) or "host",
+            devices=list(dict.fromkeys(_setting(config, "aiotbench_device", "append") or ["host"])),
+            target_options=dict(
+                benchmark_model=_setting(config, "aiotbench_benchmark_model", str),
+                python=_setting(config, "aiotbench_device_python", str),
+                workdir_base=_setting(config, "aiotbench_device_workdir", str),
+                deadline_s=_setting(config, "aiotbench_device_deadline", float),
+                io_timeout_s=_setting(config, "aiotbench_device_io_timeout", float),
+                key_filename=_setting(config, "aiotbench_ssh_key", str),
+                known_hosts=_setting(config, "aiotbench_ssh_known_hosts", str),
+            ),
         )
         if settings.images is not None and settings.images < 1:
             raise pytest.UsageError("--aiotbench-images must be >= 1")
         dataset = open_dataset(settings.dataset, settings.images)
-        target = resolve_target(
-            settings.device,
-            benchmark_model=_setting(config, "aiotbench_benchmark_model", str),
-            python=_setting(config, "aiotbench_device_python", str),
-            workdir_base=_setting(config, "aiotbench_device_workdir", str),
-            deadline_s=_setting(config, "aiotbench_device_deadline", float),
-            io_timeout_s=_setting(config, "aiotbench_device_io_timeout", float),
-            key_filename=_setting(config, "aiotbench_ssh_key", str),
-            known_hosts=_setting(config, "aiotbench_ssh_known_hosts", str),
-        )
+        state = AiotbenchState(config, settings, dataset, cases, canonical_ids)
+        for device in settings.devices:  # a malformed --device is a usage error before anything runs
+            state.target(device)
     except (catalog_mod.CatalogError, DatasetError, TargetError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = AiotbenchState(config, settings, dataset, cases, target, canonical_ids)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
@@ -188,11 +191,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if state is None:
         params = [pytest.param(None, id="aiotbench", marks=pytest.mark.skip(reason="benchmark cases run with --aiotbench"))]
     else:
-        params = [
-            pytest.param(case, id=case.id, marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
-                                                 getattr(pytest.mark, case.quant)])
-            for case in state.cases
-        ]
+        params = []
+        for device in state.settings.devices:
+            # A farm keeps each device's cases on one xdist worker (--dist loadgroup): devices run in parallel,
+            # one case at a time each.
+            device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
+            params += [pytest.param((case, device), id=state.result_id(case, device),
+                                    marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
+                                           getattr(pytest.mark, case.quant), *device_marks])
+                       for case in state.cases]
     metafunc.parametrize("aiotbench", params, indirect=True)
 
 
@@ -201,8 +208,8 @@ def aiotbench(request, benchmark):
     """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``."""
     from .fixture import AiotbenchFixture
 
-    state = get_state(request.config)
-    return AiotbenchFixture(request.param, state, benchmark)
+    case, device = request.param
+    return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node)
 
 
 class SessionHooks:
@@ -212,30 +219,54 @@ class SessionHooks:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Record each case's outcome (and why it did not pass) in the report, measured or not."""
-        if "aiotbench" not in report.keywords or not (report.when == "call" or report.outcome != "passed"):
+        """Record each case's outcome (and why it did not pass), measured or not. The measured entry comes with
+        the report's user properties, so this also works on an xdist controller for its workers' cases."""
+        props = dict(report.user_properties)
+        result_id = props.get("aiotbench_id")
+        if result_id is None or not (report.when == "call" or report.outcome != "passed"):
             return
-        case_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
         status = report.outcome
         if report.when != "call" and report.outcome == "failed":
             status = "error"
         reason = _one_line(report) if report.outcome != "passed" else None
-        entry = self.state.results.get(case_id)
+        if "aiotbench_device" in props:
+            device, facts = props["aiotbench_device"]
+            self.state.device_facts.setdefault(device, facts)
+        entry = props.get("aiotbench_entry") or self.state.results.get(result_id)
         if entry is None:
-            case = next((c for c in self.state.cases if c.id == case_id), None)
-            if case is None:
+            entry = self._unmeasured_entry(result_id, status, reason)
+            if entry is None:
                 return
-            entry = _unmeasured_entry(case, status, reason)
         self.state.record({**entry, "status": status, "reason": reason})
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        from .table import render_summary
+    def _unmeasured_entry(self, result_id: str, status: str, reason: str | None) -> dict | None:
+        for device in self.state.settings.devices:
+            for case in self.state.cases:
+                if self.state.result_id(case, device) == result_id:
+                    return {"id": case.id, "result_id": result_id, "device": device, "model": case.model,
+                            "framework": case.framework, "quant": case.quant, "file": str(case.file),
+                            "file_sha256": None, "images": 0, "top1": None, "top5": None,
+                            "min_top1": case.min_top1, "latency_ms": None, "prepare_ms": None, "first_ms": None,
+                            "vips": None, "vops": None, "gflops": case.gflops, "status": status,
+                            "reason": reason, "per_image": None}
+        return None
 
-        for line in render_summary(self.state.build_report(), self.state.dataset):
-            terminalreporter.write_line(line)
-        if self.state.settings.json_path is not None:
-            self.state.write_json()
-            terminalreporter.write_line(f"aiotbench: JSON report written to {self.state.settings.json_path}")
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.state.is_worker:
+            return
+        from .table import render_farm, render_summary
+
+        state = self.state
+        reports = [state.device_report(d) for d in state.settings.devices]
+        for report in reports:
+            for line in render_summary(report):
+                terminalreporter.write_line(line)
+        if state.settings.farm:
+            for line in render_farm(state.build_report()):
+                terminalreporter.write_line(line)
+        if state.settings.json_path is not None:
+            state.write_json()
+            terminalreporter.write_line(f"aiotbench: JSON report written to {state.settings.json_path}")
 
     def pytest_sessionfinish(self) -> None:
         self.state.write_json()  # also after Ctrl-C: whatever was measured is on disk
@@ -247,10 +278,3 @@ def _one_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = (crash.message if crash is not None else str(report.longrepr)).strip()
     return message.splitlines()[0].removeprefix("Failed: ") if message else report.outcome
-
-
-def _unmeasured_entry(case, status: str, reason: str | None) -> dict:
-    return {"id": case.id, "model": case.model, "framework": case.framework, "quant": case.quant,
-            "file": str(case.file), "file_sha256": None, "images": 0, "top1": None, "top5": None,
-            "min_top1": case.min_top1, "latency_ms": None, "prepare_ms": None, "first_ms": None, "vips": None,
-            "vops": None, "gflops": case.gflops, "status": status, "reason": reason, "per_image": None}

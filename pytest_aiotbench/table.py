@@ -15,7 +15,7 @@ def _num(x, fmt="{:.2f}"):
     return "-" if x is None else fmt.format(x)
 
 
-def render_summary(report: dict, dataset=None) -> list[str]:
+def render_summary(report: dict) -> list[str]:
     cases = report["cases"]
     if not cases:
         return []
@@ -50,4 +50,16 @@ def render_summary(report: dict, dataset=None) -> list[str]:
                      "(one folder per synset) or a folder with labels.csv to measure accuracy and VIPS.")
     elif ds.get("note"):
         lines.append(f"Dataset: {ds['note']}")
+    return lines
+
+
+def render_farm(report: dict) -> list[str]:
+    """The device ranking of a farm run: one line per device, best VIPS first."""
+    lines = ["", "Device ranking (sum of VIPS over each device's scored cases)"]
+    for place, device in enumerate(report["ranking"], start=1):
+        score, facts = report["by_device"][device], report["devices"].get(device, {})
+        name = facts.get("model") or facts.get("name") or ""
+        vips = "n/a" if score["vips"] is None else f"{score['vips']:.1f}"
+        lines.append(f"{place}. {device} {name}: VIPS {vips} over {score['cases']} case(s)"
+                     + (" [partial]" if score["partial"] else ""))
     return lines
