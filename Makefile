@@ -7,7 +7,7 @@ export AIOTBENCH_SHARED := $(SHARED)
 DATASET ?= $(SHARED)/data/imagenet-val-500
 RESULTS ?= results
 
-.PHONY: setup bench test clean
+.PHONY: setup system-deps bench test clean
 
 # torch is pinned in pyproject (an unpinned torch resolves to a multi-GB CUDA build).
 $(BIN)/.installed: pyproject.toml
@@ -24,7 +24,10 @@ bench: setup
 	$(BIN)/pytest --aiotbench --aiotbench-catalog=models/shared.toml --aiotbench-dataset=$(DATASET) \
 		--aiotbench-json=$(RESULTS)/aiotbench.json --benchmark-json=$(RESULTS)/benchmark.json
 
-test: setup
+system-deps:
+	bash scripts/system-deps.sh
+
+test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
 
 clean:
