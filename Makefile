@@ -18,11 +18,12 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-# The main job: every case of the shared real models on the shared ImageNet images, JSON report in results/.
+# The main job: every case of the shared real models on the shared ImageNet images; JSON and HTML in results/.
 bench: setup
 	mkdir -p $(RESULTS)
 	$(BIN)/pytest --aiotbench --aiotbench-catalog=models/shared.toml --aiotbench-dataset=$(DATASET) \
-		--aiotbench-json=$(RESULTS)/aiotbench.json --benchmark-json=$(RESULTS)/benchmark.json
+		--aiotbench-json=$(RESULTS)/aiotbench.json --aiotbench-html=$(RESULTS)/report.html \
+		--benchmark-json=$(RESULTS)/benchmark.json
 
 system-deps:
 	bash scripts/system-deps.sh

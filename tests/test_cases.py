@@ -273,3 +273,17 @@ def test_every_setting_works_as_an_ini_key(run_aiotbench, tmp_path, small_catalo
     assert report["settings"]["threads"] == 2 and report["settings"]["warmup"] == 1
     assert report["dataset"]["images"] == 3 and report["cases"][0]["runtime"]["threads"] == 2
     assert report["cases"][0]["min_top1"] == 0.0
+
+
+def test_no_framework_is_imported_until_a_case_needs_it(run_aiotbench, tmp_path, small_catalog):
+    (tmp_path / "conftest.py").write_text(dedent("""
+        import sys
+        def pytest_sessionfinish(session):
+            heavy = sorted(m for m in ("torch", "onnxruntime", "ai_edge_litert", "tflite_runtime", "matplotlib",
+                                       "adbutils", "paramiko") if m in sys.modules)
+            print("HEAVY-MODULES:", ",".join(heavy) or "none")
+    """))
+    collected = run_aiotbench("--collect-only", "-q", "-s", catalogs=[small_catalog])
+    assert "HEAVY-MODULES: none" in collected.stdout
+    ran = run_aiotbench("-s", "--aiotbench-images=2", catalogs=[small_catalog], dataset=IMAGENET_500)
+    assert "HEAVY-MODULES: ai_edge_litert" in ran.stdout  # only the runtime the case used
