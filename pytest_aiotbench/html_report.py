@@ -160,9 +160,8 @@ def _facts(run: dict) -> str:
         "file": run.get("origin", ""),
     }
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows.items() if v)
-    missing = ", ".join(score.get("missing") or [])
-    partial = "" if not score.get("partial") else f" &middot; partial: no result for {escape(missing)}" if missing \
-        else " &middot; partial (not every canonical case or image)"
+    reasons = score.get("partial_reasons") or ["not every canonical case or image"]
+    partial = f" &middot; partial: {escape('; '.join(reasons))}" if score.get("partial") else ""
     return (f'<p class="score">AI score: {_fmt(score.get("vips"))} VIPS &middot; {_fmt(score.get("vops"))} VOPS '
             f'over {score.get("cases")} case(s){partial}</p><dl class="facts">{body}</dl>')
 

@@ -92,7 +92,9 @@ def format_ranking(ranking: Ranking) -> str:
     for place, entry in enumerate(ranking.entries, 1):
         score = entry.score
         measured = score["cases"] - len(score["missing"])
-        flag = f"PARTIAL (no result: {', '.join(entry.missing)})" if entry.partial else ""
+        missing = entry.missing
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        flag = (f"PARTIAL (no result: {shown})" if missing else "PARTIAL") if entry.partial else ""
         rows.append([str(place), entry.label, _fmt(score["vips"]), _fmt(score["vops"]),
                      f"{measured}/{score['cases']}", flag, _name(entry.report)])
     lines.append(f"AI score leaderboard (by {ranking.by.upper()}, sum over cases)")
