@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SHARED ?= $(abspath ../shared)
+SHARED ?= $(or $(AIOTBENCH_SHARED),$(abspath ../shared))
 export AIOTBENCH_SHARED := $(SHARED)
 DATASET ?= $(SHARED)/data/imagenet-val-500
 RESULTS ?= results
@@ -13,17 +13,14 @@ RESULTS ?= results
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[all,test]'
+	$(BIN)/pip install --quiet -e '.[all,test,zoo]'
 	touch $@
 
 setup: $(BIN)/.installed
 
-# The main job: every case of the shared real models on the shared ImageNet images; JSON and HTML in results/.
+# The main job: build the model zoo where missing, then benchmark every case; JSON and HTML in results/.
 bench: setup
-	mkdir -p $(RESULTS)
-	$(BIN)/pytest --aiotbench --aiotbench-catalog=models/shared.toml --aiotbench-dataset=$(DATASET) \
-		--aiotbench-json=$(RESULTS)/aiotbench.json --aiotbench-html=$(RESULTS)/report.html \
-		--benchmark-json=$(RESULTS)/benchmark.json
+	BIN=$(BIN) RESULTS=$(RESULTS) DATASET=$(DATASET) bash scripts/main-job.sh
 
 system-deps:
 	bash scripts/system-deps.sh

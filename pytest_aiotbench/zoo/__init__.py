@@ -1,0 +1,65 @@
+"""The model zoo: the six AIoTBench classifiers exported to every framework and quantization mode from one set of
+weights (``aiotbench zoo build``), with a ``manifest.json`` of checksums and provenance beside the artifacts.
+
+This package is import-light: torch, torchvision, litert-torch and ai-edge-quantizer are imported only inside the
+export subprocesses (``pytest_aiotbench.zoo.exporters``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)  # torchvision's (0.485, 0.456, 0.406) * 255
+IMAGENET_STD = (58.395, 57.12, 57.375)  # torchvision's (0.229, 0.224, 0.225) * 255
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One architecture of the zoo. Reference numbers are torchvision's documented ImageNet-1k figures for the
+    IMAGENET1K_V1 weights (acc@1/acc@5 as fractions; GFLOPS as torchvision counts them, i.e. multiply-adds)."""
+
+    name: str
+    builder: str  # torchvision.models.<builder>
+    weights_enum: str  # torchvision.models.<weights_enum>.IMAGENET1K_V1
+    input_size: int
+    resize: int
+    reference_top1: float
+    reference_top5: float
+    params: int
+    gflops: float
+    checkpoint: str  # file name torchvision's IMAGENET1K_V1 weights have in the torch hub cache (checkpoints/)
+    builder_kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    num_classes: int = 1000
+    background: bool = False
+
+
+# The canonical AIoTBench set. SqueezeNet is torchvision's squeezenet1_1: same ImageNet accuracy as 1.0
+# (58.18 vs 58.09 top-1 in torchvision's table) at 2.4x fewer multiply-adds (0.35 vs 0.82 G) and fewer parameters,
+# which is what an on-device benchmark should measure; the SqueezeNet authors call v1.1 the drop-in replacement.
+MODELS: dict[str, ZooModel] = {m.name: m for m in (
+    ZooModel("resnet50", "resnet50", "ResNet50_Weights", 224, 256, 0.76130, 0.92862, 25557032, 4.09,
+             "resnet50-0676ba61.pth"),
+    ZooModel("inception_v3", "inception_v3", "Inception_V3_Weights", 299, 342, 0.77294, 0.93450, 27161264, 5.71,
+             "inception_v3_google-0cc3c7bd.pth"),
+    ZooModel("densenet121", "densenet121", "DenseNet121_Weights", 224, 256, 0.74434, 0.91972, 7978856, 2.83,
+             "densenet121-a639ec97.pth"),
+    ZooModel("squeezenet", "squeezenet1_1", "SqueezeNet1_1_Weights", 224, 256, 0.58178, 0.80624, 1235496, 0.35,
+             "squeezenet1_1-b8a52dc0.pth"),
+    ZooModel("mobilenet_v2", "mobilenet_v2", "MobileNet_V2_Weights", 224, 256, 0.71878, 0.90286, 3504872, 0.30,
+             "mobilenet_v2-b0353104.pth"),
+    ZooModel("mnasnet", "mnasnet1_0", "MNASNet1_0_Weights", 224, 256, 0.73456, 0.91510, 4383312, 0.31,
+             "mnasnet1.0_top1_73.512-f206786ef8.pth"),
+)}
+
+# variant -> (framework, quant, layout, file name pattern, threshold slack under the reference top-1)
+VARIANTS: dict[str, tuple[str, str, str, str, float]] = {
+    "ptl": ("pytorch-mobile", "fp32", "NCHW", "{name}.ptl", 0.01),
+    "onnx": ("onnxruntime", "fp32", "NCHW", "{name}.onnx", 0.01),
+    "fp32": ("tflite", "fp32", "NHWC", "{name}-fp32.tflite", 0.01),
+    "dynamic": ("tflite", "dynamic", "NHWC", "{name}-dynamic.tflite", 0.03),
+    "int8": ("tflite", "int8", "NHWC", "{name}-int8.tflite", 0.06),
+    "fp16": ("tflite", "fp16", "NHWC", "{name}-fp16.tflite", 0.015),
+}
+DEFAULT_VARIANTS = ("ptl", "onnx", "fp32", "dynamic", "int8", "fp16")

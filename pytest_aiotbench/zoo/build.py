@@ -1,0 +1,514 @@
+"""``aiotbench zoo build``: source weights -> .ptl, .onnx and four TFLite variants, incremental, one subprocess per
+artifact (peak memory from ``os.wait4``; a crash loses only that artifact), manifest updated after every artifact.
+
+Layout: ``<out>/<model>/<model>.ptl``, ``<model>.onnx``, ``<model>-{fp32,dynamic,int8,fp16}.tflite``;
+``<out>/manifest.json``; ``<out>/catalog.toml`` (what this folder holds, in the catalog schema);
+``<out>/.sources/`` (the one set of weights every artifact is exported from) and ``<out>/.logs/`` (step logs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import DEFAULT_VARIANTS, MODELS, VARIANTS, ZooModel
+from . import manifest as mf
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SOURCES_DIR, LOGS_DIR = ".sources", ".logs"
+
+# Tools each step depends on: a version change of any of them rebuilds the artifact.
+STEP_TOOLS = {
+    "source": ("torch", "torchvision"),
+    "ptl": ("torch",),
+    "onnx": ("torch", "onnx", "onnxruntime"),
+    "tflite": ("torch", "litert-torch", "litert-converter", "ai-edge-litert"),
+    "quant": ("ai-edge-quantizer", "ai-edge-litert", "litert-torch", "litert-converter", "torch"),
+}
+VARIANT_STEP = {"ptl": "ptl", "onnx": "onnx", "fp32": "tflite", "dynamic": "quant", "int8": "quant", "fp16": "quant"}
+ALL_TOOLS = ("torch", "torchvision", "onnx", "onnxruntime", "litert-torch", "litert-converter", "ai-edge-litert",
+             "ai-edge-quantizer", "numpy", "pillow")
+
+
+class BuildError(Exception):
+    """A build that cannot start as asked (exit 2). One line."""
+
+
+@dataclass
+class BuildOptions:
+    out: Path = Path("models/zoo")
+    models: list[str] | None = None
+    weights: str = "pretrained"  # pretrained | random (ignored with torchscript)
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    calibration: Path | None = None
+    calibration_count: int = 200
+    calibration_margin: float = 1.25
+    exclude: list[Path] = field(default_factory=list)
+    seed: int = 0
+    bn_images: int = 32
+    input_size: int | None = None  # override for the torchvision models (small, fast CI builds)
+    force: bool = False
+    timeout: float = 1800.0
+    # --from-torchscript
+    torchscript: Path | None = None
+    name: str | None = None
+    ts_input_size: int | None = None
+    resize: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    num_classes: int = 1000
+    background: bool = False
+    reference_top1: float | None = None
+    reference_top5: float | None = None
+
+
+@dataclass
+class StepResult:
+    ok: bool
+    info: dict
+    error: str | None
+    seconds: float
+    peak_mb: float
+    code: int
+    log: Path
+
+
+def tool_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ALL_TOOLS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def hub_checkpoint_dir() -> Path:
+    """torch.hub.get_dir()/checkpoints, computed the way torch does, without importing torch."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return Path(torch_home) / "hub" / "checkpoints"
+
+
+def _say(msg: str) -> None:
+    print(f"[zoo] {msg}", file=sys.stderr, flush=True)
+
+
+def _model_dict(m: ZooModel, input_size: int | None) -> dict:
+    size, resize = m.input_size, m.resize
+    if input_size:
+        size, resize = input_size, round(input_size * m.resize / m.input_size)
+    return {"name": m.name, "builder": m.builder, "weights_enum": m.weights_enum, "input_size": size,
+            "resize": resize, "mean": list(m.mean), "std": list(m.std), "num_classes": m.num_classes,
+            "background": m.background, "builder_kwargs": dict(m.builder_kwargs), "color": "RGB",
+            "reference_top1": m.reference_top1, "reference_top5": m.reference_top5,
+            "params": m.params, "gflops": m.gflops, "canonical": input_size in (None, m.input_size)}
+
+
+def _ts_model_dict(o: BuildOptions) -> dict:
+    missing = [flag for flag, v in (("--name", o.name), ("--input-size", o.ts_input_size), ("--mean", o.mean),
+                                    ("--std", o.std)) if v is None]
+    if missing:
+        raise BuildError(f"--from-torchscript needs {', '.join(missing)}")
+    if not Path(o.torchscript).is_file():
+        raise BuildError(f"TorchScript file not found: {o.torchscript}")
+    size = int(o.ts_input_size)
+    resize = round(size / 0.875) if o.resize is None else int(o.resize)
+    return {"name": o.name, "builder": None, "weights_enum": None, "input_size": size, "resize": resize,
+            "mean": list(o.mean), "std": list(o.std), "num_classes": int(o.num_classes),
+            "background": bool(o.background), "builder_kwargs": {}, "color": "RGB",
+            "reference_top1": o.reference_top1, "reference_top5": o.reference_top5,
+            "params": None, "gflops": None, "canonical": False}
+
+
+def _file_name(model: str, variant: str) -> str:
+    return f"{model}/" + VARIANTS[variant][3].format(name=model)
+
+
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def default_calibration_dir() -> Path | None:
+    env = os.environ.get("AIOTBENCH_CALIBRATION")
+    if env:
+        return Path(env)
+    shared = os.environ.get("AIOTBENCH_SHARED")
+    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
+        if (base / "data" / "samples").is_dir():
+            return base / "data" / "samples"
+    return None
+
+
+def default_excludes() -> list[Path]:
+    shared = os.environ.get("AIOTBENCH_SHARED")
+    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
+        if (base / "data" / "imagenet-val-500").is_dir():
+            return [base / "data" / "imagenet-val-500"]
+    return []
+
+
+def run_step(job: dict, log: Path, timeout: float) -> StepResult:
+    """Run one export step in a fresh interpreter; its output goes to ``log``; peak RSS via wait4."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="aiotbench-zoo-") as tmp:
+        job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job_path.write_text(json.dumps(job))
+        env = dict(os.environ)
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("PYTHONWARNINGS", "ignore")
+        t0 = time.perf_counter()
+        with open(log, "w") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "pytest_aiotbench.zoo.exporters", str(job_path),
+                                     str(result_path)], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env)
+            timed_out = threading.Event()
+
+            def _kill() -> None:
+                timed_out.set()
+                proc.kill()
+
+            timer = threading.Timer(timeout, _kill)
+            timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                timer.cancel()
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        peak_mb = usage.ru_maxrss / 1024.0  # Linux: kilobytes
+        try:
+            result = json.loads(result_path.read_text())
+        except (OSError, ValueError):
+            result = None
+    if result is None:
+        why = f"timed out after {timeout:.0f} s" if timed_out.is_set() else (
+            f"killed by signal {-code}" if code < 0 else f"exited {code} without a result")
+        return StepResult(False, {}, f"export process {why} (log: {log})", seconds, peak_mb, code, log)
+    return StepResult(bool(result.get("ok")), result.get("info") or {}, result.get("error"), seconds, peak_mb,
+                      code, log)
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".zoo.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BuildError(f"another `aiotbench zoo build` is writing to {out}") from None
+        yield
+
+
+class Builder:
+    def __init__(self, options: BuildOptions):
+        self.o = options
+        self.out = Path(options.out)
+        self.manifest_path = self.out / mf.MANIFEST_NAME
+        self.tools = tool_versions()
+        self.failures: list[str] = []
+        self.built: list[str] = []
+        self.skipped: list[str] = []
+
+    # -- planning ------------------------------------------------------------------------------------------------
+    def _models(self) -> list[dict]:
+        o = self.o
+        if o.torchscript:
+            return [_ts_model_dict(o)]
+        names = o.models or list(MODELS)
+        unknown = [n for n in names if n not in MODELS]
+        if unknown:
+            raise BuildError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+        if o.input_size is not None and o.input_size < 32:
+            raise BuildError("--input-size must be at least 32")
+        models = [_model_dict(MODELS[n], o.input_size) for n in names]
+        for m in models:
+            if m["builder"] == "inception_v3" and m["input_size"] < 75:
+                raise BuildError("inception_v3 needs an input size of at least 75")
+        if o.weights == "pretrained":
+            missing = [str(hub_checkpoint_dir() / MODELS[n].checkpoint) for n in names
+                       if not (hub_checkpoint_dir() / MODELS[n].checkpoint).is_file()]
+            if missing:
+                raise BuildError(
+                    f"pretrained torchvision weights not available offline (missing {', '.join(missing)}); "
+                    f"this build never downloads: copy the checkpoints into {hub_checkpoint_dir()} "
+                    f"or build with --weights random (artifacts are then marked weights: random)")
+        return models
+
+    def _calibration_plan(self) -> tuple[dict | None, str | None]:
+        from .calibration import CalibrationError, plan
+
+        o = self.o
+        folder = o.calibration or default_calibration_dir()
+        if folder is None:
+            return None, ("no calibration images: pass --calibration DIR (images that are not in your evaluation "
+                          "set) or set AIOTBENCH_CALIBRATION")
+        excludes = list(o.exclude) if o.exclude else default_excludes()
+        try:
+            return plan(folder, o.calibration_count, o.seed, excludes), None
+        except CalibrationError as exc:
+            return None, str(exc)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _tools_for(self, step: str) -> dict:
+        return {k: self.tools.get(k) for k in STEP_TOOLS[step]}
+
+    def _record(self, data: dict) -> None:
+        data["schema"] = mf.SCHEMA_ID
+        data["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        data["tools"] = self.tools
+        mf.write(self.manifest_path, data)
+
+    # -- the build -----------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        o = self.o
+        for v in o.variants:
+            if v not in VARIANTS:
+                raise BuildError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+        if o.weights not in ("pretrained", "random"):
+            raise BuildError(f"--weights must be pretrained or random, not {o.weights!r}")
+        models = self._models()
+        cal_plan, cal_error = self._calibration_plan()
+        with _locked(self.out):
+            data = mf.read(self.manifest_path)
+            data.setdefault("models", {})
+            t_all = time.perf_counter()
+            for model in models:
+                self._build_model(model, data, cal_plan, cal_error)
+            write_catalog(self.out, data)
+            _say(f"done in {time.perf_counter() - t_all:.0f} s: {len(self.built)} built, {len(self.skipped)} up to "
+                 f"date, {len(self.failures)} failed; manifest {self.manifest_path}")
+        if self.failures:
+            _say("failures:")
+            for f in self.failures:
+                _say(f"  {f}")
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def _build_model(self, model: dict, data: dict, cal_plan: dict | None, cal_error: str | None) -> None:
+        o, name = self.o, model["name"]
+        weights = "torchscript" if o.torchscript else o.weights
+        src_dir = self.out / SOURCES_DIR
+        src_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.out / LOGS_DIR
+        # 1. the source weights: every artifact of this model is exported from this one file
+        if weights == "torchscript":
+            source_path = Path(o.torchscript).resolve()
+        else:
+            source_path = src_dir / f"{name}-{weights}-{model['input_size']}.pt"
+        source_key = {"weights": weights, "model": {k: model[k] for k in ("builder", "input_size", "num_classes")},
+                      "tools": self._tools_for("source")}
+        if weights == "random":
+            source_key.update(seed=o.seed, bn_images=o.bn_images,
+                              calibration=_fingerprint(cal_plan["files"]) if cal_plan else None)
+        if weights == "torchscript":
+            source_key["file_sha256"] = mf.file_sha256(source_path)
+        old = data["models"].get(name) or {}
+        src = old.get("source") or {}
+        fresh = (not o.force and src.get("key") == _fingerprint(source_key) and source_path.is_file()
+                 and (weights == "torchscript" or src.get("file_sha256") == mf.file_sha256(source_path)))
+        if fresh:
+            _say(f"{name}: source weights up to date ({src['info'].get('weights')})")
+        else:
+            _say(f"{name}: preparing {weights} weights ...")
+            job = {"step": "source", "model": model, "weights": weights, "seed": o.seed, "bn_images": o.bn_images,
+                   "out": str(source_path), "torchscript": str(source_path) if weights == "torchscript" else None,
+                   "calibration": cal_plan}  # random: BatchNorm statistics; all: an output sanity probe
+            res = run_step(job, logs / f"{name}-source.log", o.timeout)
+            if not res.ok:
+                self.failures.append(f"{name} source: {res.error}")
+                _say(f"{name}: source FAILED: {res.error}")
+                if res.code == 3:  # pretrained missing (the parent's own check normally catches this first)
+                    raise BuildError(res.error or "pretrained weights not available")
+                return
+            src = {"key": _fingerprint(source_key), "info": res.info, "seconds": round(res.seconds, 2),
+                   "peak_memory_mb": round(res.peak_mb, 1), "path": str(source_path) if weights == "torchscript" else os.path.relpath(source_path, self.out),
+                   "file_sha256": mf.file_sha256(source_path)}
+            _say(f"{name}: source ready in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB")
+        info = src["info"]
+        flops = info.get("flops")
+        entry = {k: model[k] for k in ("input_size", "resize", "color", "mean", "std", "num_classes", "background",
+                                       "reference_top1", "reference_top5", "canonical")}
+        entry.update(source=src, weights=info["weights"], params=info.get("params") or model.get("params"),
+                     flops=flops, gflops=model.get("gflops") if model.get("gflops") else (
+                         round(flops / 2e9, 3) if flops else None),
+                     arch=model.get("builder"))
+        if weights == "random":
+            entry["reference_top1"] = entry["reference_top5"] = None  # random weights have no reference accuracy
+        data["models"][name] = entry
+        self._record(data)
+        # 2. the artifacts
+        ok_files: dict[str, Path] = {}
+        for variant in self.o.variants:
+            key = _file_name(name, variant)
+            path = self.out / key
+            step = VARIANT_STEP[variant]
+            framework, quant, layout, _, _ = VARIANTS[variant]
+            recipe = {"variant": variant, "input_size": model["input_size"], "tools": self._tools_for(step)}
+            if variant == "onnx":
+                recipe["opset"] = 17
+            if variant == "int8":
+                recipe.update(calibration=_fingerprint(cal_plan) if cal_plan else None,
+                              margin=o.calibration_margin, resize=model["resize"])
+            if step == "quant":
+                fp32_key = _file_name(name, "fp32")
+                recipe["fp32_sha256"] = (data["files"].get(fp32_key) or {}).get("sha256")
+            prev = data["files"].get(key) or {}
+            label = f"{name} {variant:<7} {Path(key).name}"
+            if (not o.force and path.is_file() and prev.get("source_sha256") == info["source_sha256"]
+                    and prev.get("recipe") == _fingerprint(recipe) and prev.get("sha256") == mf.file_sha256(path)):
+                _say(f"{label}: up to date")
+                self.skipped.append(key)
+                ok_files[variant] = path
+                continue
+            if step == "quant" and "fp32" not in ok_files:
+                fp32_path = self.out / _file_name(name, "fp32")
+                fp32_entry = data["files"].get(_file_name(name, "fp32")) or {}
+                if not (fp32_path.is_file() and fp32_entry.get("source_sha256") == info["source_sha256"]
+                        and fp32_entry.get("sha256") == mf.file_sha256(fp32_path)):
+                    self._fail(label, key, data, "needs the fp32 TFLite of the same weights, which is not built")
+                    continue
+                ok_files["fp32"] = fp32_path
+            if variant == "int8" and cal_plan is None:
+                self._fail(label, key, data, cal_error or "no calibration images")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp_out = path.with_name(f".{path.name}.partial")
+            job = {"step": step, "model": model, "weights": weights, "source_path": str(source_path),
+                   "out": str(tmp_out), "quant": quant, "opset": 17,
+                   "fp32_path": str(ok_files.get("fp32", self.out / _file_name(name, "fp32"))),
+                   "calibration": cal_plan if variant == "int8" else None,
+                   "calibration_margin": o.calibration_margin}
+            _say(f"{label}: exporting ...")
+            res = run_step(job, self.out / LOGS_DIR / f"{name}-{variant}.log", o.timeout)
+            if not res.ok or not tmp_out.is_file():
+                tmp_out.unlink(missing_ok=True)
+                self._fail(label, key, data, res.error or "no file written", res)
+                continue
+            os.replace(tmp_out, path)
+            ok_files[variant] = path
+            file_entry = {
+                "model": name, "variant": variant, "framework": framework, "quant": quant, "layout": layout,
+                "sha256": mf.file_sha256(path), "size": path.stat().st_size, "weights": info["weights"],
+                "source": info.get("source"), "source_sha256": info["source_sha256"],
+                "tools": self._tools_for(step), "recipe": _fingerprint(recipe),
+                "input": {"size": model["input_size"], "resize": model["resize"], "layout": layout,
+                          "color": "RGB", "mean": model["mean"], "std": model["std"],
+                          "dtype": "int8" if variant == "int8" else "float32",
+                          "num_classes": model["num_classes"], "background": model["background"]},
+                "params": entry["params"], "flops": flops, "gflops": entry["gflops"],
+                "reference_top1": entry["reference_top1"], "reference_top5": entry["reference_top5"],
+                "export_seconds": round(res.seconds, 2), "peak_memory_mb": round(res.peak_mb, 1),
+                "built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "details": res.info,
+            }
+            if variant == "int8":
+                file_entry["calibration"] = cal_plan
+            data["files"][key] = file_entry
+            self._record(data)
+            self.built.append(key)
+            _say(f"{label}: ok in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB, {path.stat().st_size / 1e6:.1f} MB")
+
+    def _fail(self, label: str, key: str, data: dict, why: str, res: StepResult | None = None) -> None:
+        where = f" (log: {res.log})" if res is not None else ""
+        self.failures.append(f"{key}: {why}{where}")
+        _say(f"{label}: FAILED: {why}{where}")
+        data["files"].pop(key, None)  # a stale entry must not vouch for a file this build could not make
+        self._record(data)
+
+
+# -- catalog ---------------------------------------------------------------------------------------------------
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def catalog_text(models: list[dict], files: dict[str, dict[str, str]], header: str) -> str:
+    """``models``: model tables (name, input_size, ...); ``files``: model name -> {variant: relative file}."""
+    lines = [header.rstrip(), ""]
+    for m in models:
+        lines.append("[[model]]")
+        for k in ("name", "arch", "input_size", "resize", "color", "mean", "std", "num_classes", "background",
+                  "reference_top1", "reference_top5", "params", "gflops", "weights", "canonical"):
+            if m.get(k) is not None:
+                lines.append(f"{k} = {_toml_value(m[k])}")
+        ref = m.get("reference_top1")
+        for variant, rel in files.get(m["name"], {}).items():
+            framework, quant, layout, _, slack = VARIANTS[variant]
+            lines += ["  [[model.variant]]", f"  framework = {_toml_value(framework)}",
+                      f"  quant = {_toml_value(quant)}", f"  layout = {_toml_value(layout)}",
+                      f"  file = {_toml_value(rel)}"]
+            if ref is not None:
+                lines.append(f"  min_top1 = {round(ref - slack, 3)!r}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def canonical_catalog_text() -> str:
+    """The committed ``models/aiotbench.toml`` (paths relative to ``models/``, artifacts under ``models/zoo/``)."""
+    models = []
+    for m in MODELS.values():
+        d = _model_dict(m, None)
+        d["arch"] = f"torchvision.models.{m.builder}"
+        models.append(d)
+    files = {m.name: {v: "zoo/" + _file_name(m.name, v) for v in DEFAULT_VARIANTS} for m in MODELS.values()}
+    header = ('# The canonical AIoTBench models. Build the files with `aiotbench zoo build` (writes models/zoo/ and\n'
+              '# models/zoo/manifest.json, whose weights tag -- pretrained/random -- the plugin reports per case).\n'
+              '# Reference accuracy: torchvision\'s documented ImageNet-1k numbers for IMAGENET1K_V1 weights; gflops as\n'
+              '# torchvision counts them (multiply-adds). min_top1 = reference minus 0.01 (fp32), 0.015 (fp16),\n'
+              '# 0.03 (dynamic), 0.06 (int8). Generated by pytest_aiotbench.zoo.build.canonical_catalog_text().')
+    return catalog_text(models, files, header)
+
+
+def write_catalog(out: Path, data: dict) -> Path | None:
+    """``<out>/catalog.toml``: every model of this folder's manifest whose files exist, paths relative to ``out``."""
+    models, files = [], {}
+    for name, m in sorted(data.get("models", {}).items()):
+        rels = {}
+        for variant in VARIANTS:
+            rel = _file_name(name, variant)
+            if rel in data["files"] and (out / rel).is_file():
+                rels[variant] = rel
+        if not rels:
+            continue
+        models.append({"name": name, **{k: v for k, v in m.items() if k not in ("source", "flops", "canonical")},
+                       "canonical": False})
+        files[name] = rels
+    if not models:
+        return None
+    path = out / "catalog.toml"
+    text = catalog_text(models, files, f"# Written by `aiotbench zoo build` for the artifacts in this folder "
+                                       f"(see manifest.json). Paths are relative to this file.")
+    path.write_text(text)
+    return path
+
+
+def build(options: BuildOptions) -> int:
+    try:
+        return Builder(options).run()
+    except BuildError as exc:
+        print(f"aiotbench zoo build: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,125 @@
+"""``aiotbench zoo build`` / ``aiotbench zoo verify`` (registered by ``pytest_aiotbench.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import DEFAULT_VARIANTS, MODELS, VARIANTS
+
+
+def _floats3(text: str) -> tuple[float, float, float]:
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 1 or 3 numbers, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected 1 or 3 numbers, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _csv(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def register(subparsers) -> None:
+    zoo = subparsers.add_parser("zoo", help="build the model zoo (all frameworks and quantization modes)")
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True)
+
+    b = zsub.add_parser(
+        "build", help="export models to .ptl, .onnx and TFLite fp32/dynamic/int8/fp16 with a manifest",
+        description="Export the AIoTBench models (or your TorchScript model) to every framework and quantization "
+                    "mode from one set of weights. Incremental: artifacts whose source, recipe and tool versions "
+                    "are unchanged are skipped. Exit 0 = all built, 1 = some artifact failed, 2 = cannot start.")
+    b.add_argument("--out", type=Path, default=Path("models/zoo"), help="output folder (default: models/zoo)")
+    b.add_argument("--models", type=_csv, default=None,
+                   help=f"comma-separated subset of: {', '.join(MODELS)} (default: all)")
+    b.add_argument("--variants", type=_csv, default=list(DEFAULT_VARIANTS),
+                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all)")
+    b.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
+                   help="torchvision pretrained weights from the torch hub cache (never downloaded; exit 2 when "
+                        "missing), or random init with BatchNorm statistics re-estimated (marked weights: random)")
+    b.add_argument("--calibration", type=Path, default=None,
+                   help="images for int8 calibration (default: $AIOTBENCH_CALIBRATION, else <shared>/data/samples)")
+    b.add_argument("--calibration-count", type=int, default=200,
+                   help="calibration samples: a seeded draw if the folder has more, augmented crops if fewer")
+    b.add_argument("--calibration-margin", type=float, default=1.25,
+                   help="widen the calibrated activation ranges by this factor (default 1.25)")
+    b.add_argument("--exclude", type=Path, action="append", default=[],
+                   help="evaluation image folder whose images must never be used for calibration (repeatable; "
+                        "default: <shared>/data/imagenet-val-500 when present)")
+    b.add_argument("--seed", type=int, default=0, help="seed for random weights and calibration draws")
+    b.add_argument("--input-size", type=int, default=None,
+                   help="input size (required with --from-torchscript; for torchvision models an override "
+                        "for fast test builds, e.g. 64)")
+    b.add_argument("--force", action="store_true", help="rebuild even what is up to date")
+    b.add_argument("--timeout", type=float, default=1800.0, help="seconds per export step (default 1800)")
+    ts = b.add_argument_group("your own model (--from-torchscript)")
+    ts.add_argument("--from-torchscript", type=Path, default=None, metavar="FILE.pt",
+                    help="a TorchScript classifier taking NCHW float input")
+    ts.add_argument("--name", default=None, help="model name (case ids are <name>-<framework>-<quant>)")
+    ts.add_argument("--resize", type=int, default=None,
+                    help="shorter side before the center crop (default round(input_size/0.875); 0 = straight resize)")
+    ts.add_argument("--mean", type=_floats3, default=None, help="per-channel mean in pixel units, e.g. 127.5")
+    ts.add_argument("--std", type=_floats3, default=None, help="per-channel std in pixel units, e.g. 127.5")
+    ts.add_argument("--num-classes", type=int, default=1000, help="number of model outputs, background included (e.g. 1001 with --background; default 1000)")
+    ts.add_argument("--background", action="store_true", help="output 0 is a background class (1001 outputs)")
+    ts.add_argument("--reference-top1", type=float, default=None, help="known top-1 (fraction) for the catalog")
+    ts.add_argument("--reference-top5", type=float, default=None, help="known top-5 (fraction) for the catalog")
+    b.set_defaults(func=_build)
+
+    v = zsub.add_parser("verify", help="check every artifact of a zoo folder against its manifest")
+    v.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
+    v.set_defaults(func=_verify)
+
+
+def _build(args) -> int:
+    from .build import BuildOptions, build
+
+    if args.from_torchscript is None:
+        stray = [flag for flag, val in (("--name", args.name), ("--mean", args.mean), ("--std", args.std),
+                                        ("--resize", args.resize)) if val is not None]
+        if stray:
+            print(f"aiotbench zoo build: {', '.join(stray)} only apply with --from-torchscript", file=sys.stderr)
+            return 2
+    opts = BuildOptions(
+        out=args.out, models=args.models, weights=args.weights, variants=tuple(args.variants),
+        calibration=args.calibration, calibration_count=args.calibration_count,
+        calibration_margin=args.calibration_margin, exclude=list(args.exclude), seed=args.seed,
+        input_size=None if args.from_torchscript else args.input_size, force=args.force, timeout=args.timeout,
+        torchscript=args.from_torchscript, name=args.name,
+        ts_input_size=args.input_size if args.from_torchscript else None, resize=args.resize, mean=args.mean,
+        std=args.std, num_classes=args.num_classes, background=args.background,
+        reference_top1=args.reference_top1, reference_top5=args.reference_top5)
+    return build(opts)
+
+
+def _verify(args) -> int:
+    from . import manifest as mf
+
+    path = Path(args.out) / mf.MANIFEST_NAME
+    if not path.is_file():
+        print(f"aiotbench zoo verify: no manifest at {path}", file=sys.stderr)
+        return 2
+    try:
+        data = mf.read(path)
+    except mf.ManifestMismatch as exc:
+        print(f"aiotbench zoo verify: {exc}", file=sys.stderr)
+        return 2
+    bad = 0
+    for key in sorted(data["files"]):
+        f = Path(args.out) / key
+        try:
+            if not f.is_file():
+                raise mf.ManifestMismatch(f"{f}: listed in {path} but missing")
+            mf.verify(f)
+            print(f"ok   {key}")
+        except mf.ManifestMismatch as exc:
+            bad += 1
+            print(f"FAIL {exc}")
+    print(f"{len(data['files']) - bad} ok, {bad} failed")
+    return 1 if bad else 0

@@ -1,0 +1,424 @@
+"""Export steps, each run in its own subprocess by ``build.py``: ``python -m pytest_aiotbench.zoo.exporters JOB RESULT``.
+
+A job is a JSON file; the result JSON says ``{"ok": true, "info": {...}}`` or ``{"ok": false, "error": "..."}``.
+Steps: ``source`` (build the weights once: torchvision pretrained/random with BatchNorm re-estimation, or a user's
+TorchScript), ``ptl`` (lite interpreter), ``onnx``, ``tflite`` (fp32 via litert-torch, NHWC IO) and ``quant``
+(dynamic / int8 / fp16 from the fp32 TFLite via ai-edge-quantizer). Heavy imports happen only here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+EXIT_PRETRAINED_MISSING = 3  # the source step's way of telling the parent "pretrained weights not available"
+
+
+class StepError(Exception):
+    """A step that cannot be done as asked; the message is the one-line reason."""
+
+
+class PretrainedUnavailable(StepError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# source
+
+
+def _tv_models():
+    from .torchvision_compat import import_torchvision
+
+    return import_torchvision().models
+
+
+def _arch_kwargs(model: dict, pretrained: bool) -> dict:
+    kwargs = dict(model.get("builder_kwargs") or {})
+    kwargs["num_classes"] = int(model["num_classes"])
+    if model["builder"] == "inception_v3":
+        # torchvision's pretrained InceptionV3 expects transform_input=True (it re-normalizes ImageNet-normalized
+        # input to its own (x-0.5)/0.5); the aux head exists only for training and is dropped after loading.
+        kwargs.update(transform_input=True, aux_logits=pretrained, init_weights=not pretrained)
+    return kwargs
+
+
+def _build_arch(model: dict, pretrained: bool = False):
+    builder = getattr(_tv_models(), model["builder"])
+    net = builder(weights=None, **_arch_kwargs(model, pretrained))
+    return net
+
+
+def _strip_aux(net) -> None:
+    if getattr(net, "AuxLogits", None) is not None:
+        net.AuxLogits = None
+        net.aux_logits = False
+
+
+def pretrained_checkpoint(model: dict) -> Path:
+    """Where torchvision's pretrained checkpoint of ``model`` lives in the torch hub cache (it may not exist)."""
+    import torch
+
+    enum = getattr(_tv_models(), model["weights_enum"])
+    url = enum.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def state_sha256(state_dict) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key]
+        h.update(key.encode())
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _normalize(pixels: np.ndarray, mean, std) -> np.ndarray:
+    x = (pixels.astype(np.float32) - np.float32(mean)) / np.float32(std)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # NCHW
+
+
+def _synthetic_pixels(n: int, size: int, seed: int) -> np.ndarray:
+    """Smooth random images (upsampled coarse noise): used for BatchNorm statistics when no images are given."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        coarse = rng.integers(0, 256, (int(rng.integers(2, 16)),) * 2 + (3,), dtype=np.uint8)
+        out.append(np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC)))
+    return np.stack(out)
+
+
+def _reestimate_batchnorm(net, batches) -> int:
+    """Reset every BatchNorm's running statistics and re-estimate them as a cumulative average (momentum=None)
+    over train-mode forward passes. Without this, random-init MobileNetV2/MnasNet give vanishing logits."""
+    import torch
+
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    net.train()
+    with torch.no_grad():
+        for batch in batches:
+            net(torch.from_numpy(batch))
+    net.eval()
+    return len(bns)
+
+
+def _flops(net, x) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(x)
+    return int(counter.get_total_flops())
+
+
+def _output_health(logits: np.ndarray) -> dict:
+    logits = logits.reshape(len(logits), -1)
+    return {"logit_std": float(logits.std()), "distinct_top1": int(len(set(logits.argmax(1).tolist()))),
+            "images": int(len(logits))}
+
+
+def step_source(job: dict) -> dict:
+    import torch
+
+    model, weights = job["model"], job["weights"]
+    size = int(model["input_size"])
+    torch.manual_seed(int(job.get("seed", 0)))
+    pixels = None
+    if job.get("calibration"):
+        from .calibration import make_pixels
+
+        pixels = make_pixels(job["calibration"], size, int(model["resize"]))
+    if weights == "torchscript":
+        path = Path(job["torchscript"])
+        net = torch.jit.load(str(path), map_location="cpu").eval()
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        info = {"weights": f"torchscript:{sha}", "source_sha256": sha, "source": str(path.resolve())}
+        bn_info = None
+    else:
+        pretrained = weights == "pretrained"
+        net = _build_arch(model, pretrained)
+        if pretrained:
+            ckpt = pretrained_checkpoint(model)
+            if not ckpt.is_file():
+                raise PretrainedUnavailable(
+                    f"{model['name']}: pretrained weights not in the torch hub cache ({ckpt}); this build never "
+                    f"downloads: put the checkpoint there, or use --weights random")
+            net.load_state_dict(torch.load(str(ckpt), map_location="cpu", weights_only=True))
+            _strip_aux(net)
+            source = f"torchvision.models.{model['builder']}({model['weights_enum']}.IMAGENET1K_V1) {ckpt.name}"
+            bn_info = None
+        else:
+            n = int(job.get("bn_images", 32))
+            bn_pixels = pixels[:n] if pixels is not None and len(pixels) else _synthetic_pixels(n, size, 0)
+            x = _normalize(bn_pixels, model["mean"], model["std"])
+            batches = [x[i:i + 8] for i in range(0, len(x), 8)]
+            count = _reestimate_batchnorm(net, batches)
+            source = f"torchvision.models.{model['builder']}(weights=None), seed {job.get('seed', 0)}"
+            bn_info = {"layers": count, "images": int(len(x)),
+                       "images_from": "calibration set" if pixels is not None else "synthetic smooth noise",
+                       "momentum": None}
+        net.eval()
+        state = net.state_dict()
+        sha = state_sha256(state)
+        torch.save({"state_dict": state, "model": model, "weights": weights, "sha256": sha}, job["out"])
+        info = {"weights": weights, "source_sha256": sha, "source": source}
+        if bn_info:
+            info["batchnorm_reestimated"] = bn_info
+    x = torch.zeros(1, 3, size, size)
+    info["params"] = int(sum(p.numel() for p in net.parameters()))
+    try:
+        info["flops"] = _flops(net, x)
+    except Exception as exc:  # FLOP counting is informative only
+        info["flops"] = None
+        info["flops_error"] = f"{type(exc).__name__}: {exc}"
+    probe = pixels[:16] if pixels is not None else _synthetic_pixels(8, size, 1)
+    with torch.no_grad():
+        info["output_health"] = _output_health(net(torch.from_numpy(_normalize(probe, model["mean"], model["std"])))
+                                               .numpy())
+    info["torchvision_shimmed"] = bool(sys.modules.get("pytest_aiotbench.zoo.torchvision_compat")
+                                       and sys.modules["pytest_aiotbench.zoo.torchvision_compat"].SHIMMED)
+    return info
+
+
+def load_source(job: dict):
+    """(eager or scripted module in eval mode, is_torchscript)."""
+    import torch
+
+    if job["weights"] == "torchscript":
+        return torch.jit.load(job["source_path"], map_location="cpu").eval(), True
+    saved = torch.load(job["source_path"], map_location="cpu", weights_only=False)
+    net = _build_arch(job["model"], pretrained=False)
+    _strip_aux(net)
+    net.load_state_dict(saved["state_dict"])
+    return net.eval(), False
+
+
+def _example(job: dict):
+    import torch
+
+    size = int(job["model"]["input_size"])
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(1, 3, size, size, generator=g)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ptl / onnx / tflite
+
+
+def step_ptl(job: dict) -> dict:
+    import torch
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+        module = net if scripted else torch.jit.trace(net, x, check_trace=False)
+    module = module.eval()
+    info = {"from": "torchscript" if scripted else "torch.jit.trace"}
+    t0 = time.perf_counter()
+    try:
+        from torch.utils.mobile_optimizer import optimize_for_mobile
+
+        module = optimize_for_mobile(module)
+        info["optimize_for_mobile"] = True
+    except Exception as exc:  # this CPU wheel is built without XNNPACK: "Mobile optimization only available ..."
+        info["optimize_for_mobile"] = False
+        info["optimize_for_mobile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    module._save_for_lite_interpreter(job["out"])
+    info["convert_seconds"] = time.perf_counter() - t0
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    lite = _load_for_lite_interpreter(job["out"])
+    info["max_abs_diff_vs_eager"] = float(np.abs(lite(x).detach().numpy() - ref).max())
+    return info
+
+
+def step_onnx(job: dict) -> dict:
+    import torch
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    t0 = time.perf_counter()
+    opset = int(job.get("opset", 17))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), job["out"], dynamo=False, opset_version=opset, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    info = {"opset": opset, "exporter": "torch.onnx.export(dynamo=False)", "convert_seconds": time.perf_counter() - t0}
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(job["out"], providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    return info
+
+
+def _tflite_run(path_or_bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    kw = {"model_path": str(path_or_bytes)} if isinstance(path_or_bytes, (str, Path)) else {"model_content": path_or_bytes}
+    it = Interpreter(**kw, num_threads=2)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    outs = []
+    for row in x:
+        v = row[None]
+        if i["dtype"] != np.float32:
+            scale, zp = i["quantization"]
+            info = np.iinfo(i["dtype"])
+            v = np.clip(np.round(v / scale + zp), info.min, info.max).astype(i["dtype"])
+        it.set_tensor(i["index"], v)
+        it.invoke()
+        y = it.get_tensor(o["index"]).astype(np.float32)
+        if o["dtype"] != np.float32 and o["quantization"][0]:
+            y = (y - o["quantization"][1]) * o["quantization"][0]
+        outs.append(y[0])
+    return np.stack(outs)
+
+
+def step_tflite(job: dict) -> dict:
+    import torch
+    import litert_torch
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    t0 = time.perf_counter()
+    if scripted:  # torch.export cannot trace a ScriptModule: convert its graph to an ExportedProgram first
+        from torch._export.converter import TS2EPConverter
+
+        net = TS2EPConverter(net, (x,)).convert().module()
+    nhwc = litert_torch.to_channel_last_io(net, args=[0])  # net is in eval mode (an exported module refuses .eval())
+    edge = litert_torch.convert(nhwc, (x.permute(0, 2, 3, 1).contiguous(),))
+    edge.export(job["out"])
+    info = {"converter": "litert_torch.convert + to_channel_last_io(args=[0])", "layout": "NHWC",
+            "convert_seconds": time.perf_counter() - t0}
+    out = _tflite_run(job["out"], x.permute(0, 2, 3, 1).numpy())
+    info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    return info
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# quantization (no torch needed)
+
+
+def _minmax_update(qsv: dict, new: dict) -> dict:
+    """Global min/max over all calibration samples (ai-edge-quantizer's default is a moving average, which
+    under-estimates ranges and cost MobileNetV2 ~40 top-1 points here)."""
+    if not qsv:
+        return dict(new)
+    out = dict(new)
+    out["min"] = np.minimum(qsv["min"], new["min"])
+    out["max"] = np.maximum(qsv["max"], new["max"])
+    if "num_samples" in qsv and "num_samples" in new:
+        out["num_samples"] = qsv["num_samples"] + new["num_samples"]
+    return out
+
+
+def step_quant(job: dict) -> dict:
+    from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    mode, fp32 = job["quant"], job["fp32_path"]
+    qt = quantizer.Quantizer(fp32)
+    info: dict = {"tool": "ai-edge-quantizer"}
+    t0 = time.perf_counter()
+    calibration_result = None
+    if mode == "dynamic":
+        qt.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+        info["recipe"] = "dynamic_wi8_afp32 (int8 channelwise weights, float activations quantized at run time)"
+    elif mode == "fp16":
+        qt.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                                  algorithm_key=AlgorithmName.FLOAT_CASTING)
+        info["recipe"] = "weight-only float16 casting (FLOAT_CASTING, 16 bits), float32 compute and IO"
+    elif mode == "int8":
+        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        from .calibration import make_pixels
+
+        model = job["model"]
+        pixels = make_pixels(job["calibration"], int(model["input_size"]), int(model["resize"]))
+        x = (pixels.astype(np.float32) - np.float32(model["mean"])) / np.float32(model["std"])  # NHWC
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=fp32)
+        sig = it.get_signature_list()
+        key = next(iter(sig))
+        name = sig[key]["inputs"][0]
+        cal = calibrator.Calibrator(qt._float_model_buffer, num_threads=2, qsv_update_func=_minmax_update)
+        cal.calibrate({key: [{name: row[None]} for row in x]}, qt._recipe_manager)
+        margin = float(job.get("calibration_margin", 1.25))
+        calibration_result = {}
+        for tensor, qsv in cal.get_model_qsvs().items():
+            if "min" in qsv and "max" in qsv:
+                qsv = {**qsv, "min": np.asarray(qsv["min"] * margin, np.float32),
+                       "max": np.asarray(qsv["max"] * margin, np.float32)}
+            calibration_result[tensor] = qsv
+        info["recipe"] = ("static_wi8_ai8: int8 channelwise weights, int8 activations, int8 input/output; "
+                          f"ranges = global min/max over {len(x)} calibration samples x {margin}")
+        info["calibration_samples"] = int(len(x))
+        info["calibration_margin"] = margin
+        info["int8_io"] = True
+    else:
+        raise StepError(f"unknown quantization mode {mode!r}")
+    result = qt.quantize(calibration_result, enable_progress_report=False)
+    result.export_model(job["out"], overwrite=True)
+    info["convert_seconds"] = time.perf_counter() - t0
+    # Agreement with the fp32 model on a few calibration-style inputs (never evaluation images).
+    rng = np.random.default_rng(0)
+    model = job["model"]
+    size = int(model["input_size"])
+    probe = rng.normal(0, 1, (4, size, size, 3)).astype(np.float32)
+    a, b = _tflite_run(fp32, probe), _tflite_run(job["out"], probe)
+    info["max_abs_diff_vs_fp32_noise"] = float(np.abs(a - b).max())
+    return info
+
+
+STEPS = {"source": step_source, "ptl": step_ptl, "onnx": step_onnx, "tflite": step_tflite, "quant": step_quant}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = argv[0], argv[1]
+    job = json.loads(Path(job_path).read_text())
+    code = 0
+    try:
+        info = STEPS[job["step"]](job)
+        result = {"ok": True, "info": info}
+    except PretrainedUnavailable as exc:
+        result, code = {"ok": False, "error": str(exc), "pretrained_missing": True}, EXIT_PRETRAINED_MISSING
+    except StepError as exc:
+        result, code = {"ok": False, "error": str(exc)}, 1
+    except Exception as exc:  # the parent reports it in one line and keeps going with the other artifacts
+        traceback.print_exc()
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        result, code = {"ok": False, "error": f"{type(exc).__name__}: {first}"}, 1
+    Path(result_path).write_text(json.dumps(result, default=_jsonable))
+    return code
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
