@@ -12,13 +12,16 @@ from .catalog import Case
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
 from .score import accuracy, latency_stats_ms, vips, vops
-from .session import AiotbenchState, file_sha256
+from .session import AiotbenchState
+from .storage import file_sha256
+from .zoo import manifest
 from .targets.base import Job, Measurement, TargetError
 from .targets.host import InferenceError
 from .timing import BenchmarkTiming
 
 # Failures that are the model's, the data's or the device's, not the harness's: one line, no traceback.
-CASE_ERRORS = (ModelLoadError, InputShapeError, PreprocessError, InferenceError, TargetError, UnknownFramework)
+CASE_ERRORS = (ModelLoadError, InputShapeError, PreprocessError, InferenceError, TargetError, UnknownFramework,
+               manifest.ManifestMismatch)
 
 
 @dataclass
@@ -33,10 +36,6 @@ class CaseResult:
 
 def _manifest_check(case: Case) -> str | None:
     """Zoo artifacts carry a manifest: verify the checksum and return the weights tag. None when not a zoo file."""
-    try:
-        from .zoo import manifest
-    except ImportError:
-        return None
     manifest.verify(case.file)  # raises ManifestMismatch with a clear message
     found = manifest.lookup(case.file)
     return found.get("weights") if found else None
@@ -74,10 +73,6 @@ class AiotbenchFixture:
             self._skip_or_fail(f"{case.framework}: {exc.fix}")
         except CASE_ERRORS as exc:
             pytest.fail(str(exc), pytrace=False)
-        except Exception as exc:
-            if type(exc).__name__ == "ManifestMismatch":
-                pytest.fail(str(exc), pytrace=False)
-            raise
         entry = self._score(measurement, weights)
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
         ds = state.dataset

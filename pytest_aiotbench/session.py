@@ -5,7 +5,6 @@ the controller merges them into one report, ranked by device score, plus one pla
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,11 +163,3 @@ def current_report(config: pytest.Config) -> dict | None:
     if state is None or not state.results:
         return None
     return state.build_report()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

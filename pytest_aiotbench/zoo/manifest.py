@@ -2,40 +2,21 @@
 
 One manifest per output folder (``<out>/manifest.json``); its ``files`` map is keyed by the artifact's path relative
 to that folder (POSIX separators). Readers use :func:`lookup` (walks up from the artifact to the nearest manifest that
-lists it) and :func:`verify` (sha256 check; raises :class:`ManifestMismatch`). Standard library only.
+lists it) and :func:`verify` (sha256 check; raises :class:`ManifestMismatch`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from ..storage import file_sha256, write_text_atomic
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_ID = "aiotbench-zoo/1"
 
-_sha_cache: dict[tuple[str, int, int], str] = {}
-
-
 class ManifestMismatch(Exception):
     """An artifact whose bytes are not what its manifest recorded (edited, truncated, replaced)."""
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached per (path, mtime, size) for the life of the process."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    cached = _sha_cache.get(key)
-    if cached is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        cached = _sha_cache[key] = h.hexdigest()
-    return cached
 
 
 def read(manifest_path: Path) -> dict:
@@ -54,18 +35,7 @@ def read(manifest_path: Path) -> dict:
 
 def write(manifest_path: Path, data: dict) -> None:
     """Write atomically (temp file + rename), so a crash never leaves half a manifest."""
-    manifest_path = Path(manifest_path)
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=manifest_path.parent, prefix=".manifest-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, manifest_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(manifest_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _find(model_file: Path) -> tuple[Path, str, dict] | None:
