@@ -9,11 +9,13 @@ RESULTS ?= results
 
 .PHONY: setup system-deps bench test clean
 
-# torch is pinned in pyproject (an unpinned torch resolves to a multi-GB CUDA build).
+# torch is pinned in pyproject (an unpinned torch resolves to a multi-GB CUDA build). executorch shares the venv:
+# resolved together with the zoo toolchain (xdsl needs typing_extensions<4.13, so pip picks cattrs 25.2.0), pip
+# check is clean; installed on its own afterwards, pip would upgrade typing_extensions past xdsl's pin.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[all,test,zoo]'
+	$(BIN)/pip install --quiet -e '.[all,test,zoo,executorch]'
 	touch $@
 
 setup: $(BIN)/.installed

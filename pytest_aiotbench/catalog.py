@@ -44,6 +44,7 @@ class Case:
     gflops: float | None = None
     weights: str | None = None
     canonical: bool = False
+    builtin: bool = False  # from the built-in catalog: its files come from the zoo
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     catalog: Path | None = None
 
@@ -66,7 +67,7 @@ def _expand(path: str) -> str:
     return os.path.expanduser(_ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), path))
 
 
-def load(path: Path, base_dir: Path | None = None, canonical_allowed: bool = False) -> list[Case]:
+def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> list[Case]:
     """Read a catalog. File paths are relative to ``base_dir`` (default: the catalog's own folder)."""
     path = Path(path)
     try:
@@ -83,7 +84,7 @@ def load(path: Path, base_dir: Path | None = None, canonical_allowed: bool = Fal
         shared = {k: v for k, v in model.items() if k not in _MODEL_ONLY_KEYS}
         for variant in variants:
             entry = {**shared, **variant}
-            cases.append(_case(entry, where, base_dir, path, canonical_allowed))
+            cases.append(_case(entry, where, base_dir, path, builtin))
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:
@@ -92,7 +93,7 @@ def load(path: Path, base_dir: Path | None = None, canonical_allowed: bool = Fal
     return cases
 
 
-def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, canonical_allowed: bool) -> Case:
+def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, builtin: bool) -> Case:
     unknown = set(entry) - _KNOWN_KEYS
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -123,7 +124,8 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, cano
         params=entry.get("params"),
         gflops=gflops,
         weights=entry.get("weights"),
-        canonical=bool(entry.get("canonical", False)) and canonical_allowed,
+        canonical=bool(entry.get("canonical", False)) and builtin,  # only the built-in catalog defines the set
+        builtin=builtin,
         options=dict(entry.get("options", {})),
         catalog=catalog,
     )

@@ -120,7 +120,7 @@ class AiotbenchFixture:
 
 
 def _missing_file_hint(case: Case) -> str:
-    if case.canonical:  # built-in catalog: its files come from the zoo
+    if case.builtin:
         how = f"build it with `aiotbench zoo build --models {case.model}`"
     else:
         how = f"fix the path in {case.catalog}" if case.catalog else "check the catalog entry"

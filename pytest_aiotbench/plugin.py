@@ -111,7 +111,7 @@ def _builtin_catalog(config: pytest.Config) -> tuple[Path | None, Path]:
 def _load_cases(config: pytest.Config) -> tuple[list, list[str] | None]:
     """All cases to parametrize, and the ids of the canonical set (whether or not they run)."""
     builtin, models_dir = _builtin_catalog(config)
-    builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, canonical_allowed=True) if builtin else []
+    builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, builtin=True) if builtin else []
     canonical_ids = [c.id for c in builtin_cases if c.canonical] if builtin else None
     cases = [] if _setting(config, "aiotbench_no_builtin", bool) else list(builtin_cases)
     for path in _setting(config, "aiotbench_catalog", "append") or []:

@@ -228,7 +228,7 @@ def test_unknown_framework_fails_the_case_naming_the_registered_ones(run_aiotben
     catalog = write_catalog(tmp_path / "c.toml", [small_entry(framework="caffe2")])
     run = run_aiotbench("--aiotbench-images=2", catalogs=[catalog], dataset=IMAGENET_500)
     assert run.returncode == 1
-    assert "unknown framework 'caffe2'; registered: onnxruntime, pytorch-mobile, tflite" in run.stdout
+    assert "unknown framework 'caffe2'; registered: executorch, onnxruntime, pytorch-mobile, tflite" in run.stdout
 
 
 def test_installed_plugin_runs_cases_from_any_directory(run_aiotbench, tmp_path, small_catalog):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench.zoo import DEFAULT_VARIANTS, MODELS, VARIANTS
+from pytest_aiotbench.zoo import BUILD_VARIANTS, DEFAULT_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
 from pytest_aiotbench.zoo import manifest as mf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,14 +108,20 @@ def test_committed_catalog_is_generated_and_loads():
 
     path = REPO / "models" / "aiotbench.toml"
     assert path.read_text() == canonical_catalog_text(), "models/aiotbench.toml is stale: regenerate it"
-    cases = catalog.load(path, canonical_allowed=True)
-    assert len(cases) == 6 * 6
+    cases = catalog.load(path, builtin=True)
+    assert len(cases) == 6 * len(BUILD_VARIANTS)
     ids = {c.id for c in cases}
     for name in MODELS:
-        for v in DEFAULT_VARIANTS:
+        for v in BUILD_VARIANTS:
             framework, quant, layout, pattern, _ = VARIANTS[v]
             assert f"{name}-{framework}-{quant}" in ids
     by_id = {c.id: c for c in cases}
+    # optional toolchains (executorch): in the catalog, but not canonical, so the device score never needs them
+    assert {c.id for c in cases if c.canonical} == {
+        f"{n}-{VARIANTS[v][0]}-{VARIANTS[v][1]}" for n in MODELS for v in DEFAULT_VARIANTS}
+    pte = by_id["mobilenet_v2-executorch-fp32"]
+    assert "pte" in OPTIONAL_VARIANTS and not pte.canonical and pte.preprocess.layout == "NCHW"
+    assert pte.file == REPO / "models" / "zoo" / "mobilenet_v2" / "mobilenet_v2.pte"
     inc = by_id["inception_v3-tflite-int8"]
     assert (inc.preprocess.input_size, inc.preprocess.resize, inc.preprocess.layout) == (299, 342, "NHWC")
     mb = by_id["mobilenet_v2-onnxruntime-fp32"]
@@ -289,7 +295,7 @@ def small_zoo(tmp_path_factory):
     out = tmp_path_factory.mktemp("zoo") / "out"
     r = zoo_cli("build", "--out", str(out), "--weights", "random", "--models", "mobilenet_v2,squeezenet",
                 "--input-size", "64", "--calibration", str(SAMPLES), "--calibration-count", "32",
-                "--exclude", str(EVAL_SET))
+                "--exclude", str(EVAL_SET), "--variants", ",".join(DEFAULT_VARIANTS))
     assert r.returncode == 0, r.stderr[-4000:]
     return out, r
 
@@ -312,7 +318,7 @@ def test_rebuild_is_incremental_and_repairs_tampering(small_zoo):
     out, _ = small_zoo
     r = zoo_cli("build", "--out", str(out), "--weights", "random", "--models", "mobilenet_v2,squeezenet",
                 "--input-size", "64", "--calibration", str(SAMPLES), "--calibration-count", "32",
-                "--exclude", str(EVAL_SET))
+                "--exclude", str(EVAL_SET), "--variants", ",".join(DEFAULT_VARIANTS))
     assert r.returncode == 0, r.stderr
     assert r.stderr.count(": up to date") == 12 and "0 built" in r.stderr
     victim = out / "squeezenet" / "squeezenet-fp16.tflite"
@@ -324,7 +330,8 @@ def test_rebuild_is_incremental_and_repairs_tampering(small_zoo):
     v = zoo_cli("verify", "--out", str(out))
     assert v.returncode == 1 and "FAIL" in v.stdout and "squeezenet-fp16.tflite" in v.stdout
     r = zoo_cli("build", "--out", str(out), "--weights", "random", "--models", "squeezenet", "--input-size", "64",
-                "--calibration", str(SAMPLES), "--calibration-count", "32", "--exclude", str(EVAL_SET))
+                "--calibration", str(SAMPLES), "--calibration-count", "32", "--exclude", str(EVAL_SET),
+                "--variants", ",".join(DEFAULT_VARIANTS))
     assert r.returncode == 0, r.stderr
     assert "1 built, 5 up to date" in r.stderr
     mf.verify(victim)

@@ -61,5 +61,15 @@ VARIANTS: dict[str, tuple[str, str, str, str, float]] = {
     "dynamic": ("tflite", "dynamic", "NHWC", "{name}-dynamic.tflite", 0.03),
     "int8": ("tflite", "int8", "NHWC", "{name}-int8.tflite", 0.06),
     "fp16": ("tflite", "fp16", "NHWC", "{name}-fp16.tflite", 0.015),
+    "pte": ("executorch", "fp32", "NCHW", "{name}.pte", 0.01),
 }
+# The six variants of every model (the canonical cases).
 DEFAULT_VARIANTS = ("ptl", "onnx", "fp32", "dynamic", "int8", "fp16")
+# Variants whose toolchain is an optional extra: built only when its module is importable in the interpreter that
+# runs the build, otherwise listed as skipped (not failed). Their catalog cases are not canonical (the device score
+# is not partial without them). variant -> (module whose presence is checked, how to get it)
+OPTIONAL_VARIANTS: dict[str, tuple[str, str]] = {
+    "pte": ("executorch.exir", "pip install 'pytest-aiotbench[executorch]'"),
+}
+# What `aiotbench zoo build` makes by default: the six, plus every optional variant whose toolchain is installed.
+BUILD_VARIANTS = DEFAULT_VARIANTS + tuple(OPTIONAL_VARIANTS)

@@ -1,7 +1,8 @@
-"""``aiotbench zoo build``: source weights -> .ptl, .onnx and four TFLite variants, incremental, one subprocess per
-artifact (peak memory from ``os.wait4``; a crash loses only that artifact), manifest updated after every artifact.
+"""``aiotbench zoo build``: source weights -> .ptl, .onnx, four TFLite variants and (with executorch) .pte,
+incremental, one subprocess per artifact (peak memory from ``os.wait4``; a crash loses only that artifact), manifest
+updated after every artifact.
 
-Layout: ``<out>/<model>/<model>.ptl``, ``<model>.onnx``, ``<model>-{fp32,dynamic,int8,fp16}.tflite``;
+Layout: ``<out>/<model>/<model>.ptl``, ``<model>.onnx``, ``<model>-{fp32,dynamic,int8,fp16}.tflite``, ``<model>.pte``;
 ``<out>/manifest.json``; ``<out>/catalog.toml`` (what this folder holds, in the catalog schema);
 ``<out>/.sources/`` (the one set of weights every artifact is exported from) and ``<out>/.logs/`` (step logs).
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import DEFAULT_VARIANTS, MODELS, VARIANTS, ZooModel
+from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS, ZooModel
 from . import manifest as mf
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -36,10 +37,12 @@ STEP_TOOLS = {
     "onnx": ("torch", "onnx", "onnxruntime"),
     "tflite": ("torch", "litert-torch", "litert-converter", "ai-edge-litert"),
     "quant": ("ai-edge-quantizer", "ai-edge-litert", "litert-torch", "litert-converter", "torch"),
+    "pte": ("torch", "executorch"),
 }
-VARIANT_STEP = {"ptl": "ptl", "onnx": "onnx", "fp32": "tflite", "dynamic": "quant", "int8": "quant", "fp16": "quant"}
+VARIANT_STEP = {"ptl": "ptl", "onnx": "onnx", "fp32": "tflite", "dynamic": "quant", "int8": "quant", "fp16": "quant",
+                "pte": "pte"}
 ALL_TOOLS = ("torch", "torchvision", "onnx", "onnxruntime", "litert-torch", "litert-converter", "ai-edge-litert",
-             "ai-edge-quantizer", "numpy", "pillow")
+             "ai-edge-quantizer", "executorch", "numpy", "pillow")
 
 
 class BuildError(Exception):
@@ -51,7 +54,7 @@ class BuildOptions:
     out: Path = Path("models/zoo")
     models: list[str] | None = None
     weights: str = "pretrained"  # pretrained | random (ignored with torchscript)
-    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    variants: tuple[str, ...] = BUILD_VARIANTS
     calibration: Path | None = None
     calibration_count: int = 200
     calibration_margin: float = 1.25
@@ -135,6 +138,16 @@ def _ts_model_dict(o: BuildOptions) -> dict:
 
 def _file_name(model: str, variant: str) -> str:
     return f"{model}/" + VARIANTS[variant][3].format(name=model)
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it (a dotted name imports only its parent packages)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _fingerprint(obj) -> str:
@@ -225,6 +238,7 @@ class Builder:
         self.failures: list[str] = []
         self.built: list[str] = []
         self.skipped: list[str] = []
+        self.not_installed: list[str] = []  # optional variants whose toolchain this interpreter lacks
 
     # -- planning ------------------------------------------------------------------------------------------------
     def _models(self) -> list[dict]:
@@ -292,8 +306,10 @@ class Builder:
             for model in models:
                 self._build_model(model, data, cal_plan, cal_error)
             write_catalog(self.out, data)
+            not_installed = (f", {len(self.not_installed)} skipped (toolchain not installed)"
+                             if self.not_installed else "")
             _say(f"done in {time.perf_counter() - t_all:.0f} s: {len(self.built)} built, {len(self.skipped)} up to "
-                 f"date, {len(self.failures)} failed; manifest {self.manifest_path}")
+                 f"date{not_installed}, {len(self.failures)} failed; manifest {self.manifest_path}")
         if self.failures:
             _say("failures:")
             for f in self.failures:
@@ -371,6 +387,17 @@ class Builder:
                 recipe["fp32_sha256"] = (data["files"].get(fp32_key) or {}).get("sha256")
             prev = data["files"].get(key) or {}
             label = f"{name} {variant:<7} {Path(key).name}"
+            if variant in OPTIONAL_VARIANTS and not _importable(OPTIONAL_VARIANTS[variant][0]):
+                module, fix = OPTIONAL_VARIANTS[variant]
+                # Not a failure. An artifact built earlier (by an interpreter that had the toolchain) stays listed
+                # while it comes from the current source weights; from other weights it must not be benchmarked.
+                _say(f"{label}: skipped: {module.split('.')[0]} is not installed in {sys.executable}: {fix}")
+                self.not_installed.append(key)
+                if prev and prev.get("source_sha256") != info["source_sha256"]:
+                    data["files"].pop(key, None)
+                    self._record(data)
+                    _say(f"{label}: the earlier {Path(key).name} came from other weights: dropped from the manifest")
+                continue
             if (not o.force and path.is_file() and prev.get("source_sha256") == info["source_sha256"]
                     and prev.get("recipe") == _fingerprint(recipe) and prev.get("sha256") == mf.file_sha256(path)):
                 _say(f"{label}: up to date")
@@ -463,6 +490,8 @@ def catalog_text(models: list[dict], files: dict[str, dict[str, str]], header: s
                       f"  file = {_toml_value(rel)}"]
             if ref is not None:
                 lines.append(f"  min_top1 = {round(ref - slack, 3)!r}")
+            if m.get("canonical") and variant in OPTIONAL_VARIANTS:
+                lines.append("  canonical = false  # optional toolchain: the device score does not need it")
         lines.append("")
     return "\n".join(lines)
 
@@ -474,12 +503,13 @@ def canonical_catalog_text() -> str:
         d = _model_dict(m, None)
         d["arch"] = f"torchvision.models.{m.builder}"
         models.append(d)
-    files = {m.name: {v: "zoo/" + _file_name(m.name, v) for v in DEFAULT_VARIANTS} for m in MODELS.values()}
+    files = {m.name: {v: "zoo/" + _file_name(m.name, v) for v in BUILD_VARIANTS} for m in MODELS.values()}
     header = ('# The canonical AIoTBench models. Build the files with `aiotbench zoo build` (writes models/zoo/ and\n'
               '# models/zoo/manifest.json, whose weights tag -- pretrained/random -- the plugin reports per case).\n'
               '# Reference accuracy: torchvision\'s documented ImageNet-1k numbers for IMAGENET1K_V1 weights; gflops as\n'
               '# torchvision counts them (multiply-adds). min_top1 = reference minus 0.01 (fp32), 0.015 (fp16),\n'
-              '# 0.03 (dynamic), 0.06 (int8). Generated by pytest_aiotbench.zoo.build.canonical_catalog_text().')
+              '# 0.03 (dynamic), 0.06 (int8). The executorch (.pte) cases need the executorch extra to build and are\n'
+              '# not canonical. Generated by pytest_aiotbench.zoo.build.canonical_catalog_text().')
     return catalog_text(models, files, header)
 
 

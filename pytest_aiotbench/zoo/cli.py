@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import DEFAULT_VARIANTS, MODELS, VARIANTS
+from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
 
 
 def _floats3(text: str) -> tuple[float, float, float]:
@@ -31,15 +31,16 @@ def register(subparsers) -> None:
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
 
     b = zsub.add_parser(
-        "build", help="export models to .ptl, .onnx and TFLite fp32/dynamic/int8/fp16 with a manifest",
+        "build", help="export models to .ptl, .onnx, TFLite fp32/dynamic/int8/fp16 (and .pte) with a manifest",
         description="Export the AIoTBench models (or your TorchScript model) to every framework and quantization "
                     "mode from one set of weights. Incremental: artifacts whose source, recipe and tool versions "
                     "are unchanged are skipped. Exit 0 = all built, 1 = some artifact failed, 2 = cannot start.")
     b.add_argument("--out", type=Path, default=Path("models/zoo"), help="output folder (default: models/zoo)")
     b.add_argument("--models", type=_csv, default=None,
                    help=f"comma-separated subset of: {', '.join(MODELS)} (default: all)")
-    b.add_argument("--variants", type=_csv, default=list(DEFAULT_VARIANTS),
-                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all)")
+    optional = ", ".join(f"{v} only when {m.split('.')[0]} is installed" for v, (m, _) in OPTIONAL_VARIANTS.items())
+    b.add_argument("--variants", type=_csv, default=list(BUILD_VARIANTS),
+                   help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all; {optional})")
     b.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
                    help="torchvision pretrained weights from the torch hub cache (never downloaded; exit 2 when "
                         "missing), or random init with BatchNorm statistics re-estimated (marked weights: random)")

@@ -2,8 +2,9 @@
 
 A job is a JSON file; the result JSON says ``{"ok": true, "info": {...}}`` or ``{"ok": false, "error": "..."}``.
 Steps: ``source`` (build the weights once: torchvision pretrained/random with BatchNorm re-estimation, or a user's
-TorchScript), ``ptl`` (lite interpreter), ``onnx``, ``tflite`` (fp32 via litert-torch, NHWC IO) and ``quant``
-(dynamic / int8 / fp16 from the fp32 TFLite via ai-edge-quantizer). Heavy imports happen only here.
+TorchScript), ``ptl`` (lite interpreter), ``onnx``, ``tflite`` (fp32 via litert-torch, NHWC IO), ``quant``
+(dynamic / int8 / fp16 from the fp32 TFLite via ai-edge-quantizer) and ``pte`` (ExecuTorch, XNNPACK delegate, NCHW
+IO; needs the executorch extra). Heavy imports happen only here.
 """
 
 from __future__ import annotations
@@ -315,6 +316,41 @@ def step_tflite(job: dict) -> dict:
     return info
 
 
+def step_pte(job: dict) -> dict:
+    """ExecuTorch: torch.export -> to_edge_transform_and_lower(XNNPACK partitioner) -> .pte; fp32, NCHW IO."""
+    import torch
+    from executorch import version as et_version
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    t0 = time.perf_counter()
+    if scripted:  # torch.export cannot trace a ScriptModule: convert its graph to an ExportedProgram first
+        from torch._export.converter import TS2EPConverter
+
+        net = TS2EPConverter(net, (x,)).convert().module()
+    exported = torch.export.export(net, (x,))
+    lowered = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    delegated = sum(1 for node in lowered.exported_program().graph.nodes
+                    if node.op == "call_function" and "executorch_call_delegate" in str(node.target))
+    program = lowered.to_executorch()
+    with open(job["out"], "wb") as fh:
+        program.write_to_file(fh)
+    info = {"converter": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
+            "from": "torchscript via TS2EPConverter" if scripted else "eager", "delegate": "XNNPACK",
+            "delegated_subgraphs": delegated, "layout": "NCHW", "executorch": et_version.__version__,
+            "convert_seconds": time.perf_counter() - t0}
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(job["out"]).load_method("forward")
+    out = method.execute([x])[0].numpy()
+    info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    return info
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # quantization (no torch needed)
 
@@ -390,7 +426,8 @@ def step_quant(job: dict) -> dict:
     return info
 
 
-STEPS = {"source": step_source, "ptl": step_ptl, "onnx": step_onnx, "tflite": step_tflite, "quant": step_quant}
+STEPS = {"source": step_source, "ptl": step_ptl, "onnx": step_onnx, "tflite": step_tflite, "quant": step_quant,
+         "pte": step_pte}
 
 
 def main(argv: list[str]) -> int:
