@@ -4,7 +4,6 @@ session's target, scores it, records it, and asserts its accuracy threshold."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 

@@ -33,7 +33,7 @@ def _has_executorch() -> bool:
 
 
 needs_executorch = pytest.mark.skipif(
-    not _has_executorch(), reason=f"executorch not installed: pip install -e '.[executorch]' 'torch==2.13.0'")
+    not _has_executorch(), reason="executorch not installed: pip install -e '.[executorch]' 'torch==2.13.0'")
 
 
 def zoo_build(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -530,8 +530,8 @@ def write_catalog(out: Path, data: dict) -> Path | None:
     if not models:
         return None
     path = out / "catalog.toml"
-    text = catalog_text(models, files, f"# Written by `aiotbench zoo build` for the artifacts in this folder "
-                                       f"(see manifest.json). Paths are relative to this file.")
+    text = catalog_text(models, files, "# Written by `aiotbench zoo build` for the artifacts in this folder "
+                                       "(see manifest.json). Paths are relative to this file.")
     path.write_text(text)
     return path
 

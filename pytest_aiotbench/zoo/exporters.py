@@ -293,19 +293,27 @@ def _tflite_run(path_or_bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
-def step_tflite(job: dict) -> dict:
+def _exportable_source(job: dict):
+    """The source network in a form torch.export can trace, its example input, its eager output on it, and
+    whether it came from TorchScript."""
     import torch
-    import litert_torch
 
     net, scripted = load_source(job)
     x = _example(job)
     with torch.no_grad():
         ref = net(x).numpy()
-    t0 = time.perf_counter()
     if scripted:  # torch.export cannot trace a ScriptModule: convert its graph to an ExportedProgram first
         from torch._export.converter import TS2EPConverter
 
         net = TS2EPConverter(net, (x,)).convert().module()
+    return net, x, ref, scripted
+
+
+def step_tflite(job: dict) -> dict:
+    import litert_torch
+
+    t0 = time.perf_counter()
+    net, x, ref, scripted = _exportable_source(job)
     nhwc = litert_torch.to_channel_last_io(net, args=[0])  # net is in eval mode (an exported module refuses .eval())
     edge = litert_torch.convert(nhwc, (x.permute(0, 2, 3, 1).contiguous(),))
     edge.export(job["out"])
@@ -323,15 +331,8 @@ def step_pte(job: dict) -> dict:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    net, scripted = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
     t0 = time.perf_counter()
-    if scripted:  # torch.export cannot trace a ScriptModule: convert its graph to an ExportedProgram first
-        from torch._export.converter import TS2EPConverter
-
-        net = TS2EPConverter(net, (x,)).convert().module()
+    net, x, ref, scripted = _exportable_source(job)
     exported = torch.export.export(net, (x,))
     lowered = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     delegated = sum(1 for node in lowered.exported_program().graph.nodes
