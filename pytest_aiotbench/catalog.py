@@ -7,6 +7,7 @@ override any model key (e.g. ``layout``). A model table with ``framework``/``fil
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -65,6 +66,19 @@ _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 def _expand(path: str) -> str:
     """``${VAR}`` / ``${VAR:-default}`` in file paths, so catalogs can point at shared folders portably."""
     return os.path.expanduser(_ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), path))
+
+
+def toml_value(value: Any) -> str:
+    """A Python value as TOML (what catalog writers need: booleans, numbers, strings, arrays, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
 def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> list[Case]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_aiotbench.catalog import toml_value
+
 SHARED = Path(os.environ.get("AIOTBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 IMAGENET_500 = SHARED / "data" / "imagenet-val-500"
 TFLITE_DIR = SHARED / "models" / "tflite"
@@ -51,23 +53,11 @@ def float_entry(name: str, framework: str, file: Path, size: int, **extra) -> di
     return {**entry, **extra}
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(str(value))
-
-
 def write_catalog(path: Path, entries: list[dict]) -> Path:
     lines = []
     for entry in entries:
         lines.append("[[model]]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
         lines.append("")
     path.write_text("\n".join(lines))
     return path

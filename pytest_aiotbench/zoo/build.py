@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS, ZooModel
 from . import manifest as mf
+from ..catalog import toml_value
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SOURCES_DIR, LOGS_DIR = ".sources", ".logs"
@@ -463,16 +464,6 @@ class Builder:
 # -- catalog ---------------------------------------------------------------------------------------------------
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
-
-
 def catalog_text(models: list[dict], files: dict[str, dict[str, str]], header: str) -> str:
     """``models``: model tables (name, input_size, ...); ``files``: model name -> {variant: relative file}."""
     lines = [header.rstrip(), ""]
@@ -481,13 +472,13 @@ def catalog_text(models: list[dict], files: dict[str, dict[str, str]], header: s
         for k in ("name", "arch", "input_size", "resize", "color", "mean", "std", "num_classes", "background",
                   "reference_top1", "reference_top5", "params", "gflops", "weights", "canonical"):
             if m.get(k) is not None:
-                lines.append(f"{k} = {_toml_value(m[k])}")
+                lines.append(f"{k} = {toml_value(m[k])}")
         ref = m.get("reference_top1")
         for variant, rel in files.get(m["name"], {}).items():
             framework, quant, layout, _, slack = VARIANTS[variant]
-            lines += ["  [[model.variant]]", f"  framework = {_toml_value(framework)}",
-                      f"  quant = {_toml_value(quant)}", f"  layout = {_toml_value(layout)}",
-                      f"  file = {_toml_value(rel)}"]
+            lines += ["  [[model.variant]]", f"  framework = {toml_value(framework)}",
+                      f"  quant = {toml_value(quant)}", f"  layout = {toml_value(layout)}",
+                      f"  file = {toml_value(rel)}"]
             if ref is not None:
                 lines.append(f"  min_top1 = {round(ref - slack, 3)!r}")
             if m.get("canonical") and variant in OPTIONAL_VARIANTS:
