@@ -70,8 +70,8 @@ class ExecuTorchSession:
         self.input = TensorSpec(shape, dtype)
         self.info = info
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        out = self._execute([self._from_numpy(np.ascontiguousarray(x))])[0]
+    def infer(self, x: np.ndarray) -> np.ndarray:  # x is contiguous (preprocess.to_model_inputs makes it so)
+        out = self._execute([self._from_numpy(x)])[0]
         return out.numpy()[0]
 
     def close(self) -> None:
