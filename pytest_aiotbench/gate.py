@@ -14,6 +14,7 @@ import pytest
 
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
+from .session import current_report
 
 
 @dataclass
@@ -83,17 +84,6 @@ def pytest_configure(config: pytest.Config) -> None:
         except ReportError as exc:
             raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
     config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None)
-
-
-def current_report(config: pytest.Config) -> dict | None:
-    """This run's report from the core plugin; None when no aiotbench case ran (or the core is absent)."""
-    try:
-        from .session import current_report as core_current_report
-    except ModuleNotFoundError as exc:
-        if exc.name and "pytest_aiotbench.session".startswith(exc.name):
-            return None
-        raise
-    return core_current_report(config)
 
 
 @pytest.hookimpl(trylast=True)  # after the core plugin has recorded every case
