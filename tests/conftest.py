@@ -3,22 +3,15 @@ and a runner that drives the plugin the way users do: ``pytest --aiotbench ...``
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pytest_aiotbench.catalog import toml_value
-
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-IMAGENET_500 = SHARED / "data" / "imagenet-val-500"
-TFLITE_DIR = SHARED / "models" / "tflite"
-TORCH_DIR = SHARED / "models" / "torch"
+from tests.helpers.catalogs import Run
+from tests.helpers.shared import IMAGENET_500, SHARED
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,47 +28,6 @@ def shared() -> Path:
     if not IMAGENET_500.is_dir():
         pytest.skip(f"shared data not found at {SHARED} (set AIOTBENCH_SHARED)")
     return SHARED
-
-
-def tflite_entry(name: str, file: Path, size: int, **extra) -> dict:
-    """A catalog entry for the Coral/TF-slim uint8 MobileNets in ../shared (raw pixels, 1001 outputs)."""
-    entry = {"name": name, "framework": "tflite", "quant": "int8", "file": str(file), "input_size": size,
-             "resize": round(size / 0.875), "layout": "NHWC", "mean": [127.5] * 3, "std": [127.5] * 3,
-             "num_classes": 1001, "background": True}
-    return {**entry, **extra}
-
-
-def float_entry(name: str, framework: str, file: Path, size: int, **extra) -> dict:
-    """A catalog entry for the float TorchScript/ONNX ports in ../shared (NCHW, (x-127.5)/127.5, 1001 logits)."""
-    entry = {"name": name, "framework": framework, "quant": "fp32", "file": str(file), "input_size": size,
-             "resize": round(size / 0.875), "layout": "NCHW", "mean": [127.5] * 3, "std": [127.5] * 3,
-             "num_classes": 1001, "background": True}
-    return {**entry, **extra}
-
-
-def write_catalog(path: Path, entries: list[dict]) -> Path:
-    lines = []
-    for entry in entries:
-        lines.append("[[model]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-    json_path: Path
-
-    @property
-    def report(self) -> dict:
-        return json.loads(self.json_path.read_text())
-
-    def case(self, case_id: str) -> dict:
-        return next(c for c in self.report["cases"] if c["id"] == case_id)
 
 
 @pytest.fixture
@@ -96,7 +48,3 @@ def run_aiotbench(tmp_path):
         return Run(proc.returncode, proc.stdout, proc.stderr, json_path)
 
     return run
-
-
-def dedent(text: str) -> str:
-    return textwrap.dedent(text).lstrip()

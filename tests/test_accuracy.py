@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from conftest import IMAGENET_500, TFLITE_DIR, TORCH_DIR, float_entry, tflite_entry, write_catalog
-from reference import accuracy, labels_csv, onnx_predictions, tflite_predictions
+from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
+from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
+from tests.helpers.reference import accuracy, labels_csv, onnx_predictions, tflite_predictions
+
+pytestmark = pytest.mark.real
 
 
 @pytest.fixture(scope="module")

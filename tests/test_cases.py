@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import IMAGENET_500, TFLITE_DIR, TORCH_DIR, dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
 SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 

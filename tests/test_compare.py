@@ -12,8 +12,8 @@ import pytest
 from pytest_aiotbench import gate
 from pytest_aiotbench.compare import compare_reports, parse_limits
 from pytest_aiotbench.reports import ReportError, load_report, normalize_report
-from realrun_helpers import make_real_runs, requires_real_run, run_benchmark
-from report_helpers import gate_plugin_args, make_case, make_report, run_cli, write_json
+from tests.helpers.realrun import make_real_runs, requires_real_run, run_benchmark
+from tests.helpers.reports import gate_plugin_args, make_case, make_report, run_cli, write_json
 
 LIMITS = ["top1:-0.5pt", "top5:-1pt", "vips:-5%", "median:+10%", "p90:+10%"]
 FAIL_ON = [arg for limit in LIMITS for arg in ("--fail-on", limit)]

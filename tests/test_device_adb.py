@@ -1,4 +1,4 @@
-"""Remote jobs over the REAL adb server, against the fake adbd (tests/adbdevice): real protocol, real runner,
+"""Remote jobs over the REAL adb server, against the fake adbd (tests/helpers/adbdevice): real protocol, real runner,
 real model and images; the device's answers must equal the host's."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import pytest
 from pytest_aiotbench.targets import TargetError, resolve_target
 from pytest_aiotbench.targets.remote import build_runner_bundle, job_spec
 
-from tests.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
-from tests.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
+from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+
+pytestmark = pytest.mark.device
 
 
 
@@ -132,7 +134,7 @@ def test_benchmark_model_runner_on_a_device_without_python(adb_device, tmp_path)
     adb_device._setup_sandbox()
     try:
         stand_in = tmp_path / "benchmark_model"
-        src = Path(__file__).parent / "adbdevice" / "fake_benchmark_model.py"
+        src = Path(__file__).parent / "helpers" / "adbdevice" / "fake_benchmark_model.py"
         stand_in.write_text(f"#!{sys.executable}\n" + src.read_text())
         job = make_job(shared_model(), images=5)
         timing = RecordingTiming()
@@ -151,7 +153,7 @@ def test_benchmark_model_runner_on_a_device_without_python(adb_device, tmp_path)
 
 
 def _bench(pytester, device_spec, report):
-    from tests.adbdevice.jobs import REPO, shared_dir
+    from tests.helpers.adbdevice.jobs import REPO, shared_dir
 
     return pytester.runpytest_subprocess(
         "--aiotbench", f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}",

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
-from tests.adbdevice.adbd import FakeAdbd
-from tests.adbdevice.fixtures import adb_server  # noqa: F401
-from tests.adbdevice.jobs import REPO, shared_dir
+import pytest
+
+from tests.helpers.adbdevice.adbd import FakeAdbd
+from tests.helpers.adbdevice.fixtures import adb_server  # noqa: F401
+from tests.helpers.adbdevice.jobs import REPO, shared_dir
+
+pytestmark = pytest.mark.device
 
 
 def test_two_devices_run_in_parallel_into_one_ranked_report(pytester, adb_server, tmp_path):  # noqa: F811

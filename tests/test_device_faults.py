@@ -10,8 +10,10 @@ import pytest
 
 from pytest_aiotbench.targets import TargetError, resolve_target
 
-from tests.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
-from tests.adbdevice.jobs import RecordingTiming, make_job, shared_model
+from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
+from tests.helpers.adbdevice.jobs import RecordingTiming, make_job, shared_model
+
+pytestmark = pytest.mark.device
 
 IMAGES = 6
 

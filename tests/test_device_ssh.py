@@ -15,7 +15,9 @@ import pytest
 
 from pytest_aiotbench.targets import TargetError, resolve_target
 
-from tests.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+
+pytestmark = pytest.mark.device
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import IMAGENET_500, TORCH_DIR, float_entry, write_catalog
+from tests.helpers.catalogs import float_entry, write_catalog
+from tests.helpers.shared import IMAGENET_500, TORCH_DIR
+
+pytestmark = pytest.mark.real
 
 REPO = Path(__file__).resolve().parents[1]
 TS_MODEL = TORCH_DIR / "mobilenet_v2_1.0_224.pt"

@@ -13,8 +13,8 @@ import pytest
 
 from pytest_aiotbench.html_report import pareto_front, render_html
 from pytest_aiotbench.reports import normalize_report
-from realrun_helpers import make_real_runs, requires_real_run, run_benchmark
-from report_helpers import REPO, gate_plugin_args, make_case, make_report, run_cli, write_json
+from tests.helpers.realrun import make_real_runs, requires_real_run, run_benchmark
+from tests.helpers.reports import REPO, gate_plugin_args, make_case, make_report, run_cli, write_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

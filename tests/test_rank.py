@@ -9,8 +9,8 @@ import pytest
 
 from pytest_aiotbench.rank import rank_reports
 from pytest_aiotbench.reports import ReportError, normalize_report
-from report_helpers import make_case, make_report, run_cli, write_json
-from realrun_helpers import make_real_runs, requires_real_run
+from tests.helpers.reports import make_case, make_report, run_cli, write_json
+from tests.helpers.realrun import make_real_runs, requires_real_run
 
 
 

@@ -21,28 +21,10 @@ import pytest
 
 from pytest_aiotbench.zoo import BUILD_VARIANTS, DEFAULT_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
 from pytest_aiotbench.zoo import manifest as mf
+from tests.helpers.shared import REPO
+from tests.helpers.zoo import SAMPLES, missing_zoo_deps, needs_zoo, zoo_cli
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED") or REPO.parent / "shared")
-SAMPLES = SHARED / "data" / "samples"
-EVAL_SET = SHARED / "data" / "imagenet-val-500"
-ZOO_DEPS = ("torch", "torchvision", "litert_torch", "ai_edge_quantizer", "onnx", "onnxruntime", "ai_edge_litert")
-
-
-def _missing_deps() -> list[str]:
-    return [m for m in ZOO_DEPS if importlib.util.find_spec(m) is None]
-
-
-needs_zoo = pytest.mark.skipif(bool(_missing_deps()), reason=f"zoo extra not installed (missing "
-                               f"{', '.join(_missing_deps())}): pip install -e '.[zoo]' 'torch==2.13.0'")
-
-
-def zoo_cli(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = str(REPO) + (os.pathsep + full_env["PYTHONPATH"] if full_env.get("PYTHONPATH") else "")
-    return subprocess.run([sys.executable, "-m", "pytest_aiotbench", "zoo", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=str(REPO))
-
+pytestmark = pytest.mark.zoo
 
 # ---------------------------------------------------------------------------------------------------------------
 # manifest reader (no heavy dependencies)
@@ -288,8 +270,8 @@ def _check_build(out: Path, names: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def small_zoo(tmp_path_factory):
-    if _missing_deps():
-        pytest.skip(f"zoo extra not installed (missing {', '.join(_missing_deps())})")
+    if missing_zoo_deps():
+        pytest.skip(f"zoo extra not installed (missing {', '.join(missing_zoo_deps())})")
     if not SAMPLES.is_dir():
         pytest.skip(f"calibration samples not found: {SAMPLES} (set AIOTBENCH_SHARED)")
     out = tmp_path_factory.mktemp("zoo") / "out"

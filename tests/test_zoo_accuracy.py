@@ -23,7 +23,10 @@ import pytest
 from pytest_aiotbench.zoo import DEFAULT_VARIANTS
 from pytest_aiotbench.zoo import manifest as mf
 
-from test_zoo import EVAL_SET, REPO, SAMPLES, SHARED, _missing_deps, zoo_cli
+from tests.helpers.shared import REPO, SHARED
+from tests.helpers.zoo import EVAL_SET, SAMPLES, missing_zoo_deps, zoo_cli
+
+pytestmark = pytest.mark.zoo
 
 TS_MODEL = SHARED / "models" / "torch" / "mobilenet_v2_1.0_224.pt"
 REFERENCE_TOP1 = 0.792
@@ -33,7 +36,7 @@ TOLERANCE = {("pytorch-mobile", "fp32"): 0.002, ("onnxruntime", "fp32"): 0.002, 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    missing = _missing_deps()
+    missing = missing_zoo_deps()
     if missing:
         pytest.skip(f"zoo extra not installed (missing {', '.join(missing)}): pip install -e '.[zoo]'")
     for p in (TS_MODEL, EVAL_SET, SAMPLES):

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from report_helpers import REPO
+from tests.helpers.shared import REPO, SHARED
 
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED", REPO.parent / "shared"))
 MODELS = SHARED / "models" / "tflite"
 DATASET = SHARED / "data" / "imagenet-val-500"
 REAL_IMAGES = "100"

@@ -1,6 +1,6 @@
 """Fixtures: a private REAL adb server (its own port, HOME and TMPDIR, so it never meets another server on 5037)
 with the fake adbd connected to it through ``adb connect 127.0.0.1:PORT``. Load with
-``pytest_plugins = ["tests.adbdevice.fixtures"]`` (or import the fixtures into a test module)."""
+``pytest_plugins = ["tests.helpers.adbdevice.fixtures"]`` (or import the fixtures into a test module)."""
 
 from __future__ import annotations
 

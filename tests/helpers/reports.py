@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.shared import REPO  # noqa: F401 (re-exported)
+
 FINGERPRINT = "sha256:" + "ab" * 32
 
 

@@ -4,7 +4,6 @@ cropped exactly as the reference evaluation does, plus the in-process answer to 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,13 @@ from pytest_aiotbench.frameworks.base import PrepareOptions
 from pytest_aiotbench.preprocess import PreprocessSpec, crop_pixels
 from pytest_aiotbench.targets.base import Job
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.shared import REPO, SHARED  # noqa: F401 (REPO re-exported)
+
 MODEL_SIZES = {"mobilenet_v1_0.25_128_quant.tflite": 128, "mobilenet_v1_0.5_160_quant.tflite": 160}
 
 
 def shared_dir() -> Path:
-    return Path(os.environ.get("AIOTBENCH_SHARED", REPO.parent / "shared"))
+    return SHARED
 
 
 def shared_model(name: str = "mobilenet_v1_0.25_128_quant.tflite") -> Path:
