@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System tools the test suite drives for real: the adb server (remote-device tests), sshd (SSH-board tests),
-# Chromium (HTML report rendering), qemu-user and mmdebstrap (the emulated ARM64 board, scripts/arm-board.sh). Installed with apt-get when we are root; otherwise the tests that need a
-# missing tool skip with the reason.
+# Chromium (HTML report rendering), qemu-user and mmdebstrap (the emulated ARM64 board, scripts/arm-board.sh).
+# Installed with apt-get when we are root; otherwise the tests that need a missing tool skip with the reason.
 set -u
 need=()
 command -v adb >/dev/null 2>&1 || need+=(adb)
