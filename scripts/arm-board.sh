@@ -214,8 +214,19 @@ sshd_pid() {  # the running board sshd's PID, or nothing
   fi
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() {  # the board's previous port when it is still free (a restarted board keeps its address)
+  python3 - "$(cat "$SSHD_DIR/port" 2>/dev/null || echo 0)" <<'PY'
+import socket, sys
+for port in (int(sys.argv[1]), 0):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as sshd binds: a closed session's TIME_WAIT is no owner
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+PY
 }
 
 start_sshd() {
@@ -264,16 +275,20 @@ EOF
   die "sshd does not answer on 127.0.0.1:$port"
 }
 
-descendants() {  # every process below PID, from one pass over /proc/*/stat (pid, ppid after the "(comm)")
-  awk -v root="$1" '
-    { line = $0; sub(/^.*\) /, "", line); split(line, f, " "); parent[FILENAME] = f[2]; pid[FILENAME] = $1 }
+descendants() {  # every process below PID, from one pass over /proc/*/stat (pid, then ppid after "(comm)")
+  local f line
+  for f in /proc/[0-9]*/stat; do
+    { read -r line < "$f"; } 2>/dev/null || continue  # a process may end while we look
+    echo "$line"
+  done | awk -v root="$1" '
+    { pid = $1; sub(/^.*\) /, ""); parent[pid] = $2 }
     END {
       want[root] = 1
       do { grown = 0
-           for (k in pid) if ((parent[k] in want) && !(pid[k] in want)) { want[pid[k]] = 1; grown = 1 }
+           for (p in parent) if ((parent[p] in want) && !(p in want)) { want[p] = 1; grown = 1 }
       } while (grown)
       for (p in want) if (p != root) print p
-    }' /proc/[0-9]*/stat 2>/dev/null
+    }'
 }
 
 stop_sshd() {
