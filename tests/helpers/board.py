@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -70,9 +71,15 @@ def board_down() -> None:
 
 
 def build_project_wheel(out: Path) -> Path:
-    """The project's own wheel, as `pip wheel --no-deps` builds it for any user."""
+    """The project's own wheel, as `pip wheel --no-deps` builds it for any user. Built from a copy of the
+    sources: an in-tree build leaves build/ behind, whose stale modules would end up in the next wheel."""
+    source = out / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "pytest_aiotbench", source / "pytest_aiotbench", ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(out), str(REPO)], capture_output=True, text=True, timeout=300)
+                           "-w", str(out), str(source)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return next(out.glob("pytest_aiotbench-*.whl"))
 
