@@ -67,8 +67,9 @@ debian_sources() {
     END { for (i = 1; i <= n; i++) print "deb " order[i] " " comps[order[i]] }'
 }
 
-stamp_ok() { [ -f "$DIR/$1.done" ] && [ "$(cat "$DIR/$1.done")" = "$RECIPE" ]; }
-stamp() { echo "$RECIPE" > "$DIR/$1.done"; }
+# A step is done when its stamp holds this recipe and the same inputs (e.g. the package list).
+stamp_ok() { [ "$(cat "$DIR/$1.done" 2>/dev/null)" = "$RECIPE ${2:-}" ]; }
+stamp() { echo "$RECIPE ${2:-}" > "$DIR/$1.done"; }
 
 pip_cmd() {
   if [ -n "${ARM_BOARD_PIP:-}" ]; then echo "$ARM_BOARD_PIP"
@@ -84,7 +85,7 @@ build_root() {
   mapfile -t sources < <(debian_sources)
   [ ${#sources[@]} -gt 0 ] || die "no Debian archive in this machine's apt sources (apt-get update first?)"
   say "arm64 root from ${sources[*]}"
-  rm -rf "$ROOT" "$ROOT.new"
+  rm -rf "$ROOT" "$ROOT.new" "$DIR"/wheels-*.done  # the wheels lived in the old root
   mmdebstrap --quiet --variant=extract --arch=arm64 --mode=root --include="$DEB_PACKAGES" --format=directory \
     "$codename" "$ROOT.new" "${sources[@]}" >/dev/null 2>"$DIR/mmdebstrap.log" \
     || die "mmdebstrap failed: $(tail -n 1 "$DIR/mmdebstrap.log")"
@@ -128,7 +129,7 @@ aarch64_platforms() {  # every manylinux tag the root's glibc satisfies
 install_wheels() {  # NAME TARGET_SITE PACKAGES...
   local name=$1 site=$2
   shift 2
-  stamp_ok "wheels-$name" && return 0
+  stamp_ok "wheels-$name" "$*" && return 0
   local wheels=$DIR/wheels/$name
   rm -rf "$wheels"
   mkdir -p "$wheels"
@@ -138,7 +139,7 @@ install_wheels() {  # NAME TARGET_SITE PACKAGES...
     || die "pip download $* failed: $(grep -v WARNING "$DIR/pip-$name.log" | tail -n 1)"
   mkdir -p "$site"
   for w in "$wheels"/*.whl; do python3 -m zipfile -e "$w" "$site" || die "cannot unpack $w"; done
-  stamp "wheels-$name"
+  stamp "wheels-$name" "$*"
 }
 
 build_rpi_env() {
@@ -319,7 +320,10 @@ case "$CMD" in
       say "run: pytest --aiotbench \$(scripts/arm-board.sh args)" ;;
   build) with_lock build ;;
   down) stop_sshd ;;
-  destroy) stop_sshd; rm -rf "$DIR" ;;
+  destroy) stop_sshd
+           # only a folder this script made: never whatever --dir happened to name
+           [ -f "$DIR/root.done" ] || [ -f "$DIR/.lock" ] || die "$DIR does not look like a board folder"
+           rm -rf "$DIR" ;;
   status) if [ -n "$(sshd_pid)" ]; then echo "up $(spec) pid $(sshd_pid) dir $DIR"; else echo "down (dir $DIR)"; exit 1; fi ;;
   spec) require_up; spec ;;
   args) require_up
