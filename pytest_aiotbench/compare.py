@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .emulation import EMULATED_NOTE, is_emulated
 from .reports import (ReportError, case_map, cli_command, describe_dataset, describe_run, load_report,
                       text_table)
 
@@ -216,13 +217,22 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         rng = np.random.default_rng([BOOTSTRAP_SEED, zlib.crc32(case_id.encode())])
         samples = _latency_samples(old, cur)
         ratios = _bootstrap_ratios(samples, rng) if samples else None
+        gated = _gated_limits(limit_by_metric, old, cur, result)
         for name in metrics:
-            result.deltas[name] = _delta(METRICS[name], old, cur, limit_by_metric.get(name), samples, ratios)
+            result.deltas[name] = _delta(METRICS[name], old, cur, gated.get(name), samples, ratios)
         compared.append(result)
     return Comparison(base, new, list(limits), compared,
                       only_base=[i for i in base_cases if i not in new_cases],
                       only_new=[i for i in new_cases if i not in base_cases],
                       unmeasured=unmeasured, warnings=warnings)
+
+
+def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseComparison) -> dict[str, Limit]:
+    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one."""
+    if not (is_emulated(old) or is_emulated(cur)):
+        return limits
+    result.notes.append(EMULATED_NOTE)
+    return {name: limit for name, limit in limits.items() if METRICS[name].noisy_stat is None}
 
 
 def _measured(case: dict) -> bool:

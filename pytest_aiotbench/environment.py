@@ -7,6 +7,8 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .emulation import local_emulation
+
 PACKAGES = ("pytest-aiotbench", "pytest", "pytest-benchmark", "numpy", "pillow", "ai-edge-litert", "tflite-runtime",
             "torch", "onnxruntime", "adbutils", "paramiko")
 
@@ -48,4 +50,5 @@ def machine_facts() -> dict:
         "cores": os.cpu_count(),
         "governor": _governor(),
         "python": platform.python_version(),
+        "emulated": local_emulation() or False,
     }

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .emulation import excluding_emulated
 from .schema import REPORT, SCHEMA_ID
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
@@ -156,10 +157,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def score_of(cases: list[dict]) -> dict[str, Any]:
-    """AI score of a set of cases: sums of VIPS/VOPS over the measured ones; partial if any has no VIPS."""
-    missing = [case["id"] for case in cases if case.get("vips") is None]
-    vips = [case["vips"] for case in cases if case.get("vips") is not None]
-    vops = [case["vops"] for case in cases if case.get("vops") is not None]
+    """AI score of a set of cases: sums of VIPS/VOPS over the measured ones; partial if any has no VIPS.
+    Emulated cases count as missing: their latency is not a device's."""
+    real, emulated = excluding_emulated(cases)
+    missing = [case["id"] for case in real if case.get("vips") is None] + emulated
+    vips = [case["vips"] for case in real if case.get("vips") is not None]
+    vops = [case["vops"] for case in real if case.get("vops") is not None]
     return {"vips": sum(vips) if vips else None, "vops": sum(vops) if vops else None,
             "cases": len(cases), "partial": bool(missing), "missing": missing}
 

@@ -7,6 +7,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .emulation import excluding_emulated
+
 
 def topk(scores: np.ndarray, k: int = 5, background: bool = False) -> np.ndarray:
     """Indices of the k best classes, best first. Ties go to the lower class index (stable descending sort, as
@@ -70,8 +72,10 @@ def device_score(results: Iterable[dict], canonical_ids: Iterable[str] | None,
                  data_gaps: Sequence[str] = ()) -> DeviceScore:
     """Sum VIPS/VOPS over the scored cases. Partial unless every canonical case was scored on complete data
     (``data_gaps`` says how the data fell short, e.g. unlabeled or cut by --aiotbench-images)."""
-    scored = [r for r in results if r.get("vips") is not None]
+    scored, emulated = excluding_emulated(r for r in results if r.get("vips") is not None)
     reasons = list(data_gaps)
+    if emulated:
+        reasons.append(f"{len(emulated)} emulated case(s) not scored (emulated latency is not a device's speed)")
     if canonical_ids is None:
         missing = []
         reasons.append("the canonical catalog was not found")

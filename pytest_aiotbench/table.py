@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
+
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "status")
 
 
@@ -26,7 +28,7 @@ def render_summary(report: dict) -> list[str]:
             lat = c.get("latency_ms") or {}
             rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
                          _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
-                         _num(c.get("vips"), "{:.1f}"), c["status"]))
+                         _num(c.get("vips"), "{:.1f}"), c["status"] + (" *" if is_emulated(c) else "")))
     widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
     widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
     ds = report["dataset"]
@@ -39,6 +41,8 @@ def render_summary(report: dict) -> list[str]:
         else:
             lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
     score = report["score"]
+    if emulated_ids(cases):
+        lines.append(f"* {EMULATED_NOTE}")
     if score["vips"] is None:
         lines.append("Device score: n/a (no case was scored for accuracy)")
     else:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# System tools the test suite drives for real: the adb server (remote-device tests), sshd (SSH-board tests) and
-# Chromium (HTML report rendering). Installed with apt-get when we are root; otherwise the tests that need a
-# missing tool skip with the reason.
+# System tools the test suite drives for real: the adb server (remote-device tests), sshd (SSH-board tests),
+# Chromium (HTML report rendering), qemu-user and mmdebstrap (the emulated ARM64 board, scripts/arm-board.sh).
+# Installed with apt-get when we are root; otherwise the tests that need a missing tool skip with the reason.
 set -u
 need=()
 command -v adb >/dev/null 2>&1 || need+=(adb)
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${need[*]}"

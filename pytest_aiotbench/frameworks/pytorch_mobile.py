@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import platform
 import warnings
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class PyTorchMobile:
         try:
             import torch
         except ImportError:
-            raise FrameworkUnavailable(self.name, "pip install 'pytest-aiotbench[torch]'  (torch==2.13.0)") from None
+            raise FrameworkUnavailable(self.name, _torch_fix()) from None
         torch.set_num_threads(options.threads)
         path = Path(model_file)
         try:
@@ -53,3 +54,10 @@ class PyTorchMobile:
             raise ModelLoadError(f"PyTorch cannot load {model_file}: {one_line(exc)}") from None
         # TorchScript carries no input shape: the catalog's is trusted, and the first inference checks it.
         return TorchSession(module, torch, kind, (-1, -1, -1, -1), options.threads)
+
+
+def _torch_fix() -> str:
+    if platform.machine().lower() in ("aarch64", "arm64") and platform.system() == "Linux":
+        # PyPI's aarch64 Linux torch wheel depends on CUDA packages that do not exist for aarch64.
+        return "no installable CPU torch wheel for aarch64 Linux on PyPI (its aarch64 wheel requires CUDA packages)"
+    return "pip install 'pytest-aiotbench[torch]'  (torch==2.13.0)"

@@ -9,19 +9,29 @@ import numpy as np
 from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
 
 
-def _interpreter_class():
+def _interpreter_module():
+    """The interpreter module of the runtime found first, and its distribution name. Both expose the same
+    ``Interpreter`` and ``OpResolverType``: everything after this uses the module found, never the other one."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        import ai_edge_litert.interpreter as module
 
-        return Interpreter, "ai-edge-litert"
+        return module, "ai-edge-litert"
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter
+        import tflite_runtime.interpreter as module
 
-        return Interpreter, "tflite-runtime"
+        return module, "tflite-runtime"
     except ImportError:
         raise FrameworkUnavailable("tflite", "pip install 'pytest-aiotbench[tflite]'  (ai-edge-litert)") from None
+
+
+def _delegate_info(runtime: str, delegate: str, quantized: bool) -> str:
+    # tflite-runtime 2.14 creates XNNPACK but hands it float ops only: a quantized model runs on the builtin
+    # kernels, exactly as LiteRT with delegate = "none" (same outputs, measured), never as LiteRT's XNNPACK.
+    if runtime == "tflite-runtime" and delegate == "xnnpack" and quantized:
+        return "xnnpack (float ops only: quantized ops on builtin kernels)"
+    return delegate
 
 
 class TFLiteSession:
@@ -37,7 +47,8 @@ class TFLiteSession:
         self._invoke = interpreter.invoke
         self._get = interpreter.get_tensor
         self._in, self._out = inp["index"], out["index"]
-        self.info = {"runtime": runtime, "version": _version(runtime), "threads": threads, "delegate": delegate,
+        self.info = {"runtime": runtime, "version": _version(runtime), "threads": threads,
+                     "delegate": _delegate_info(runtime, delegate, self.input.quant is not None),
                      "output_dtype": str(np.dtype(out["dtype"]))}
 
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -54,16 +65,14 @@ class TFLite:
     requirement = "pytest-aiotbench[tflite]"
 
     def prepare(self, model_file: str, options: PrepareOptions) -> TFLiteSession:
-        Interpreter, runtime = _interpreter_class()
+        module, runtime = _interpreter_module()
         # XNNPACK is the runtime's default CPU delegate; options.extra["delegate"] = "none" turns it off.
         delegate = str(options.extra.get("delegate", "xnnpack")).lower()
         kwargs = {"model_path": str(model_file), "num_threads": options.threads}
         if delegate == "none":
-            from ai_edge_litert.interpreter import OpResolverType  # only meaningful with LiteRT
-
-            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interpreter = Interpreter(**kwargs)
+            interpreter = module.Interpreter(**kwargs)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"TFLite cannot load {model_file}: {one_line(exc)}") from None

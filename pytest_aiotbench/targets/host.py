@@ -8,6 +8,7 @@ from time import perf_counter
 
 import numpy as np
 
+from ..emulation import with_emulation
 from ..frameworks import get_framework
 from ..frameworks.base import one_line
 from ..preprocess import to_model_inputs
@@ -39,7 +40,8 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
                                  f"the catalog says num_classes = {job.num_classes}")
         outputs, latencies = timing.time_each(session.infer, inputs, job.warmup)
         ranked = np.stack([topk(o, job.top_k, job.background) for o in outputs])
-        return Measurement(ranked, list(latencies), prepare_s, first_s, dict(session.info), timed_on=where)
+        return Measurement(ranked, list(latencies), prepare_s, first_s, with_emulation(dict(session.info)),
+                           timed_on=where)
     finally:
         session.close()
 

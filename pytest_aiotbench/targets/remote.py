@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..emulation import FACTS_PROBE, mark_facts
+from ..frameworks.base import FrameworkUnavailable
 from .base import Job, Measurement, TargetError, Timing
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
@@ -75,7 +77,7 @@ echo "cores=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)"
 echo "cpu=$(grep -m1 -E '^(model name|Hardware|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2-)"
 echo "governor=$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null)"
 echo "max_freq_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null)"
-"""
+""" + FACTS_PROBE
 
 
 def parse_facts(text: str) -> dict[str, Any]:
@@ -91,12 +93,13 @@ def parse_facts(text: str) -> dict[str, Any]:
     if "android_release" in facts:  # Android has no os-release; its release and SDK are what matter
         facts["os"] = f"Android {facts['android_release']}" + (f" (SDK {facts['sdk']})" if "sdk" in facts else "")
     facts["os"] = facts.get("os") or facts.get("kernel")
+    mark_facts(facts)
     return {k: v for k, v in facts.items() if v is not None}
 
 
 # -- runner bundle ---------------------------------------------------------------------------------------------------
 # What the Python runner imports: the job's meaning (host.execute), the frameworks and nothing that needs pytest.
-BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "preprocess.py",
+BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "preprocess.py", "emulation.py",
                   "frameworks/*.py", "targets/__init__.py", "targets/base.py", "targets/host.py")
 BUNDLE_MAIN = "import sys\nfrom pytest_aiotbench.device_runner import main\nsys.exit(main())\n"
 
@@ -260,6 +263,8 @@ class RemoteTarget:
                 raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
                                   "(device frozen or runner hung)") from None
             raise TargetError(f"{self.name}: run: {exc}") from None
+        if code == 4:  # the runtime is missing there: a skip, as on the host (--aiotbench-strict makes it fail)
+            raise FrameworkUnavailable("device", f"missing on {self.name}: {_last_line(err or out)}")
         if code != 0:
             meaning = RUNNER_EXIT_MEANING.get(code, "runner crashed")
             raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {_last_line(err or out)}")

@@ -126,9 +126,11 @@ class SshTransport:
                 if not self._transport().is_active():
                     raise TransportError("connection lost")
                 select.select([chan], [], [], 0.2)
-            code = chan.recv_exit_status()  # -1: killed by a signal (no exit status sent)
+            code = chan.recv_exit_status()  # -1: killed by a signal (no exit status sent), or the link died
         finally:
             chan.close()
+        if code < 0 and not (self._client.get_transport() and self._client.get_transport().is_active()):
+            raise TransportError("connection lost (the command's end was never reported)")
         return (code if code >= 0 else 255), out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def reconnect(self, timeout: float) -> bool:
