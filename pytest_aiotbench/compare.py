@@ -51,7 +51,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
     Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
 )}
-ALIASES = {"p50": "median", "top-1": "top1", "top-5": "top5"}
+ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5"}
 DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
 
 

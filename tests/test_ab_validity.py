@@ -1,0 +1,174 @@
+"""Interleaved A/B statistics (ab.py) and per-case validity (validity.py), on constructed latency samples:
+verdict logic is tested where contention cannot flip it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pytest_aiotbench import ab, validity
+from pytest_aiotbench.compare import parse_limits
+
+ACC = {"top1": 0.70, "top5": 0.90}
+
+
+def _latencies(n=200, centre=2.0, spread=0.03, seed=0):
+    return centre * np.random.default_rng(seed).lognormal(0.0, spread, n)
+
+
+def _contended(lat, start, stop, every=3, factor=3.0):
+    """Images start..stop hit by another process grabbing the core (every ``every``-th one ``factor`` x slower)."""
+    lat = np.array(lat)
+    lat[start:stop:every] *= factor
+    return lat
+
+
+def _pair(new, base, limits=("latency:+5%",), new_acc=ACC, base_acc=ACC, case="c"):
+    ratios = ab.paired_ratios(new, base)
+    return ab.judge(ab.ratio_interval(ratios, case), ab.pair_validity(ratios), parse_limits(list(limits)),
+                    base_acc, new_acc)
+
+
+# ----------------------------------------------------------------------------------------------------------- A/B
+
+def test_abba_order_alternates_which_side_goes_first():
+    assert [ab.new_first(i) for i in range(4)] == [True, False, True, False]
+
+
+def test_identical_models_under_contention_in_half_the_pairs_are_no_regression():
+    """Same model both sides; the second half of the run shares the core with a hog, which slows both sides of
+    a pair alike (interleaving) plus random preemptions on either side: the interval contains 1.0."""
+    rng = np.random.default_rng(3)
+    base = _latencies(400, seed=1)
+    new = base * rng.lognormal(0.0, 0.02, 400)  # same cost, independent jitter
+    hog = rng.random(400) < 0.3
+    hog[:200] = False
+    base[hog & (rng.random(400) < 0.5)] *= 4  # a preemption lands on one side of the pair or the other
+    new[hog & (rng.random(400) < 0.5)] *= 4
+    verdict = _pair(new, base)
+    assert verdict.estimate.low <= 1.0 <= verdict.estimate.high
+    assert verdict.verdict == ab.NO_REGRESSION
+
+
+def test_four_times_the_work_is_a_regression_with_the_right_sign_and_size():
+    base = _latencies(300, centre=0.45, seed=2)
+    new = _contended(_latencies(300, centre=1.7, seed=3), 150, 300)
+    verdict = _pair(new, base)
+    assert verdict.verdict == ab.REGRESSION
+    assert 3.5 < verdict.estimate.low <= verdict.estimate.median <= verdict.estimate.high < 4.2
+    assert "latency" in verdict.judgements[0].detail or "median" in verdict.judgements[0].detail
+
+
+def test_regression_needs_the_whole_interval_above_the_limit():
+    base = _latencies(200, spread=0.05, seed=4)
+    slightly = base * 1.06 * np.random.default_rng(5).lognormal(0, 0.08, 200)  # +6% but noisy: interval spans 1.05
+    estimate = ab.ratio_interval(ab.paired_ratios(slightly, base), "c")
+    assert estimate.low < 1.05 < estimate.high
+    assert _pair(slightly, base).verdict == ab.NO_REGRESSION
+    assert _pair(base * 1.10, base).verdict == ab.REGRESSION  # +10% on every pair
+
+
+def test_faster_candidate_passes_and_vips_uses_the_accuracy_ratio():
+    base = _latencies(200, seed=6)
+    verdict = _pair(base * 0.8, base, limits=["vips:-5%"], new_acc={"top1": 0.70, "top5": 0.9})
+    assert verdict.verdict == ab.NO_REGRESSION
+    # 20% faster but 30% less accurate: VIPS drops ~12.5%
+    worse = _pair(base * 0.8, base, limits=["vips:-5%"], new_acc={"top1": 0.49, "top5": 0.9})
+    assert worse.verdict == ab.REGRESSION and worse.judgements[0].metric == "vips"
+
+
+def test_accuracy_is_judged_exactly_even_when_the_pairing_is_invalid():
+    base = _latencies(10, seed=7)  # too few pairs: latency cannot be judged
+    verdict = _pair(base, base, limits=["top1:-0.5pt", "latency:+5%"], new_acc={"top1": 0.60, "top5": 0.9})
+    by_metric = {j.metric: j.verdict for j in verdict.judgements}
+    assert by_metric == {"top1": ab.REGRESSION, "median": ab.CANNOT_JUDGE}
+    assert verdict.verdict == ab.REGRESSION
+    same_acc = _pair(base, base, limits=["top1:-0.5pt", "latency:+5%"])
+    assert same_acc.verdict == ab.CANNOT_JUDGE and "too few pairs" in same_acc.judgements[1].detail
+
+
+def test_a_drifting_ratio_cannot_be_judged_even_when_far_beyond_the_limit():
+    base = _latencies(200, seed=8)
+    new = base.copy()
+    new[100:] *= 1.5  # only the second half slower: the pairing itself is not stable
+    verdict = _pair(new, base)
+    assert not verdict.validity["valid"] and "ratio drift" in verdict.validity["reasons"][0]
+    assert verdict.verdict == ab.CANNOT_JUDGE
+
+
+def test_interval_is_deterministic_per_case_and_needs_equal_lengths():
+    r = ab.paired_ratios(_latencies(seed=9), _latencies(seed=10))
+    assert ab.ratio_interval(r, "x") == ab.ratio_interval(r, "x")
+    with pytest.raises(ValueError, match="one latency per image"):
+        ab.paired_ratios([1.0, 2.0], [1.0])
+
+
+# ------------------------------------------------------------------------------------------------------ validity
+
+def test_quiet_case_is_valid():
+    v = validity.assess(_latencies(100), _load(others=0.1))
+    assert v == {**v, "valid": True, "reasons": []}
+    assert validity.label(v) == "VALID"
+
+
+@pytest.mark.parametrize("lat, load, reason", [
+    (_latencies(40), None, "too few images: 40 timed, p90 needs >= 50"),
+    (np.r_[_latencies(100, seed=1), _latencies(100, centre=2.5, seed=2)], None, "drift: second-half median +25%"),
+    (_contended(_latencies(200), 0, 200, every=4, factor=4), None, "spread: p90/median"),
+    (_latencies(100), "hog", "load: other processes kept 1.00 of 2 cores busy (limit 0.50): hog (1.0)"),
+    (_latencies(100), "loadavg", "load: load average 3.50 > 2 cores"),
+    (_latencies(100), "powersave", "governor: powersave"),
+])
+def test_invalid_cases_say_why(lat, load, reason):
+    loads = {None: _load(), "hog": _load(others=1.0, busy=[{"pid": 9, "name": "hog", "cores": 1.0}]),
+             "loadavg": _load(loadavg=3.5), "powersave": _load(governor="powersave")}
+    v = validity.assess(lat, loads[load])
+    assert not v["valid"]
+    assert any(r.startswith(reason) for r in v["reasons"]), v["reasons"]
+    assert validity.label(v).startswith("INVALID (")
+
+
+def test_other_governors_are_noted_and_device_cases_say_load_was_not_measured():
+    assert validity.assess(_latencies(100), _load(governor="schedutil"))["notes"] == [
+        "governor: schedutil (clock may ramp during the case)"]
+    assert "machine load not measured" in validity.assess(_latencies(100), None)["notes"][0]
+
+
+def test_machine_load_from_constructed_snapshots():
+    before = {"time": 0.0, "busy": 1000, "total": 4000, "own": 500, "cores": 2, "loadavg": 1.0, "governor": None,
+              "processes": {7: ("hog", 100), 8: ("idle", 5)}}
+    # 10 s, 2 cores at 100 ticks/s = 2000 jiffies: we used 1000, the hog 1000 (a whole core), the rest nothing
+    after = {**before, "time": 10.0, "busy": 3000, "total": 6000, "own": 1500,
+             "processes": {7: ("hog", 100 + 10 * validity._TICKS), 8: ("idle", 5)}}
+    load = validity.machine_load(before, after, threads=1)
+    assert load["other_busy_cores"] == 1.0
+    assert load["busy_processes"] == [{"pid": 7, "name": "hog", "cores": 1.0}]
+    assert validity.machine_load(before, None) is None
+
+
+def test_snapshot_sees_a_real_busy_process():
+    """The /proc reading itself: a busy-loop child shows up among the busy processes (structure, not timing)."""
+    if validity.snapshot() is None:
+        pytest.skip("no /proc")
+    hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)
+        before = validity.snapshot()
+        time.sleep(1.0)
+        after = validity.snapshot()
+    finally:
+        hog.kill()
+        hog.wait()
+    load = validity.machine_load(before, after)
+    assert load["cores"] == os.cpu_count() and load["other_busy_cores"] >= 0
+    assert hog.pid in {p["pid"] for p in load["busy_processes"]} or load["other_busy_cores"] > 0
+
+
+def _load(others=0.0, busy=(), loadavg=1.0, governor=None):
+    return {"cores": 2, "threads": 1, "other_busy_cores": others, "busy_processes": list(busy),
+            "loadavg_1m": loadavg, "governor": governor}
