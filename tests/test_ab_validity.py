@@ -172,3 +172,82 @@ def test_snapshot_sees_a_real_busy_process():
 def _load(others=0.0, busy=(), loadavg=1.0, governor=None):
     return {"cores": 2, "threads": 1, "other_busy_cores": others, "busy_processes": list(busy),
             "loadavg_1m": loadavg, "governor": governor}
+
+
+# ------------------------------------------------------------------------------- compare/rank: machines, INVALID
+
+from pytest_aiotbench.compare import compare_reports, format_comparison  # noqa: E402
+from pytest_aiotbench.environment import cpu_identity, machine_differences  # noqa: E402
+from pytest_aiotbench.rank import format_ranking, rank_reports  # noqa: E402
+from pytest_aiotbench.reports import normalize_report  # noqa: E402
+from tests.helpers.reports import make_case, make_report, run_cli, write_json  # noqa: E402
+
+EPYC_512 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+            "stepping\t: 1\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512bw avx512vl avx512_vnni\n\n"
+            "processor\t: 1\nflags\t\t: fpu\n")
+EPYC_AVX2 = EPYC_512.replace(" avx512f avx512bw avx512vl avx512_vnni", "").replace(": 17", ": 1")
+ARM = "processor\t: 0\nFeatures\t: fp asimd aes crc32 asimddp i8mm sve\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n"
+
+
+def test_cpu_identity_reads_isa_features_and_identity_of_the_first_core():
+    assert cpu_identity(EPYC_512) == {"vendor": "AuthenticAMD", "family": "25", "model_id": "17", "stepping": "1",
+                                      "isa": ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                                              "avx512_vnni"]}
+    assert cpu_identity(ARM) == {"implementer": "0x41", "part": "0xd40", "isa": ["asimd", "asimddp", "i8mm", "sve"]}
+
+
+def _machine_report(cpuinfo, cases=None, **case_kw):
+    report = make_report(cases or [make_case("a-tflite-int8", **case_kw)])
+    report["machine"] = {"cpu": "AMD EPYC", "cores": 2, **cpu_identity(cpuinfo)}
+    return report
+
+
+def test_compare_says_machines_differ_before_the_latency_verdict(tmp_path):
+    base = write_json(tmp_path / "b.json", _machine_report(EPYC_512, latency_ms=7.0))
+    new = write_json(tmp_path / "n.json", _machine_report(EPYC_AVX2, latency_ms=15.0, seed=1))
+    result = run_cli("compare", base, new, "--fail-on", "median:+10%")
+    assert result.returncode == 1
+    out = result.stdout
+    assert ("WARNING: machines differ, latency deltas compare machines too: ISA features differ: only BASE has "
+            "avx512f, avx512bw, avx512vl, avx512_vnni") in out
+    assert "CPU differs: model_id '17' vs '1'" in out
+    assert out.index("machines differ") < out.index("FAIL:")
+    assert machine_differences(_machine_report(EPYC_512), _machine_report(EPYC_512)) == []
+
+
+def test_rank_notes_machines_that_look_alike_but_differ():
+    ranking = rank_reports([normalize_report(_machine_report(EPYC_512)), normalize_report(_machine_report(EPYC_AVX2))])
+    assert any("ISA features differ: only" in n and "avx512f" in n for n in ranking.notes)
+    assert format_ranking(ranking).startswith("NOTE: ")
+
+
+def test_runtime_delegate_difference_is_a_case_note():
+    old, cur = make_case("a-tflite-int8"), make_case("a-tflite-int8", seed=1)
+    old["runtime"], cur["runtime"] = {"runtime": "ai-edge-litert", "delegate": "xnnpack"}, {
+        "runtime": "ai-edge-litert", "delegate": "none"}
+    comparison = compare_reports(normalize_report(make_report([old])), normalize_report(make_report([cur])))
+    assert "runtime differs: delegate 'xnnpack' vs 'none'" in comparison.cases[0].notes
+
+
+def _invalid(case, reason="load: other processes kept 1.00 of 2 cores busy"):
+    case["validity"] = {"valid": False, "reasons": [reason], "notes": [], "checks": {}}
+    return case
+
+
+def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path):
+    """A sequential rerun with a hog in one of them: twice as slow, but that side is INVALID."""
+    base = write_json(tmp_path / "b.json", make_report([make_case("a-tflite-int8", latency_ms=5.0)]))
+    slow = make_case("a-tflite-int8", latency_ms=10.0, seed=1)
+    new = write_json(tmp_path / "n.json", make_report([_invalid(slow)]))
+    limits = ["--fail-on", "top1:-0.5pt", "--fail-on", "median:+10%"]
+    result = run_cli("compare", base, new, *limits)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout and "OK:" not in result.stdout
+    assert "CANNOT JUDGE: 1 latency metric(s)" in result.stdout
+    assert "a-tflite-int8: median +" in result.stdout and "NEW INVALID: load: other processes" in result.stdout
+    assert run_cli("compare", base, new, *limits, "--fail-invalid").returncode == 3
+    # accuracy is never affected by validity
+    worse = make_case("a-tflite-int8", latency_ms=10.0, seed=1, top1=0.60)
+    new2 = write_json(tmp_path / "n2.json", make_report([_invalid(worse)]))
+    failed = run_cli("compare", base, new2, *limits)
+    assert failed.returncode == 1 and "a-tflite-int8: top1 -10.00pt" in failed.stdout
