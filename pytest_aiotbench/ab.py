@@ -25,6 +25,7 @@ MIN_PAIRS = 30
 PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
 
 REGRESSION, NO_REGRESSION, CANNOT_JUDGE = "regression", "no regression", "cannot judge"
+NOT_GATED = "not gated"  # no --aiotbench-fail-on limit applies: the ratio is reported, nothing is decided
 
 
 def new_first(pair_index: int) -> bool:
@@ -102,6 +103,8 @@ class ABVerdict:
     def verdict(self) -> str:
         """Regression if anything regressed; else cannot judge if any gated latency could not be judged."""
         kinds = {j.verdict for j in self.judgements}
+        if not kinds:
+            return NOT_GATED
         for kind in (REGRESSION, CANNOT_JUDGE):
             if kind in kinds:
                 return kind

@@ -70,8 +70,15 @@ def pytest_configure(config: pytest.Config) -> None:
         limits = parse_limits(limit_specs or [])
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
-    if limits and not base_path:
-        raise pytest.UsageError("--aiotbench-fail-on needs a base run: --aiotbench-compare BASE.json")
+    try:
+        ab_baseline = config.getoption("aiotbench_baseline", None) or config.getini("aiotbench_baseline")
+    except ValueError:  # the core plugin is not loaded
+        ab_baseline = None
+    if limits and not base_path and not ab_baseline:  # the A/B gate (abrun) applies them to its pairs
+        raise pytest.UsageError("--aiotbench-fail-on needs a base: --aiotbench-compare BASE.json or "
+                                "--aiotbench-baseline BASE_CATALOG.toml")
+    if not (base_path or html_path):
+        return
     try:
         base = load_report(base_dir / base_path) if base_path else None
     except ReportError as exc:
