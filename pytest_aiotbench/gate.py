@@ -14,7 +14,7 @@ import pytest
 
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
-from .session import current_report
+from .session import current_report, get_state
 
 
 @dataclass
@@ -70,13 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
         limits = parse_limits(limit_specs or [])
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
-    try:
-        ab_baseline = config.getoption("aiotbench_baseline", None) or config.getini("aiotbench_baseline")
-    except ValueError:  # the core plugin is not loaded
-        ab_baseline = None
-    if limits and not base_path and not ab_baseline:  # the A/B gate (abrun) applies them to its pairs
+    core = get_state(config)  # configured first (tryfirst); its A/B pairs take the limits too (abrun)
+    if limits and not base_path and not (core and core.baselines):
         raise pytest.UsageError("--aiotbench-fail-on needs a base: --aiotbench-compare BASE.json or "
-                                "--aiotbench-baseline BASE_CATALOG.toml")
+                                "--aiotbench-baseline BASE_CATALOG.toml (or a catalog `baseline` key)")
     if not (base_path or html_path):
         return
     try:

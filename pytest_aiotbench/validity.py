@@ -5,6 +5,9 @@ A case is INVALID (its latency cannot be used to judge a change; its accuracy is
 * too few timed images for the percentile reported (fewer than ``MIN_TAIL_IMAGES`` beyond the p90);
 * drift: the median of the second half of the images differs from the first half's by more than ``DRIFT_LIMIT``;
 * spread: p90 / median above ``SPREAD_LIMIT`` (a CNN costs the same on every image: a wide spread is interference);
+* contention: this process's threads were ready to run but waiting for a core (the kernel's run-queue delay,
+  /proc/self/task/*/schedstat) for more than ``WAIT_LIMIT`` of the time they wanted the CPU: the direct measure
+  of another process taking the core from the timed inference;
 * machine load: other processes kept more than ``OTHER_BUSY_LIMIT`` of the cores this case did not use busy
   during the timed images (from /proc/stat, this process's own CPU time taken out; the busiest ones are named),
   or the 1-minute load average ended above the number of cores;
@@ -27,6 +30,7 @@ MIN_TAIL_IMAGES = 5  # images above the reported percentile: p90 needs >= 50 tim
 DRIFT_LIMIT = 0.10  # |second-half median / first-half median - 1|
 SPREAD_LIMIT = 1.5  # p90 / median
 OTHER_BUSY_LIMIT = 0.5  # share of the cores left free by this case that other processes may keep busy
+WAIT_LIMIT = 0.10  # share of this process's runnable time spent waiting on a run queue
 BUSY_PROCESS_CORES = 0.2  # a process using at least this many cores during the case is named
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -49,6 +53,21 @@ def _proc_jiffies(stat_text: str) -> tuple[str, int]:
     name = stat_text[stat_text.index("(") + 1:stat_text.rindex(")")]
     fields = stat_text[stat_text.rindex(")") + 2:].split()
     return name, int(fields[11]) + int(fields[12])  # fields 14 and 15 of the full line
+
+
+def _own_schedstat() -> tuple[int, int] | None:
+    """(ns on a CPU, ns ready but waiting on a run queue), summed over this process's threads."""
+    run = wait = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for task in tasks:
+        text = _read(f"/proc/self/task/{task}/schedstat")
+        if text:
+            fields = text.split()
+            run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run, wait
 
 
 def snapshot() -> dict | None:
@@ -76,7 +95,7 @@ def snapshot() -> dict | None:
     governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     from time import monotonic
 
-    return {"time": monotonic(), "busy": busy, "total": total, "own": _proc_jiffies(own)[1],
+    return {"time": monotonic(), "schedstat": _own_schedstat(), "busy": busy, "total": total, "own": _proc_jiffies(own)[1],
             "processes": processes, "cores": os.cpu_count() or 1,
             "loadavg": float(loadavg.split()[0]) if loadavg else None,
             "governor": governor.strip() if governor else None}
@@ -98,7 +117,13 @@ def machine_load(before: dict | None, after: dict | None, threads: int = 1) -> d
             if used >= BUSY_PROCESS_CORES:
                 busy.append({"pid": pid, "name": name, "cores": round(used, 2)})
     busy.sort(key=lambda p: -p["cores"])
-    return {"cores": cores, "threads": threads, "other_busy_cores": round(others / span * cores, 3),
+    waited = None
+    if before.get("schedstat") and after.get("schedstat"):
+        ran = after["schedstat"][0] - before["schedstat"][0]
+        wait = after["schedstat"][1] - before["schedstat"][1]
+        waited = round(wait / (ran + wait), 4) if ran + wait > 0 else 0.0
+    return {"cores": cores, "threads": threads, "waited_share": waited,
+            "other_busy_cores": round(others / span * cores, 3),
             "busy_processes": busy[:5], "loadavg_1m": after["loadavg"], "governor": after["governor"]}
 
 
@@ -125,7 +150,11 @@ def assess(latencies_ms: Sequence[float], load: dict | None = None,
         if spread > SPREAD_LIMIT:
             reasons.append(f"spread: p{percentile:g}/median {spread:.2f} (limit {SPREAD_LIMIT:g})")
     if load:
-        checks.update(other_busy_cores=load["other_busy_cores"], loadavg_1m=load["loadavg_1m"])
+        checks.update(waited_share=load.get("waited_share"), other_busy_cores=load["other_busy_cores"],
+                      loadavg_1m=load["loadavg_1m"])
+        if load.get("waited_share") is not None and load["waited_share"] > WAIT_LIMIT:
+            reasons.append(f"contention: waited for a core {load['waited_share']:.0%} of the time it wanted one "
+                           f"(limit {WAIT_LIMIT:.0%})")
         free = max(load["cores"] - load["threads"], 0)
         allowed = OTHER_BUSY_LIMIT * free
         if load["other_busy_cores"] > allowed:

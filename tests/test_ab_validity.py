@@ -123,10 +123,12 @@ def test_quiet_case_is_valid():
     (_latencies(100), "hog", "load: other processes kept 1.00 of 2 cores busy (limit 0.50): hog (1.0)"),
     (_latencies(100), "loadavg", "load: load average 3.50 > 2 cores"),
     (_latencies(100), "powersave", "governor: powersave"),
+    (_latencies(100), "waited", "contention: waited for a core 35% of the time it wanted one (limit 10%)"),
 ])
 def test_invalid_cases_say_why(lat, load, reason):
     loads = {None: _load(), "hog": _load(others=1.0, busy=[{"pid": 9, "name": "hog", "cores": 1.0}]),
-             "loadavg": _load(loadavg=3.5), "powersave": _load(governor="powersave")}
+             "loadavg": _load(loadavg=3.5), "powersave": _load(governor="powersave"),
+             "waited": _load(waited=0.35)}
     v = validity.assess(lat, loads[load])
     assert not v["valid"]
     assert any(r.startswith(reason) for r in v["reasons"]), v["reasons"]
@@ -140,19 +142,22 @@ def test_other_governors_are_noted_and_device_cases_say_load_was_not_measured():
 
 
 def test_machine_load_from_constructed_snapshots():
-    before = {"time": 0.0, "busy": 1000, "total": 4000, "own": 500, "cores": 2, "loadavg": 1.0, "governor": None,
+    before = {"time": 0.0, "schedstat": (10**9, 10**8), "busy": 1000, "total": 4000, "own": 500, "cores": 2, "loadavg": 1.0, "governor": None,
               "processes": {7: ("hog", 100), 8: ("idle", 5)}}
     # 10 s, 2 cores at 100 ticks/s = 2000 jiffies: we used 1000, the hog 1000 (a whole core), the rest nothing
-    after = {**before, "time": 10.0, "busy": 3000, "total": 6000, "own": 1500,
+    after = {**before, "time": 10.0, "schedstat": (11 * 10**9, 10**8 + 10**9 // 4), "busy": 3000, "total": 6000,
+             "own": 1500,
              "processes": {7: ("hog", 100 + 10 * validity._TICKS), 8: ("idle", 5)}}
     load = validity.machine_load(before, after, threads=1)
     assert load["other_busy_cores"] == 1.0
+    assert load["waited_share"] == round(0.25 / 10.25, 4)  # 10 s on a core, 0.25 s waiting for one
     assert load["busy_processes"] == [{"pid": 7, "name": "hog", "cores": 1.0}]
     assert validity.machine_load(before, None) is None
 
 
 def test_snapshot_sees_a_real_busy_process():
-    """The /proc reading itself: a busy-loop child shows up among the busy processes (structure, not timing)."""
+    """The /proc reading itself: a busy-loop child shows up among the busy processes, and the run-queue wait of
+    this process is read (structure, not timing)."""
     if validity.snapshot() is None:
         pytest.skip("no /proc")
     hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
@@ -166,11 +171,12 @@ def test_snapshot_sees_a_real_busy_process():
         hog.wait()
     load = validity.machine_load(before, after)
     assert load["cores"] == os.cpu_count() and load["other_busy_cores"] >= 0
+    assert 0.0 <= load["waited_share"] <= 1.0
     assert hog.pid in {p["pid"] for p in load["busy_processes"]} or load["other_busy_cores"] > 0
 
 
-def _load(others=0.0, busy=(), loadavg=1.0, governor=None):
-    return {"cores": 2, "threads": 1, "other_busy_cores": others, "busy_processes": list(busy),
+def _load(others=0.0, busy=(), loadavg=1.0, governor=None, waited=0.01):
+    return {"cores": 2, "threads": 1, "waited_share": waited, "other_busy_cores": others, "busy_processes": list(busy),
             "loadavg_1m": loadavg, "governor": governor}
 
 
