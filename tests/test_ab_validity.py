@@ -257,3 +257,47 @@ def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path)
     new2 = write_json(tmp_path / "n2.json", make_report([_invalid(worse)]))
     failed = run_cli("compare", base, new2, *limits)
     assert failed.returncode == 1 and "a-tflite-int8: top1 -10.00pt" in failed.stdout
+
+
+# ----------------------------------------------------------------------------------------------------- repeats
+
+from pytest_aiotbench import repeats  # noqa: E402
+
+
+def _repeat(index, centre, seed, top1=0.7, valid=True):
+    case = make_case("a-tflite-int8", latency_ms=centre, seed=seed, top1=top1)
+    case["repeat"] = {"index": index, "of": 3}
+    case["validity"] = {"valid": valid, "reasons": [] if valid else ["spread: p90/median 2.00 (limit 1.5)"],
+                        "notes": [], "checks": {}}
+    return case
+
+
+def test_repeats_combine_to_the_median_of_the_repeat_medians_and_score_from_it():
+    runs = [_repeat(1, 5.0, 1), _repeat(2, 5.1, 2), _repeat(3, 9.0, 3)]  # the 3rd hit by a busy minute
+    out = repeats.combine(runs)
+    medians = [r["latency_ms"]["median"] for r in runs]
+    assert out["latency_ms"]["median"] == float(np.median(medians))
+    assert out["latency_ms"]["mean"] == float(np.median([r["latency_ms"]["mean"] for r in runs]))
+    assert out["latency_ms"]["max"] == max(r["latency_ms"]["max"] for r in runs)
+    assert out["vips"] == pytest.approx(0.7 / (out["latency_ms"]["mean"] / 1e3))
+    per_image = np.median([r["per_image"]["latency_ms"] for r in runs], axis=0)
+    assert out["per_image"]["latency_ms"] == pytest.approx(per_image.tolist())
+    assert out["repeats"]["medians_ms"] == medians and out["repeats"]["n"] == 3
+    assert out["repeats"]["spread"] == pytest.approx((max(medians) - min(medians)) / np.median(medians), abs=1e-4)
+    assert not out["validity"]["valid"] and out["validity"]["reasons"][0].startswith("repeats disagree")
+    assert "repeat" not in out
+
+
+def test_agreeing_repeats_are_valid_unless_one_repeat_is_not():
+    assert repeats.combine([_repeat(1, 5.0, 1), _repeat(2, 5.0, 2)])["validity"]["valid"]
+    out = repeats.combine([_repeat(1, 5.0, 1), _repeat(2, 5.0, 2, valid=False)])
+    assert out["validity"]["reasons"] == ["repeat 2: spread: p90/median 2.00 (limit 1.5)"]
+
+
+def test_repeats_report_predictions_that_differ_and_a_failed_repeat():
+    second = _repeat(2, 5.0, 2)
+    second["per_image"]["top5"] = [[9, 8, 7, 6, 5]] * second["images"]
+    second["status"] = "failed"
+    out = repeats.combine([_repeat(1, 5.0, 1), second])
+    assert "predictions differ between repeats: accuracy is the first repeat's" in out["validity"]["notes"]
+    assert out["status"] == "failed" and out["top1"] == 0.7
