@@ -104,7 +104,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if state.base is not None:
             comparison = compare_reports(state.base, run, state.limits)
             state.summary += format_comparison(comparison).splitlines()
-            state.failed = comparison.failed
+            core = get_state(session.config)
+            state.failed = comparison.failed or bool(core and core.settings.fail_invalid and comparison.cannot_judge)
         if state.html is not None:
             from .html_report import write_html
 
