@@ -4,6 +4,7 @@ session's target, scores it, records it, and asserts its accuracy threshold."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 
 import pytest
 
@@ -19,7 +20,6 @@ from .targets.host import InferenceError
 from .timing import BenchmarkTiming
 from .progress import CaseProgress, case_summary
 from .validity import assess
-from time import perf_counter
 
 # Failures that are the model's, the data's or the device's, not the harness's: one line, no traceback.
 CASE_ERRORS = (ModelLoadError, InputShapeError, PreprocessError, InferenceError, TargetError, UnknownFramework,
