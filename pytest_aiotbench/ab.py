@@ -2,7 +2,10 @@
 
 Both models are timed alternately on the same images (ABBA: image 0 NEW then BASE, image 1 BASE then NEW, ...),
 so contention and drift hit both sides of a pair alike. Per image the ratio NEW/BASE is taken; the estimate is
-the median of those paired ratios with a seeded bootstrap 95 % interval. A latency limit ``+5%`` is crossed
+the median of those paired ratios with a seeded bootstrap 95 % interval, over the **clean pairs**: another process
+only ever adds time, and when it lands on one side of a pair it moves that pair's ratio either way (a preempted
+baseline can make a 4x slower candidate look faster). A pair is clean when both sides took at most
+``CLEAN_FACTOR`` x their own 25th percentile, which is what the image costs without interference. A latency limit ``+5%`` is crossed
 only when the whole interval lies above 1.05; an interval that contains 1.0 cannot be called a regression.
 
 The pairing itself can be untrustworthy: too few pairs, or ratios that drift (first half vs second half of the
@@ -21,7 +24,8 @@ import numpy as np
 RESAMPLES = 2000
 SEED = 20261129
 CONFIDENCE = 0.95  # two-sided interval; its low end decides a regression, its high end an improvement
-MIN_PAIRS = 30
+MIN_PAIRS = 30  # clean pairs needed for a verdict
+CLEAN_FACTOR = 1.5
 PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
 
 REGRESSION, NO_REGRESSION, CANNOT_JUDGE = "regression", "no regression", "cannot judge"
@@ -53,12 +57,24 @@ def paired_ratios(new_ms: Sequence[float], base_ms: Sequence[float]) -> np.ndarr
     return new[keep] / base[keep]
 
 
+def clean_ratios(new_ms: Sequence[float], base_ms: Sequence[float]) -> np.ndarray:
+    """NEW/BASE ratios of the pairs where neither side was slowed by interference (see module doc), in order."""
+    new, base = np.asarray(new_ms, dtype=float), np.asarray(base_ms, dtype=float)
+    ratios = paired_ratios(new, base)
+    if new.size == 0:
+        return ratios
+    keep = base > 0
+    new, base = new[keep], base[keep]
+    clean = (new <= CLEAN_FACTOR * np.percentile(new, 25)) & (base <= CLEAN_FACTOR * np.percentile(base, 25))
+    return ratios[clean]
+
+
 def ratio_interval(ratios: Sequence[float], case_id: str = "") -> RatioEstimate:
     """Median of the ratios and its percentile-bootstrap interval; seeded by case id, so a given set of
     samples always gets the same verdict."""
     r = np.asarray(ratios, dtype=float)
     if r.size == 0:
-        raise ValueError("no paired latencies")
+        return RatioEstimate(float("nan"), float("nan"), float("nan"), 0)
     rng = np.random.default_rng([SEED, zlib.crc32(case_id.encode())])
     medians = np.empty(RESAMPLES)
     chunk = max(1, 2_000_000 // r.size)
@@ -70,12 +86,13 @@ def ratio_interval(ratios: Sequence[float], case_id: str = "") -> RatioEstimate:
     return RatioEstimate(float(np.median(r)), float(low), float(high), int(r.size))
 
 
-def pair_validity(ratios: Sequence[float]) -> dict:
-    """VALID/INVALID for the pairing itself (the per-case validity judges each side's raw latencies)."""
+def pair_validity(ratios: Sequence[float], timed: int | None = None) -> dict:
+    """VALID/INVALID for the pairing itself, given the clean pairs' ratios (the per-case validity judges each
+    side's raw latencies) and how many pairs were timed."""
     r = np.asarray(ratios, dtype=float)
-    reasons, checks = [], {"pairs": int(r.size)}
+    reasons, checks = [], {"clean_pairs": int(r.size), "pairs": int(timed if timed is not None else r.size)}
     if r.size < MIN_PAIRS:
-        reasons.append(f"too few pairs: {r.size} (need >= {MIN_PAIRS})")
+        reasons.append(f"too few clean pairs: {r.size} of {checks['pairs']} (need >= {MIN_PAIRS})")
     if r.size >= 4:
         half = r.size // 2
         first, second = ratio_interval(r[:half], "first half"), ratio_interval(r[half:], "second half")
@@ -152,6 +169,18 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
             verdict = REGRESSION if beyond else NO_REGRESSION
         result.judgements.append(Judgement(name, verdict, text))
     return result
+
+
+def verdict_for(ratios: Sequence[float], timed: int, limits: Sequence, base_acc: dict, new_acc: dict,
+                case_id: str) -> ABVerdict:
+    """Estimate, pairing validity and judgements from the clean pairs' ratios (``timed`` pairs were timed)."""
+    return judge(ratio_interval(ratios, case_id), pair_validity(ratios, timed), limits, base_acc, new_acc)
+
+
+def compare_pair(new_ms: Sequence[float], base_ms: Sequence[float], limits: Sequence, base_acc: dict,
+                 new_acc: dict, case_id: str = "") -> ABVerdict:
+    """The A/B verdict for one pair's per-image latencies (timing order, image i of each side timed together)."""
+    return verdict_for(clean_ratios(new_ms, base_ms), len(new_ms), limits, base_acc, new_acc, case_id)
 
 
 def _accuracy_ratio(base_acc: dict, new_acc: dict) -> float | None:

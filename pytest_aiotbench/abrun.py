@@ -81,8 +81,7 @@ def pair_entry(case_id: str, baseline: Case, base: Measurement, new_entry: dict,
     base_acc = {"top1": accuracy(base.topk, labels, 1) if scored else None,
                 "top5": accuracy(base.topk, labels, 5) if scored else None}
     new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"]}
-    ratios = ab.paired_ratios(new_entry["per_image"]["latency_ms"], base_ms)
-    result = ab.judge(ab.ratio_interval(ratios, case_id), ab.pair_validity(ratios), limits, base_acc, new_acc)
+    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
                          "latency_ms": latency_stats_ms(base.latencies_s), "runtime": dict(base.session),
                          "validity": validity.assess(base_ms, load),

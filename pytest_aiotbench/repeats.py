@@ -65,11 +65,12 @@ def combine(entries: list[dict], limits=()) -> dict:
 
 
 def _pooled_ab(case_id: str, measured: list[dict], limits) -> dict:
-    """The A/B verdict over the pairs of every repeat, in repeat order."""
-    ratios = np.concatenate([ab.paired_ratios(e["per_image"]["latency_ms"], e["ab"]["baseline"]["per_image"]["latency_ms"])
-                             for e in measured])
+    """The A/B verdict over the clean pairs of every repeat, in repeat order."""
+    ratios = np.concatenate([ab.clean_ratios(e["per_image"]["latency_ms"],
+                                             e["ab"]["baseline"]["per_image"]["latency_ms"]) for e in measured])
     last = measured[-1]["ab"]
     base_acc = {k: last["baseline"][k] for k in ("top1", "top5")}
     new_acc = {k: measured[0][k] for k in ("top1", "top5")}
-    result = ab.judge(ab.ratio_interval(ratios, case_id), ab.pair_validity(ratios), limits, base_acc, new_acc)
+    timed = sum(len(e["per_image"]["latency_ms"]) for e in measured)
+    result = ab.verdict_for(ratios, timed, limits, base_acc, new_acc, case_id)
     return {**last, **result.as_dict()}

@@ -29,9 +29,7 @@ def _contended(lat, start, stop, every=3, factor=3.0):
 
 
 def _pair(new, base, limits=("latency:+5%",), new_acc=ACC, base_acc=ACC, case="c"):
-    ratios = ab.paired_ratios(new, base)
-    return ab.judge(ab.ratio_interval(ratios, case), ab.pair_validity(ratios), parse_limits(list(limits)),
-                    base_acc, new_acc)
+    return ab.compare_pair(new, base, parse_limits(list(limits)), base_acc, new_acc, case)
 
 
 # ----------------------------------------------------------------------------------------------------------- A/B
@@ -64,10 +62,26 @@ def test_four_times_the_work_is_a_regression_with_the_right_sign_and_size():
     assert "latency" in verdict.judgements[0].detail or "median" in verdict.judgements[0].detail
 
 
+def test_preempted_pairs_are_left_out_so_a_slower_candidate_never_looks_faster():
+    """Heavy contention: in 70% of the pairs one side got preempted for 3 ms, mostly the baseline (a 0.45 ms
+    baseline preempted makes a 4x slower candidate look 2x faster). The clean pairs keep the ratio where it is."""
+    rng = np.random.default_rng(11)
+    base, new = _latencies(400, centre=0.45, seed=12), _latencies(400, centre=1.7, seed=13)
+    hit = rng.random(400) < 0.7
+    on_base = rng.random(400) < 0.8
+    base[hit & on_base] += 3.0
+    new[hit & ~on_base] += 3.0
+    assert np.median(ab.paired_ratios(new, base)) < 1.0  # all pairs: "faster", pulled down by preempted baselines
+    verdict = _pair(new, base)
+    assert verdict.verdict == ab.REGRESSION and 3.6 < verdict.estimate.median < 3.9
+    assert verdict.validity["checks"] == {**verdict.validity["checks"], "pairs": 400}
+    assert verdict.estimate.pairs == verdict.validity["checks"]["clean_pairs"] < 200
+
+
 def test_regression_needs_the_whole_interval_above_the_limit():
     base = _latencies(200, spread=0.05, seed=4)
     slightly = base * 1.06 * np.random.default_rng(5).lognormal(0, 0.08, 200)  # +6% but noisy: interval spans 1.05
-    estimate = ab.ratio_interval(ab.paired_ratios(slightly, base), "c")
+    estimate = ab.ratio_interval(ab.clean_ratios(slightly, base), "c")
     assert estimate.low < 1.05 < estimate.high
     assert _pair(slightly, base).verdict == ab.NO_REGRESSION
     assert _pair(base * 1.10, base).verdict == ab.REGRESSION  # +10% on every pair
@@ -89,13 +103,13 @@ def test_accuracy_is_judged_exactly_even_when_the_pairing_is_invalid():
     assert by_metric == {"top1": ab.REGRESSION, "median": ab.CANNOT_JUDGE}
     assert verdict.verdict == ab.REGRESSION
     same_acc = _pair(base, base, limits=["top1:-0.5pt", "latency:+5%"])
-    assert same_acc.verdict == ab.CANNOT_JUDGE and "too few pairs" in same_acc.judgements[1].detail
+    assert same_acc.verdict == ab.CANNOT_JUDGE and "too few clean pairs: 10 of 10" in same_acc.judgements[1].detail
 
 
 def test_a_drifting_ratio_cannot_be_judged_even_when_far_beyond_the_limit():
     base = _latencies(200, seed=8)
     new = base.copy()
-    new[100:] *= 1.5  # only the second half slower: the pairing itself is not stable
+    new[100:] *= 1.3  # only the second half slower: the pairing itself is not stable
     verdict = _pair(new, base)
     assert not verdict.validity["valid"] and "ratio drift" in verdict.validity["reasons"][0]
     assert verdict.verdict == ab.CANNOT_JUDGE
