@@ -381,7 +381,8 @@ def verdict(comparison: Comparison) -> str:
     limits = ", ".join(map(str, comparison.limits))
     problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
-    unjudged = [f"  {c.case_id}: {d.metric.name} {d.change:+.1f}% not judged ({d.invalid})"
+    unjudged = [f"  {c.case_id}: {d.metric.name} {'n/a' if d.change is None else f'{d.change:+.1f}%'} not judged "
+                f"({d.invalid})"
                 for c in comparison.cases for d in c.unjudged]
     cannot = ([f"CANNOT JUDGE: {len(unjudged)} latency metric(s), a side's latency is INVALID "
                "(rerun on a quiet machine, or A/B with --aiotbench-baseline):"] + unjudged) if unjudged else []
