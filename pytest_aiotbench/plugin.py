@@ -242,8 +242,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """--aiotbench-repeat: all cases once, then all again (stable sort by repeat), never N in a row."""
     state = get_state(config)
     if state is not None and state.settings.repeat > 1:
-        items.sort(key=lambda item: getattr(getattr(item, "callspec", None), "params", {}).get("aiotbench",
-                                                                                              (0, 0, 0))[2])
+        def repeat_of(item) -> int:
+            param = getattr(getattr(item, "callspec", None), "params", {}).get("aiotbench")
+            return param[2] if isinstance(param, tuple) else 0
+
+        items.sort(key=repeat_of)
 
 
 class SessionHooks:
