@@ -10,6 +10,7 @@ import pytest
 
 from . import catalog as catalog_mod
 from .dataset import DatasetError, open_dataset
+from .repeats import repeat_test_id
 from .session import STATE_KEY, AiotbenchState, Settings, get_state
 from .targets import TargetError
 
@@ -218,7 +219,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # one case at a time each.
             device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
             repeats = range(1, state.settings.repeat + 1)
-            params += [pytest.param((case, device, r), id=repeat_id(state.result_id(case, device), r, repeats),
+            params += [pytest.param((case, device, r), id=repeat_test_id(state.result_id(case, device), r, repeats),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
                                            getattr(pytest.mark, case.quant), *device_marks])
                        for case in state.cases for r in repeats]
@@ -234,19 +235,12 @@ def aiotbench(request, benchmark):
     return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
 
 
-def repeat_id(result_id: str, repeat: int, repeats: range) -> str:
-    return result_id if len(repeats) == 1 else f"{result_id}-repeat{repeat}"
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """--aiotbench-repeat: all cases once, then all again (stable sort by repeat), never N in a row."""
     state = get_state(config)
     if state is not None and state.settings.repeat > 1:
-        def repeat_of(item) -> int:
-            param = getattr(getattr(item, "callspec", None), "params", {}).get("aiotbench")
-            return param[2] if isinstance(param, tuple) else 0
+        from .repeats import interleave
 
-        items.sort(key=repeat_of)
+        interleave(items)
 
 
 class SessionHooks:

@@ -21,6 +21,19 @@ from .score import vips as vips_of, vops as vops_of
 REPEAT_SPREAD_LIMIT = 0.10
 
 
+def repeat_test_id(result_id: str, repeat: int, repeats: range) -> str:
+    return result_id if len(repeats) == 1 else f"{result_id}-repeat{repeat}"
+
+
+def interleave(items: list) -> None:
+    """All cases once, then all again (a stable sort by repeat index), never one case N times in a row."""
+    def repeat_of(item) -> int:
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("aiotbench")
+        return param[2] if isinstance(param, tuple) else 0
+
+    items.sort(key=repeat_of)
+
+
 def combine(entries: list[dict], limits=()) -> dict:
     """One case entry from its repeats' entries (ordered by repeat index); unmeasured repeats are skipped."""
     measured = [e for e in entries if e.get("latency_ms")]
