@@ -315,3 +315,19 @@ def test_repeats_report_predictions_that_differ_and_a_failed_repeat():
     out = repeats.combine([_repeat(1, 5.0, 1), second])
     assert "predictions differ between repeats: accuracy is the first repeat's" in out["validity"]["notes"]
     assert out["status"] == "failed" and out["top1"] == 0.7
+
+
+def test_repeated_ab_pools_the_clean_pairs_of_every_repeat():
+    limits = parse_limits(["latency:+5%"])
+    runs = []
+    for index, seed in ((1, 20), (2, 21)):
+        base = _latencies(200, centre=0.45, seed=seed)
+        entry = _repeat(index, 1.7, seed + 10)
+        pair = ab.compare_pair(entry["per_image"]["latency_ms"], base, limits, ACC, ACC, "a")
+        entry["ab"] = {"baseline": {"top1": 0.7, "top5": 0.9, "per_image": {"latency_ms": base.tolist()}},
+                       **pair.as_dict()}
+        runs.append(entry)
+    out = repeats.combine(runs, limits)
+    assert out["ab"]["pair_validity"]["checks"]["pairs"] == 400
+    assert out["ab"]["ratio"]["pairs"] == out["ab"]["pair_validity"]["checks"]["clean_pairs"] > 200
+    assert out["ab"]["verdict"] == ab.REGRESSION and 3.5 < out["ab"]["ratio"]["median"] < 4.1
