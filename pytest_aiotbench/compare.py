@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .environment import machine_differences, runtime_differences
+from .validity import kinds
 from .reports import (ReportError, case_map, cli_command, describe_dataset, describe_run, load_report,
                       text_table)
 
@@ -255,8 +256,8 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
 def _invalid_side(old: dict, cur: dict) -> str | None:
     """Why the latency of either side cannot be trusted (its ``validity`` says INVALID), or None."""
     sides = [(side, (case.get("validity") or {})) for side, case in (("BASE", old), ("NEW", cur))]
-    reasons = [f"{side} INVALID: {'; '.join(v.get('reasons') or ['?'])}" for side, v in sides
-               if v.get("valid") is False]
+    # The kinds only (drift, spread, contention, load...): the reasons in full are in each report and its table.
+    reasons = [f"{side} INVALID ({', '.join(kinds(v)) or '?'})" for side, v in sides if v.get("valid") is False]
     return " / ".join(reasons) or None
 
 

@@ -179,5 +179,14 @@ def label(validity: dict | None) -> str:
         return "-"
     if validity["valid"]:
         return "VALID"
-    kinds = list(dict.fromkeys(r.split(":", 1)[0] for r in validity["reasons"]))
-    return "INVALID (" + ", ".join(kinds) + ")"
+    return "INVALID (" + ", ".join(kinds(validity)) + ")"
+
+
+def kinds(validity: dict) -> list[str]:
+    """The checks that failed (``drift``, ``load``, ...), without the per-repeat prefix of combined repeats."""
+    out = []
+    for reason in validity.get("reasons") or []:
+        if reason.startswith("repeat ") and ": " in reason:
+            reason = reason.split(": ", 1)[1]
+        out.append(reason.split(":", 1)[0])
+    return list(dict.fromkeys(out))

@@ -264,7 +264,7 @@ def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout and "OK:" not in result.stdout
     assert "CANNOT JUDGE: 1 latency metric(s)" in result.stdout
-    assert "a-tflite-int8: median +" in result.stdout and "NEW INVALID: load: other processes" in result.stdout
+    assert "a-tflite-int8: median +" in result.stdout and "not judged (NEW INVALID (load))" in result.stdout
     assert run_cli("compare", base, new, *limits, "--fail-invalid").returncode == 3
     # accuracy is never affected by validity
     worse = make_case("a-tflite-int8", latency_ms=10.0, seed=1, top1=0.60)
