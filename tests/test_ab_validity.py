@@ -331,3 +331,18 @@ def test_repeated_ab_pools_the_clean_pairs_of_every_repeat():
     assert out["ab"]["pair_validity"]["checks"]["pairs"] == 400
     assert out["ab"]["ratio"]["pairs"] == out["ab"]["pair_validity"]["checks"]["clean_pairs"] > 200
     assert out["ab"]["verdict"] == ab.REGRESSION and 3.5 < out["ab"]["ratio"]["median"] < 4.1
+
+
+def test_terminal_table_has_a_latency_column_and_lists_why_a_case_is_invalid():
+    from pytest_aiotbench.table import render_summary
+
+    good, bad = make_case("a-tflite-int8"), _invalid(make_case("b-tflite-int8", seed=1))
+    good["validity"] = {"valid": True, "reasons": [], "notes": [], "checks": {}}
+    report = make_report([good, bad])
+    report["dataset"]["note"] = None
+    lines = render_summary(report)
+    header = next(line for line in lines if line.startswith("case"))
+    assert header.split()[-2:] == ["latency", "status"]
+    assert next(line for line in lines if "tflite-int8" in line and "VALID" in line).split()[-2:] == ["VALID", "passed"]
+    assert "INVALID latency (thresholds: README, Timing): cannot judge a latency change from these" in lines
+    assert "  b-tflite-int8: load: other processes kept 1.00 of 2 cores busy" in lines

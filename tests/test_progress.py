@@ -50,11 +50,10 @@ def _render(raw: str) -> list[str]:
     return lines
 
 
-@pytest.mark.slow
-def test_tty_shows_images_done_and_eta_then_leaves_pytests_line_clean(tmp_path):
+def _in_terminal(args, cwd) -> tuple[int, str]:
+    """Run ``args`` with a pseudo-terminal as stdout/stderr; return its exit code and everything it wrote."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(_args(tmp_path, "-q", "--aiotbench-images=500"), stdin=subprocess.DEVNULL,
-                            stdout=follower, stderr=follower, cwd=tmp_path, env=_env())
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=cwd, env=_env())
     os.close(follower)
     chunks = []
     while True:
@@ -67,8 +66,13 @@ def test_tty_shows_images_done_and_eta_then_leaves_pytests_line_clean(tmp_path):
         chunks.append(data)
     proc.wait(timeout=300)
     os.close(leader)
-    raw = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0, raw[-3000:]
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_tty_shows_images_done_and_eta_then_leaves_pytests_line_clean(tmp_path):
+    returncode, raw = _in_terminal(_args(tmp_path, "-q", "--aiotbench-images=500"), tmp_path)
+    assert returncode == 0, raw[-3000:]
     assert "[mobilenet_v1-tflite-int8: " in raw and " images, ETA " in raw and "\b" in raw
     screen = _render(raw)
     assert not any("ETA" in line for line in screen), screen[:5]  # erased: the dots line is pytest's own
@@ -86,3 +90,10 @@ def test_logs_get_one_summary_line_per_case_and_no_live_text(tmp_path):
     quiet = subprocess.run(_args(tmp_path, "-q", "--aiotbench-images=20"), capture_output=True, text=True,
                            cwd=tmp_path, env=_env(), timeout=300)
     assert quiet.returncode == 0 and "aiotbench: mobilenet_v1-tflite-int8:" not in quiet.stdout
+
+
+@pytest.mark.slow
+def test_no_live_text_from_xdist_workers(tmp_path):
+    returncode, raw = _in_terminal(_args(tmp_path, "-n", "1", "--aiotbench-images=500"), tmp_path)
+    assert returncode == 0, raw[-3000:]
+    assert "ETA" not in raw and "\b" not in raw and "1 passed" in raw
