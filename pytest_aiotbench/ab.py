@@ -5,12 +5,13 @@ so contention and drift hit both sides of a pair alike. Per image the ratio NEW/
 the median of those paired ratios with a seeded bootstrap 95 % interval, over the **clean pairs**: another process
 only ever adds time, and when it lands on one side of a pair it moves that pair's ratio either way (a preempted
 baseline can make a 4x slower candidate look faster). A pair is clean when both sides took at most
-``CLEAN_FACTOR`` x their own 25th percentile, which is what the image costs without interference. A latency limit ``+5%`` is crossed
-only when the whole interval lies above 1.05; an interval that contains 1.0 cannot be called a regression.
+``CLEAN_FACTOR`` x their own 25th percentile, which is what the image costs without interference. A latency
+limit ``+5%`` is crossed only when the whole interval lies above 1.05.
 
-The pairing itself can be untrustworthy: too few pairs, or ratios that drift (first half vs second half of the
-pairs: medians more than 10 % apart and their bootstrap intervals disjoint), e.g. when one model's cost changes under the other's cache pressure or the clock steps mid-run. Then the
-latency verdict is "cannot judge", never a pass or a regression. Accuracy is exact and always judged.
+The pairing itself can be untrustworthy: too few clean pairs, or ratios that drift (first half vs second half of
+the pairs: medians more than 10 % apart and their bootstrap intervals disjoint), e.g. when one model throttles
+mid-run. Then the latency verdict is "cannot judge", never a pass or a regression. Accuracy is exact and always
+judged.
 """
 
 from __future__ import annotations
