@@ -48,6 +48,7 @@ class Case:
     builtin: bool = False  # from the built-in catalog: its files come from the zoo
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     catalog: Path | None = None
+    baseline: Path | None = None  # a previous model file to A/B this case against (same preprocessing)
 
     @property
     def id(self) -> str:
@@ -58,7 +59,7 @@ _MODEL_ONLY_KEYS = {"variant"}
 _KNOWN_KEYS = {
     "name", "framework", "quant", "file", "input_size", "resize", "color", "layout", "mean", "std",
     "num_classes", "background", "min_top1", "reference_top1", "reference_top5", "params", "gflops",
-    "weights", "canonical", "options", "arch", "description", "source", "flops",
+    "weights", "canonical", "options", "arch", "description", "source", "flops", "baseline",
 }
 _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -121,6 +122,9 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
     file = Path(_expand(str(entry["file"])))
     if not file.is_absolute():
         file = base_dir / file
+    baseline = Path(_expand(str(entry["baseline"]))) if entry.get("baseline") else None
+    if baseline is not None and not baseline.is_absolute():
+        baseline = base_dir / baseline
     gflops = entry.get("gflops")
     if gflops is None and entry.get("flops"):
         gflops = entry["flops"] / 1e9
@@ -142,6 +146,7 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         builtin=builtin,
         options=dict(entry.get("options", {})),
         catalog=catalog,
+        baseline=baseline,
     )
 
 

@@ -18,10 +18,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .emulation import EMULATED_NOTE, is_emulated
+from .environment import machine_differences, runtime_differences
+from .validity import kinds
 from .reports import (ReportError, case_map, cli_command, describe_dataset, describe_run, load_report,
                       text_table)
 
 EXIT_REGRESSION = 1
+EXIT_CANNOT_JUDGE = 3  # with --fail-invalid: no regression, but a gated latency was INVALID on a side
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240605  # fixed: the same two files always give the same verdict
 CONFIDENCE = 0.95  # one-sided
@@ -52,7 +55,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
     Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
 )}
-ALIASES = {"p50": "median", "top-1": "top1", "top-5": "top5"}
+ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5"}
 DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
 
 
@@ -106,6 +109,11 @@ class Delta:
     bound: float | None = None  # one-sided 95 % bootstrap bound of ``change`` on the favourable side
     bulk_p: float | None = None  # p-value of "the typical image is slower by more than the limit allows"
     limit: Limit | None = None
+    invalid: str | None = None  # a latency-based metric with an INVALID side: cannot be judged either way
+
+    @property
+    def cannot_judge(self) -> bool:
+        return self.invalid is not None and self.limit is not None
 
     @property
     def noise_checked(self) -> bool:
@@ -120,7 +128,7 @@ class Delta:
     def regressed(self) -> bool:
         """Beyond the limit; for latency-based metrics also beyond it at the favourable bootstrap bound, and
         with the bulk of the images (not just a few hit by interference) slower than the limit allows."""
-        if not self.beyond_limit:
+        if not self.beyond_limit or self.cannot_judge:
             return False
         if not self.noise_checked:  # exact (accuracy) or no samples to judge the noise with
             return True
@@ -135,6 +143,8 @@ class Delta:
         if self.change is None:
             return "n/a"
         text = f"{self.change:+.1f}{self.metric.unit}"
+        if self.cannot_judge:
+            return text + " ?"
         return text + (" !!" if self.regressed else " ~" if self.within_noise else "")
 
     def explain(self) -> str:
@@ -160,6 +170,10 @@ class CaseComparison:
     def regressions(self) -> list[Delta]:
         return [d for d in self.deltas.values() if d.regressed]
 
+    @property
+    def unjudged(self) -> list[Delta]:
+        return [d for d in self.deltas.values() if d.cannot_judge]
+
 
 @dataclass
 class Comparison:
@@ -175,6 +189,10 @@ class Comparison:
     @property
     def failed(self) -> bool:
         return bool(self.limits) and any(c.regressions or c.lost for c in self.cases)
+
+    @property
+    def cannot_judge(self) -> bool:
+        return any(c.unjudged for c in self.cases)
 
     @property
     def columns(self) -> list[str]:
@@ -196,6 +214,8 @@ def check_same_dataset(base: dict, new: dict, allow_mismatch: bool) -> list[str]
 def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_mismatch: bool = False
                     ) -> Comparison:
     warnings = check_same_dataset(base, new, allow_mismatch)
+    # Said before any latency verdict: other ISA features or CPU make latency deltas a machine comparison.
+    warnings += [f"machines differ, latency deltas compare machines too: {d}" for d in machine_differences(base, new)]
     base_cases, new_cases = case_map(base), case_map(new)
     limit_by_metric = {limit.metric.name: limit for limit in limits}
     metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
@@ -205,6 +225,8 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         result = CaseComparison(case_id, {})
         if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
             result.notes.append("model file changed")
+        if runtime_differences(old, cur):
+            result.notes.append("runtime differs: " + ", ".join(runtime_differences(old, cur)))
         if not _measured(old) or not _measured(cur):
             side, case = ("BASE", old) if not _measured(old) else ("NEW", cur)
             unmeasured.append(f"{case_id} ({side}: {case.get('status')}"
@@ -218,8 +240,14 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         samples = _latency_samples(old, cur)
         ratios = _bootstrap_ratios(samples, rng) if samples else None
         gated = _gated_limits(limit_by_metric, old, cur, result)
+        invalid = _invalid_side(old, cur)
+        if invalid:
+            result.notes.append("latency INVALID: " + ", ".join(
+                side for side in ("BASE", "NEW") if f"{side} INVALID" in invalid))
         for name in metrics:
             result.deltas[name] = _delta(METRICS[name], old, cur, gated.get(name), samples, ratios)
+            if METRICS[name].noisy_stat and invalid:
+                result.deltas[name].invalid = invalid
         compared.append(result)
     return Comparison(base, new, list(limits), compared,
                       only_base=[i for i in base_cases if i not in new_cases],
@@ -233,6 +261,14 @@ def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseCo
         return limits
     result.notes.append(EMULATED_NOTE)
     return {name: limit for name, limit in limits.items() if METRICS[name].noisy_stat is None}
+
+
+def _invalid_side(old: dict, cur: dict) -> str | None:
+    """Why the latency of either side cannot be trusted (its ``validity`` says INVALID), or None."""
+    sides = [(side, (case.get("validity") or {})) for side, case in (("BASE", old), ("NEW", cur))]
+    # The kinds only (drift, spread, contention, load...): the reasons in full are in each report and its table.
+    reasons = [f"{side} INVALID ({', '.join(kinds(v)) or '?'})" for side, v in sides if v.get("valid") is False]
+    return " / ".join(reasons) or None
 
 
 def _measured(case: dict) -> bool:
@@ -337,7 +373,8 @@ def format_comparison(comparison: Comparison) -> str:
         headers = ["case"] + [f"{m} ({METRICS[m].unit})" for m in columns] + ["notes"]
         lines += ["", text_table(headers, rows)]
         if comparison.limits:
-            lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise")
+            lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise   "
+                         "? cannot judge (a side's latency is INVALID)")
     else:
         lines += ["", "no case in common"]
     for title, ids in (("only in BASE", comparison.only_base), ("only in NEW", comparison.only_new),
@@ -355,9 +392,15 @@ def verdict(comparison: Comparison) -> str:
     limits = ", ".join(map(str, comparison.limits))
     problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
+    unjudged = [f"  {c.case_id}: {d.metric.name} {'n/a' if d.change is None else f'{d.change:+.1f}%'} not judged "
+                f"({d.invalid})"
+                for c in comparison.cases for d in c.unjudged]
+    cannot = ([f"CANNOT JUDGE: {len(unjudged)} latency metric(s), a side's latency is INVALID "
+               "(rerun on a quiet machine, or A/B with --aiotbench-baseline):"] + unjudged) if unjudged else []
     if not problems:
-        return f"OK: no regression beyond limits ({limits})"
-    return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems)
+        ok = f"OK: no regression beyond limits ({limits})" if not unjudged else f"no regression found ({limits})"
+        return "\n".join([ok] + cannot)
+    return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -373,6 +416,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
+    parser.add_argument("--fail-invalid", action="store_true",
+                        help=f"exit {EXIT_CANNOT_JUDGE} when a gated latency cannot be judged because a side's "
+                             "latency is INVALID (default: print it, exit 0)")
     parser.set_defaults(func=_run)
 
 
@@ -381,5 +427,7 @@ def _run(args: argparse.Namespace) -> int:
     limits = parse_limits(args.fail_on)
     comparison = compare_reports(load_report(args.base), load_report(args.new), limits, args.allow_mismatch)
     print(format_comparison(comparison))
-    return EXIT_REGRESSION if comparison.failed else 0
+    if comparison.failed:
+        return EXIT_REGRESSION
+    return EXIT_CANNOT_JUDGE if args.fail_invalid and comparison.cannot_judge else 0
 

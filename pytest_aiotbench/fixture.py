@@ -4,6 +4,7 @@ session's target, scores it, records it, and asserts its accuracy threshold."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 
 import pytest
 
@@ -17,6 +18,8 @@ from .zoo import manifest
 from .targets.base import Job, Measurement, TargetError
 from .targets.host import InferenceError
 from .timing import BenchmarkTiming
+from .progress import CaseProgress, case_summary
+from .validity import assess
 
 # Failures that are the model's, the data's or the device's, not the harness's: one line, no traceback.
 CASE_ERRORS = (ModelLoadError, InputShapeError, PreprocessError, InferenceError, TargetError, UnknownFramework,
@@ -41,8 +44,9 @@ def _manifest_check(case: Case) -> str | None:
 
 
 class AiotbenchFixture:
-    def __init__(self, case: Case, device: str, state: AiotbenchState, benchmark, node) -> None:
+    def __init__(self, case: Case, device: str, state: AiotbenchState, benchmark, node, repeat: int = 1) -> None:
         self.case = case
+        self.repeat = repeat
         self.device = device
         self.state = state
         self.benchmark = benchmark
@@ -60,6 +64,7 @@ class AiotbenchFixture:
         case, state = self.case, self.state
         if not case.file.is_file():
             self._skip_or_fail(_missing_file_hint(case))
+        progress = CaseProgress(state.config, self.result_id)
         try:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
@@ -67,12 +72,33 @@ class AiotbenchFixture:
             job = Job(case.id, case.framework, case.file,
                       PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels, case.preprocess, state.settings.warmup, case.num_classes, case.background)
-            measurement = state.target(self.device).run(job, BenchmarkTiming(self.benchmark))
+            timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads)
+            started = perf_counter()
+            baseline = state.baselines.get(case.id)
+            if baseline is not None:  # interleaved A/B against the baseline (abrun)
+                measurement, base_measurement, timing.load = self._time_pair(job, baseline, progress)
+                timing.record(measurement.latencies_s)
+            else:
+                measurement = state.target(self.device).run(job, timing)
         except FrameworkUnavailable as exc:
+            progress.clear()
             self._skip_or_fail(f"{case.framework}: {exc.fix}")
         except CASE_ERRORS as exc:
+            progress.clear()
             pytest.fail(str(exc), pytrace=False)
+        except BaseException:  # Ctrl-C, harness bugs: leave the terminal line clean
+            progress.clear()
+            raise
         entry = self._score(measurement, weights)
+        entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
+        if baseline is not None:
+            from .abrun import pair_entry
+
+            entry["ab"] = pair_entry(case.id, baseline, base_measurement, entry, state.dataset.labels,
+                                     state.dataset.labeled, timing.load, state.ab_limits)
+        if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
+            entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
+        progress.finish(case_summary(entry, perf_counter() - started))
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
         ds = state.dataset
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
@@ -83,6 +109,20 @@ class AiotbenchFixture:
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)
+
+    def _time_pair(self, job: Job, baseline: Case, progress):
+        from .abrun import time_pair
+
+        if self.device != "host":
+            raise TargetError(f"{self.case.id}: A/B (--aiotbench-baseline) runs on the host only, not {self.device}")
+        if not baseline.file.is_file():
+            raise TargetError(f"{self.case.id}: baseline model file not found: {baseline.file}")
+        _manifest_check(baseline)
+        options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
+        base_job = Job(baseline.id, baseline.framework, baseline.file, options,
+                       self.state.pixels(baseline.preprocess), baseline.preprocess, job.warmup,
+                       baseline.num_classes, baseline.background)
+        return time_pair(job, base_job, progress.update, self.state.settings.threads)
 
     def _score(self, m: Measurement, weights: str | None) -> dict:
         case, ds = self.case, self.state.dataset

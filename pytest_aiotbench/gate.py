@@ -14,7 +14,7 @@ import pytest
 
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
-from .session import current_report
+from .session import current_report, get_state
 
 
 @dataclass
@@ -70,8 +70,12 @@ def pytest_configure(config: pytest.Config) -> None:
         limits = parse_limits(limit_specs or [])
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
-    if limits and not base_path:
-        raise pytest.UsageError("--aiotbench-fail-on needs a base run: --aiotbench-compare BASE.json")
+    core = get_state(config)  # configured first (tryfirst); its A/B pairs take the limits too (abrun)
+    if limits and not base_path and not (core and core.baselines):
+        raise pytest.UsageError("--aiotbench-fail-on needs a base: --aiotbench-compare BASE.json or "
+                                "--aiotbench-baseline BASE_CATALOG.toml (or a catalog `baseline` key)")
+    if not (base_path or html_path):
+        return
     try:
         base = load_report(base_dir / base_path) if base_path else None
     except ReportError as exc:
@@ -100,7 +104,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if state.base is not None:
             comparison = compare_reports(state.base, run, state.limits)
             state.summary += format_comparison(comparison).splitlines()
-            state.failed = comparison.failed
+            core = get_state(session.config)
+            state.failed = comparison.failed or bool(core and core.settings.fail_invalid and comparison.cannot_judge)
         if state.html is not None:
             from .html_report import write_html
 

@@ -10,6 +10,7 @@ import pytest
 
 from . import catalog as catalog_mod
 from .dataset import DatasetError, open_dataset
+from .repeats import repeat_test_id
 from .session import STATE_KEY, AiotbenchState, Settings, get_state
 from .targets import TargetError
 
@@ -48,6 +49,13 @@ OPTIONS = [
      "seconds of silence that mean a device is frozen (default 30)"),
     ("--aiotbench-ssh-key", "aiotbench_ssh_key", str, None, "private key for ssh:// devices"),
     ("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", str, None, "known_hosts file for ssh:// devices"),
+    ("--aiotbench-baseline", "aiotbench_baseline", str, None,
+     "A/B: catalog of baseline cases (matched by id), each timed interleaved with its candidate in this run; "
+     "gated by the latency and accuracy limits of --aiotbench-fail-on"),
+    ("--aiotbench-repeat", "aiotbench_repeat", int, 1,
+     "time every case N times, interleaved across cases; report the median of the repeats and their spread"),
+    ("--aiotbench-fail-invalid", "aiotbench_fail_invalid", bool, False,
+     "fail the session when a gated latency cannot be judged (INVALID measurement)"),
 ]
 
 
@@ -150,9 +158,14 @@ def pytest_configure(config: pytest.Config) -> None:
                 key_filename=_setting(config, "aiotbench_ssh_key", str),
                 known_hosts=_setting(config, "aiotbench_ssh_known_hosts", str),
             ),
+            baseline=Path(p).expanduser() if (p := _setting(config, "aiotbench_baseline", str)) else None,
+            repeat=_setting(config, "aiotbench_repeat", int) or 1,
+            fail_invalid=_setting(config, "aiotbench_fail_invalid", bool),
         )
         if settings.images is not None and settings.images < 1:
             raise pytest.UsageError("--aiotbench-images must be >= 1")
+        if settings.repeat < 1:
+            raise pytest.UsageError("--aiotbench-repeat must be >= 1")
         dataset = open_dataset(settings.dataset, settings.images)
         state = AiotbenchState(config, settings, dataset, cases, canonical_ids)
         for device in settings.devices:  # a malformed --device is a usage error before anything runs
@@ -161,6 +174,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
+    from . import abrun
+
+    try:
+        state.baselines = abrun.load_baselines(settings.baseline, cases)
+    except catalog_mod.CatalogError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if state.baselines:
+        state.ab_limits = abrun.ab_limits(config)
+        config.pluginmanager.register(abrun.ABHooks(state, settings.fail_invalid), "aiotbench-ab")
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
         config.addinivalue_line("markers", f"{name}: AIoTBench cases with framework or quantization '{name}'")
     _point_collection_at_cases(config)
@@ -196,10 +218,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # A farm keeps each device's cases on one xdist worker (--dist loadgroup): devices run in parallel,
             # one case at a time each.
             device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
-            params += [pytest.param((case, device), id=state.result_id(case, device),
+            repeats = range(1, state.settings.repeat + 1)
+            params += [pytest.param((case, device, r), id=repeat_test_id(state.result_id(case, device), r, repeats),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
                                            getattr(pytest.mark, case.quant), *device_marks])
-                       for case in state.cases]
+                       for case in state.cases for r in repeats]
     metafunc.parametrize("aiotbench", params, indirect=True)
 
 
@@ -208,8 +231,16 @@ def aiotbench(request, benchmark):
     """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``."""
     from .fixture import AiotbenchFixture
 
-    case, device = request.param
-    return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node)
+    case, device, repeat = request.param
+    return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    state = get_state(config)
+    if state is not None and state.settings.repeat > 1:
+        from .repeats import interleave
+
+        interleave(items)
 
 
 class SessionHooks:

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environment import machine_differences
 from .reports import ReportError, cli_command, load_report, score_of, text_table
 
 
@@ -65,6 +66,9 @@ def rank_reports(reports: list[dict], by: str = "vips", allow_mismatch: bool = F
             raise ReportError(f"cannot rank: the runs have no case in common ({differences})")
         notes.append(f"case sets differ ({differences}): ranked on the {len(common)} case(s) all runs share")
     labels = _labels(reports)
+    # Same-looking machines that differ in ISA features or CPU: said before the scores are read as a verdict.
+    for report, label in list(zip(reports, labels))[1:]:
+        notes += [f"{labels[0]} vs {label}: {d}" for d in machine_differences(reports[0], report, (labels[0], label))]
     entries = [Entry(r, label, [c for c in r["cases"] if c["id"] in common]) for r, label in zip(reports, labels)]
     # Sort by score, best first; runs without any score go last. Ties keep the order given.
     entries.sort(key=lambda e: -(e.score[by] if e.score[by] is not None else float("-inf")))

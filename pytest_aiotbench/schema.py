@@ -5,6 +5,13 @@ SCHEMA_ID = "aiotbench/1"
 _num_or_null = {"type": ["number", "null"]}
 _fraction_or_null = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 
+_validity = {
+    "type": "object",
+    "required": ["valid", "reasons"],
+    "properties": {"valid": {"type": "boolean"}, "reasons": {"type": "array", "items": {"type": "string"}},
+                   "notes": {"type": "array", "items": {"type": "string"}}, "checks": {"type": "object"}},
+}
+
 CASE = {
     "type": "object",
     "required": ["id", "model", "framework", "quant", "file", "file_sha256", "images", "top1", "top5",
@@ -35,6 +42,19 @@ CASE = {
         "status": {"enum": ["passed", "failed", "skipped", "error"]},
         "reason": {"type": ["string", "null"]},
         "runtime": {"type": "object"},
+        "validity": _validity,  # is the latency trustworthy (validity.py); accuracy is never affected
+        "repeats": {"type": "object", "required": ["n", "medians_ms", "spread"]},  # --aiotbench-repeat
+        "ab": {  # interleaved A/B against a baseline (ab.py, abrun.py)
+            "type": "object",
+            "required": ["baseline", "ratio", "pair_validity", "verdict", "judgements"],
+            "properties": {
+                "ratio": {"type": "object", "required": ["median", "low", "high", "pairs"]},
+                "pair_validity": _validity,
+                "verdict": {"enum": ["regression", "no regression", "cannot judge", "not gated"]},
+                "judgements": {"type": "array", "items": {"type": "object",
+                                                          "required": ["metric", "verdict", "detail"]}},
+            },
+        },
         "per_image": {
             "type": ["object", "null"],
             "properties": {

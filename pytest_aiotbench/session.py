@@ -37,6 +37,9 @@ class Settings:
     cache_dir: Path | None
     devices: list[str]
     target_options: dict[str, Any] = field(default_factory=dict)
+    baseline: Path | None = None  # --aiotbench-baseline catalog
+    repeat: int = 1
+    fail_invalid: bool = False
 
     @property
     def farm(self) -> bool:
@@ -53,6 +56,9 @@ class AiotbenchState:
     cache: PixelCache = field(init=False)
     results: dict[str, dict] = field(default_factory=dict)  # result id -> JSON case entry, in run order
     device_facts: dict[str, dict] = field(default_factory=dict)
+    baselines: dict[str, Case] = field(default_factory=dict)  # case id -> its A/B baseline
+    ab_limits: list = field(default_factory=list)
+    repeats: dict[str, dict[int, dict]] = field(default_factory=dict)  # result id -> {repeat: its entry}
     _targets: dict[str, Target] = field(default_factory=dict)
     _pixels: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -83,6 +89,12 @@ class AiotbenchState:
         return self._pixels[spec.geometry]
 
     def record(self, entry: dict) -> None:
+        if entry.get("repeat"):  # one repeat of a case: the report keeps their combination
+            from .repeats import combine
+
+            done = self.repeats.setdefault(entry["result_id"], {})
+            done[entry["repeat"]["index"]] = entry
+            entry = combine([done[i] for i in sorted(done)], self.ab_limits)
         self.results[entry["result_id"]] = entry
         self.write_json()
 

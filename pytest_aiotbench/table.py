@@ -6,7 +6,7 @@ from itertools import groupby
 
 from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
 
-COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "status")
+COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
 
 
 def _pct(x):
@@ -15,6 +15,13 @@ def _pct(x):
 
 def _num(x, fmt="{:.2f}"):
     return "-" if x is None else fmt.format(x)
+
+
+def _validity(case: dict) -> str:
+    v = case.get("validity")
+    if not v or not case.get("latency_ms"):
+        return "-"
+    return "VALID" if v["valid"] else "INVALID"
 
 
 def render_summary(report: dict) -> list[str]:
@@ -28,7 +35,7 @@ def render_summary(report: dict) -> list[str]:
             lat = c.get("latency_ms") or {}
             rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
                          _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
-                         _num(c.get("vips"), "{:.1f}"), c["status"] + (" *" if is_emulated(c) else "")))
+                         _num(c.get("vips"), "{:.1f}"), _validity(c), c["status"] + (" *" if is_emulated(c) else "")))
     widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
     widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
     ds = report["dataset"]
@@ -40,6 +47,16 @@ def render_summary(report: dict) -> list[str]:
             lines.append(r[0])
         else:
             lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    invalid = [c for c in cases if (c.get("validity") or {}).get("valid") is False]
+    if invalid:
+        lines.append("INVALID latency (thresholds: README, Timing): cannot judge a latency change from these")
+        lines += [f"  {c['id']}: {'; '.join(c['validity']['reasons'])}" for c in invalid]
+    spread = [c for c in cases if (c.get("repeats") or {}).get("n", 1) > 1]
+    if spread:
+        lines.append("Repeats (median of the repeat medians; spread = (max - min) / median):")
+        lines += [f"  {c['id']}: {c['repeats']['measured']}/{c['repeats']['n']} repeats, median "
+                  f"{c['repeats']['median_of_medians_ms']:.3g} ms, spread {c['repeats']['spread']:.1%}"
+                  for c in spread]
     score = report["score"]
     if emulated_ids(cases):
         lines.append(f"* {EMULATED_NOTE}")

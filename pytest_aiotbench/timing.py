@@ -1,7 +1,10 @@
 """Clocks. ``BenchmarkTiming`` times through pytest-benchmark (pedantic: one round per image, iterations=1,
 warmup rounds excluded) so its stats, tables, JSON and comparisons carry the per-image latencies.
 ``PerfCounterTiming`` is the same loop on a bare perf_counter, for devices and for runs where pytest-benchmark is
-disabled (``--benchmark-disable``, xdist)."""
+disabled (``--benchmark-disable``, xdist).
+
+Both take a /proc snapshot of the machine before and after the timed images (``load``: what other processes did
+meanwhile, for the case's validity) and report progress between images, outside the timed interval."""
 
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ from time import perf_counter
 from typing import Callable, Sequence
 
 import numpy as np
+
+from . import validity
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
 
 
 def _warmup_then_images(inputs: Sequence[np.ndarray], warmup: int):
@@ -20,19 +29,24 @@ def _warmup_then_images(inputs: Sequence[np.ndarray], warmup: int):
 
 
 class PerfCounterTiming:
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[int, int], None] = _no_progress, threads: int = 1) -> None:
         self.latencies_s: list[float] = []
+        self.progress, self.threads = progress, threads
+        self.load: dict | None = None
 
     def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
         for i in range(warmup):
             infer(inputs[i % len(inputs)])
         outputs, latencies = [], []
-        clock = perf_counter
+        clock, progress, total = perf_counter, self.progress, len(inputs)
+        before = validity.snapshot()
         for x in inputs:
             start = clock()
             out = infer(x)
             latencies.append(clock() - start)
             outputs.append(out)
+            progress(len(latencies), total)
+        self.load = validity.machine_load(before, validity.snapshot(), self.threads)
         self.latencies_s = latencies
         return outputs, latencies
 
@@ -41,29 +55,37 @@ class PerfCounterTiming:
 
 
 class BenchmarkTiming:
-    def __init__(self, benchmark) -> None:
+    def __init__(self, benchmark, progress: Callable[[int, int], None] = _no_progress, threads: int = 1) -> None:
         self.benchmark = benchmark
+        self.progress, self.threads = progress, threads
+        self.load: dict | None = None
 
     def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
         if self.benchmark.disabled:
-            fallback = PerfCounterTiming()
+            fallback = PerfCounterTiming(self.progress, self.threads)
             outputs, latencies = fallback.time_each(infer, inputs, warmup)
+            self.load = fallback.load
             return outputs, latencies
         args = _warmup_then_images(inputs, warmup)
         outputs: list[np.ndarray] = []
         append = outputs.append
+        progress, total = self.progress, len(inputs)
 
-        def setup():  # untimed: hands the next image to the next round
+        def setup():  # untimed: hands the next image to the next round (and reports how far the case is)
+            progress(len(outputs) - warmup, total)
             return (next(args),), {}
 
         def infer_one(x):  # timed: the inference and one list append
             append(infer(x))
 
+        before = validity.snapshot()
         self.benchmark.pedantic(infer_one, setup=setup, rounds=len(inputs), warmup_rounds=warmup, iterations=1)
+        self.load = validity.machine_load(before, validity.snapshot(), self.threads)
         return outputs[warmup:], list(self.benchmark.stats.stats.data)
 
     def record(self, latencies_s: Sequence[float]) -> None:
         """Feed latencies measured elsewhere (on a device) into pytest-benchmark's stats."""
+        self.benchmark._mode = self.benchmark._mode or "record(...)"  # used: no "fixture not used" warning
         if self.benchmark.disabled:
             return
         stats = self.benchmark._make_stats(1)

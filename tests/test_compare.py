@@ -51,7 +51,7 @@ def test_limits_parse_with_direction_and_unit():
     ("p90:-10%", "a regression of p90 is a rise, write p90:+10%"),
     ("top1:+1pt", "a regression of top1 is a drop"),
     ("top1:-1%", "top1 is limited in 'pt'"),
-    ("latency:+5%", "unknown metric 'latency'"),
+    ("speed:+5%", "unknown metric 'speed'"),
     ("p90=10", "expected METRIC:[+-]NUMBER(pt|%)"),
     ("vips:-100%", "cannot happen"),
 ])
@@ -297,7 +297,7 @@ def test_gate_without_aiotbench_cases_only_notes_it(gated):
     (["--aiotbench-fail-on", "p90:-5%"], "*--aiotbench-fail-on: bad limit 'p90:-5%'*"),
     (["--aiotbench-compare", "base.json", "--aiotbench-fail-on", "p90:-5%"], "*a regression of p90 is a rise*"),
     (["--aiotbench-compare", "missing.json"], "*--aiotbench-compare: *missing.json: no such file*"),
-    (["--aiotbench-fail-on", "p90:+5%"], "*needs a base run: --aiotbench-compare BASE.json*"),
+    (["--aiotbench-fail-on", "p90:+5%"], "*needs a base: --aiotbench-compare BASE.json or --aiotbench-baseline*"),
 ])
 def test_gate_usage_errors_stop_before_running(gated, args, message):
     result = gated([make_case("a-tflite-int8")], [make_case("a-tflite-int8")], *args)
@@ -319,29 +319,42 @@ def real_runs(tmp_path_factory):
     return make_real_runs(tmp_path_factory.mktemp("real"))
 
 
+# Real runs are asserted for structure and accuracy only: their latency depends on whatever else the machine does
+# (a rerun of the same model came out +111% median under load here). Latency verdicts are tested above on
+# constructed samples, and A/B under a controlled hog in tests/test_ab_run.py.
+ACCURACY_FAIL_ON = [arg for limit in ("top1:-0.5pt", "top5:-1pt") for arg in ("--fail-on", limit)]
+
+
 @requires_real_run
-def test_real_worse_model_fails_on_accuracy_only(real_runs):
+def test_real_worse_model_fails_on_accuracy(real_runs):
     result = run_cli("compare", real_runs / "base.json", real_runs / "worse.json", *FAIL_ON)
     assert result.returncode == 1, result.stdout + result.stderr
     regressions = result.stdout.split("FAIL:", 1)[1].split("\n", 1)[1]  # the lines after the limits
     assert "top1 -" in regressions and "top5 -" in regressions
-    # the smaller model is much faster: no latency or VIPS line in the verdict
-    assert not any(f"{m} " in regressions for m in ("median", "p90", "vips"))
     assert "model file changed" in result.stdout
 
 
 @requires_real_run
-def test_real_slower_model_fails_on_latency_and_vips(real_runs):
+def test_real_reports_carry_what_latency_gating_needs(real_runs):
+    """Per-image latencies, a validity verdict and the machine's ISA facts; compare computes the latency deltas
+    from them (noise-checked, or 'cannot judge' when a side is INVALID) whatever their outcome."""
+    for name in ("base", "worse"):
+        report = json.loads((real_runs / f"{name}.json").read_text())
+        case = report["cases"][0]
+        assert len(case["per_image"]["latency_ms"]) == case["images"] == 100
+        assert set(case["validity"]) >= {"valid", "reasons", "notes", "checks"}
+        assert case["validity"]["valid"] == (not case["validity"]["reasons"])
+        assert isinstance(report["machine"]["isa"], list)
     result = run_cli("compare", real_runs / "worse.json", real_runs / "base.json", *FAIL_ON)
-    assert result.returncode == 1, result.stdout + result.stderr
-    regressions = result.stdout.split("FAIL:", 1)[1].split("\n", 1)[1]
-    assert all(f"{m} +" in regressions for m in ("median", "p90"))
-    assert "vips -" in regressions and "top1" not in regressions
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert re.search(r"mobilenet_v1-tflite-int8\s+\+\d+\.\dpt\s+\+\d+\.\dpt", result.stdout)  # accuracy up
+    verdict = result.stdout.rsplit("\n\n", 1)[-1]
+    assert "top1 -" not in verdict and "top5 -" not in verdict  # the accuracy rose: never a regression
 
 
 @requires_real_run
-def test_real_noise_only_rerun_passes(real_runs):
-    result = run_cli("compare", real_runs / "base.json", real_runs / "rerun.json", *FAIL_ON)
+def test_real_rerun_of_the_same_model_has_identical_accuracy(real_runs):
+    result = run_cli("compare", real_runs / "base.json", real_runs / "rerun.json", *ACCURACY_FAIL_ON)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: no regression beyond limits" in result.stdout
     assert "+0.0pt" in result.stdout  # same model, same images: identical accuracy
@@ -350,7 +363,7 @@ def test_real_noise_only_rerun_passes(real_runs):
 @requires_real_run
 def test_real_pytest_gate_exit_codes(real_runs, tmp_path):
     gate_args = [*gate_plugin_args(), "--aiotbench-compare", str(real_runs / "base.json"),
-                 *[arg for limit in LIMITS for arg in ("--aiotbench-fail-on", limit)]]
+                 *[arg for limit in ("top1:-0.5pt", "top5:-1pt") for arg in ("--aiotbench-fail-on", limit)]]
     worse = run_benchmark(tmp_path, "0.25_128", "gated-worse", *gate_args)
     assert worse.returncode == 1, worse.stdout[-3000:] + worse.stderr[-2000:]
     assert "aiotbench compare" in worse.stdout and "mobilenet_v1-tflite-int8: top1 -" in worse.stdout

@@ -4,7 +4,10 @@ means the same thing wherever it runs."""
 from __future__ import annotations
 
 import platform
+from contextlib import contextmanager
+from dataclasses import dataclass
 from time import perf_counter
+from typing import Iterator
 
 import numpy as np
 
@@ -20,9 +23,25 @@ class InferenceError(Exception):
     """The model ran but its first answer is unusable (exception inside the runtime, wrong output size)."""
 
 
-def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
-    """Prepare, convert the pixels to the model's input, check the first answer, then time every image.
-    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
+@dataclass
+class Prepared:
+    """A job's session with its inputs converted and its first answer checked: ready to be timed."""
+    job: Job
+    session: object
+    inputs: list
+    prepare_s: float
+    first_s: float
+
+    def measurement(self, outputs, latencies, where: str = "host") -> Measurement:
+        ranked = np.stack([topk(o, self.job.top_k, self.job.background) for o in outputs])
+        return Measurement(ranked, list(latencies), self.prepare_s, self.first_s, with_emulation(dict(self.session.info)),
+                           timed_on=where)
+
+
+@contextmanager
+def prepared(job: Job, framework=None) -> Iterator[Prepared]:
+    """Prepare, convert the pixels to the model's input and check the first answer (nothing timed but prepare
+    and the first inference); the session is closed on exit."""
     framework = framework or get_framework(job.framework)
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
@@ -38,12 +57,17 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
         if np.asarray(first).size != job.num_classes:
             raise InferenceError(f"{job.model_file.name}: model outputs {np.asarray(first).size} scores, "
                                  f"the catalog says num_classes = {job.num_classes}")
-        outputs, latencies = timing.time_each(session.infer, inputs, job.warmup)
-        ranked = np.stack([topk(o, job.top_k, job.background) for o in outputs])
-        return Measurement(ranked, list(latencies), prepare_s, first_s, with_emulation(dict(session.info)),
-                           timed_on=where)
+        yield Prepared(job, session, inputs, prepare_s, first_s)
     finally:
         session.close()
+
+
+def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
+    """Prepare, convert the pixels to the model's input, check the first answer, then time every image.
+    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
+    with prepared(job, framework) as ready:
+        outputs, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup)
+        return ready.measurement(outputs, latencies, where)
 
 
 class HostTarget:

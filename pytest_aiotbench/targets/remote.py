@@ -99,8 +99,8 @@ def parse_facts(text: str) -> dict[str, Any]:
 
 # -- runner bundle ---------------------------------------------------------------------------------------------------
 # What the Python runner imports: the job's meaning (host.execute), the frameworks and nothing that needs pytest.
-BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "preprocess.py", "emulation.py",
-                  "frameworks/*.py", "targets/__init__.py", "targets/base.py", "targets/host.py")
+BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "validity.py", "preprocess.py",
+                  "emulation.py", "frameworks/*.py", "targets/__init__.py", "targets/base.py", "targets/host.py")
 BUNDLE_MAIN = "import sys\nfrom pytest_aiotbench.device_runner import main\nsys.exit(main())\n"
 
 

@@ -1,0 +1,194 @@
+"""What contention does to latency verdicts, and what interleaved A/B does about it.
+
+    python benchmarks/ab_noise.py [--images 500] [--repeats 3] [--core 0]
+
+This process and a bounded busy-loop hog (a subprocess that ends itself after 120 s at most) are pinned to the
+same core; the hog is started when half of a case's images are timed and stopped at its end. Real models
+(the shared MobileNetV1 TFLite files), real images, the plugin's own code paths (``abrun.time_pair``, ``execute``,
+``validity``, ``ab``, ``compare``). Experiments, each repeated:
+
+1. A/B of MobileNetV1-0.25 against an identical copy of its file, hog in the second half: paired ratio and verdict.
+2. The same two timed one after the other, the hog in the second one: per-case validity and compare's verdict.
+3. A/B of MobileNetV1-0.5 (candidate) against 0.25 (baseline), without and with the hog: ratio and verdict.
+
+``tests/test_ab_run.py`` runs these experiments once (marked slow) and asserts what contention cannot flip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pytest_aiotbench import ab, validity  # noqa: E402
+from pytest_aiotbench.abrun import pair_entry, time_pair  # noqa: E402
+from pytest_aiotbench.catalog import Case, load  # noqa: E402
+from pytest_aiotbench.compare import compare_reports, parse_limits  # noqa: E402
+from pytest_aiotbench.dataset import open_dataset  # noqa: E402
+from pytest_aiotbench.frameworks import PrepareOptions  # noqa: E402
+from pytest_aiotbench.preprocess import PixelCache  # noqa: E402
+from pytest_aiotbench.score import accuracy, latency_stats_ms  # noqa: E402
+from pytest_aiotbench.targets.base import Job  # noqa: E402
+from pytest_aiotbench.targets.host import execute  # noqa: E402
+from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
+
+SHARED = Path(os.environ.get("AIOTBENCH_SHARED") or REPO.parent / "shared")
+MODELS = SHARED / "models" / "tflite"
+DATASET = SHARED / "data" / "imagenet-val-500"
+VARIANTS = {"0.25_128": (128, 146), "0.5_160": (160, 182)}
+LIMITS = parse_limits(["latency:+5%", "top1:-0.5pt"])
+HOG_MAX_SECONDS = 120
+
+
+# ------------------------------------------------------------------------------------------------------ the hog
+
+@contextlib.contextmanager
+def pinned(core: int):
+    """This process on one core (restored afterwards), so the hog really competes with the timed inference."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+class CpuHog:
+    """A busy-loop subprocess pinned to ``core``; it stops itself after HOG_MAX_SECONDS whatever happens here."""
+
+    def __init__(self, core: int) -> None:
+        self.core, self.proc = core, None
+
+    def start(self) -> None:
+        if self.proc is None:
+            code = (f"import os, time\nos.sched_setaffinity(0, {{{self.core}}})\n"
+                    f"end = time.monotonic() + {HOG_MAX_SECONDS}\nwhile time.monotonic() < end: pass\n")
+            self.proc = subprocess.Popen([sys.executable, "-c", code])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def at_half(self, done: int, total: int) -> None:
+        """Progress callback (called between images, untimed): start the hog once half the images are done."""
+        if done == total // 2:
+            self.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ------------------------------------------------------------------------------------------------ the cases
+
+def write_catalog(folder: Path, variant: str, file: Path | None = None, name: str = "mobilenet_v1") -> Case:
+    size, resize = VARIANTS[variant]
+    path = folder / f"{name}-{variant}.toml"
+    path.write_text(f'[[model]]\nname = "{name}"\nframework = "tflite"\nquant = "int8"\n'
+                    f'file = "{file or MODELS / f"mobilenet_v1_{variant}_quant.tflite"}"\ninput_size = {size}\n'
+                    f'resize = {resize}\nlayout = "NHWC"\nmean = [127.5, 127.5, 127.5]\n'
+                    f'std = [127.5, 127.5, 127.5]\nnum_classes = 1001\nbackground = true\n')
+    return load(path)[0]
+
+
+class Bench:
+    def __init__(self, images: int, workdir: Path, core: int) -> None:
+        self.dataset = open_dataset(DATASET, images)
+        self.cache = PixelCache(workdir / "pixels")
+        self.workdir, self.core = workdir, core
+        self.small = write_catalog(workdir, "0.25_128")
+        copy = workdir / "copy" / self.small.file.name
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(self.small.file, copy)
+        self.copy = write_catalog(workdir, "0.25_128", copy, name="mobilenet_v1_copy")
+        self.large = write_catalog(workdir, "0.5_160")
+
+    def job(self, case: Case, warmup: int = 10) -> Job:
+        return Job(case.id, case.framework, case.file, PrepareOptions(threads=1, extra=case.options),
+                   self.dataset.pixels(case.preprocess, self.cache), case.preprocess, warmup, case.num_classes,
+                   case.background)
+
+    def entry(self, case: Case, measurement, load) -> dict:
+        """A report case entry as the plugin writes it (the parts compare and the A/B read)."""
+        ms = [s * 1e3 for s in measurement.latencies_s]
+        labels = self.dataset.labels
+        return {"id": "mobilenet_v1-tflite-int8", "model": case.model, "framework": case.framework,
+                "quant": case.quant, "file": str(case.file), "file_sha256": None, "images": len(ms),
+                "top1": accuracy(measurement.topk, labels, 1), "top5": accuracy(measurement.topk, labels, 5),
+                "latency_ms": latency_stats_ms(measurement.latencies_s), "prepare_ms": None, "first_ms": None,
+                "vips": None, "vops": None, "status": "passed", "validity": validity.assess(ms, load),
+                "per_image": {"latency_ms": ms, "top5": measurement.topk.tolist()}}
+
+    def ab(self, new: Case, base: Case, hog: bool) -> dict:
+        """Interleaved A/B, the hog (if any) during the second half of the pairs."""
+        with pinned(self.core), CpuHog(self.core) as cpu_hog:
+            new_m, base_m, load = time_pair(self.job(new), self.job(base), cpu_hog.at_half if hog else _nothing)
+        entry = self.entry(new, new_m, load)
+        return pair_entry(entry["id"], base, base_m, entry, self.dataset.labels, True, load, LIMITS)
+
+    def single(self, case: Case, hog: bool) -> dict:
+        with pinned(self.core), CpuHog(self.core) as cpu_hog:
+            timing = PerfCounterTiming(cpu_hog.at_half if hog else _nothing)
+            measurement = execute(self.job(case), timing)
+        return self.entry(case, measurement, timing.load)
+
+    def sequential(self) -> tuple[dict, dict, object]:
+        """The same model timed twice, one after the other, the hog in the second half of the second run."""
+        quiet, hogged = self.single(self.small, hog=False), self.single(self.copy, hog=True)
+        report = lambda e: {"dataset": {"fingerprint": self.dataset.fingerprint()}, "machine": {},  # noqa: E731
+                            "device": {"target": "host"}, "cases": [e]}
+        return quiet, hogged, compare_reports(report(quiet), report(hogged), LIMITS)
+
+
+def _nothing(done: int, total: int) -> None:
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------- script
+
+def _ratio(pair: dict) -> str:
+    r = pair["ratio"]
+    return f"x{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--core", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(args.images, Path(tmp), args.core)
+        print(f"{args.images} images, this process and the hog pinned to core {args.core}, limit latency:+5%")
+        for repeat in range(1, args.repeats + 1):
+            same = bench.ab(bench.copy, bench.small, hog=True)
+            print(f"[{repeat}] identical copy A/B, hog in 2nd half: {_ratio(same)} -> {same['verdict']}"
+                  f" (pairing {'VALID' if same['pair_validity']['valid'] else 'INVALID'})")
+            quiet, hogged, comparison = bench.sequential()
+            delta = comparison.cases[0].deltas["median"]
+            print(f"[{repeat}] sequential, hog in 2nd half of run 2: median {quiet['latency_ms']['median']:.3f} -> "
+                  f"{hogged['latency_ms']['median']:.3f} ms ({delta.change:+.1f}%); run 1 "
+                  f"{validity.label(quiet['validity'])}, run 2 {validity.label(hogged['validity'])}; compare: "
+                  f"{'CANNOT JUDGE' if delta.cannot_judge else 'REGRESSION' if delta.regressed else 'no regression'}")
+            calm = bench.ab(bench.large, bench.small, hog=False)
+            loud = bench.ab(bench.large, bench.small, hog=True)
+            change = loud["ratio"]["median"] / calm["ratio"]["median"] - 1
+            print(f"[{repeat}] 0.5_160 vs 0.25_128 A/B: no hog {_ratio(calm)} -> {calm['verdict']}; hog in 2nd "
+                  f"half {_ratio(loud)} -> {loud['verdict']} ({change:+.1%} vs no hog)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Interleaved A/B in the pytest run: ``--aiotbench-baseline BASE_CATALOG.toml`` (cases matched by id) or a
+catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. Both are prepared once, warmed up,
+then timed alternately on the same images in ABBA order, in this process and thread, so whatever else the
+machine does hits both sides of a pair alike. The statistics and verdicts are in ``ab``; this module runs the
+pairs, and its hooks print the verdicts and fail the session (exit 1) on a regression.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from time import perf_counter
+
+import pytest
+
+from . import ab, validity
+from .catalog import Case, CatalogError, load
+from .compare import parse_limits
+from .reports import ReportError
+from .score import accuracy, latency_stats_ms
+from .storage import file_sha256
+from .targets.base import Job, Measurement
+from .targets.host import prepared
+
+
+def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
+    """Case id -> baseline case: from the baseline catalog (same id), else the case's own ``baseline`` file."""
+    baselines = {c.id: dataclasses.replace(c, file=c.baseline, baseline=None) for c in cases if c.baseline}
+    if path is None:
+        return baselines
+    base_cases = {c.id: c for c in load(path)}
+    matched = {c.id: base_cases[c.id] for c in cases if c.id in base_cases}
+    if not matched:
+        raise CatalogError(f"--aiotbench-baseline {path}: none of its cases ({', '.join(base_cases) or 'none'}) "
+                           f"has the id of a case of this run ({', '.join(c.id for c in cases) or 'none'})")
+    return {**baselines, **matched}
+
+
+def ab_limits(config: pytest.Config) -> list:
+    specs = config.getoption("aiotbench_fail_on", None) or config.getini("aiotbench_fail_on") or []
+    try:
+        return parse_limits(specs)
+    except ReportError as exc:
+        raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
+
+
+def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1
+              ) -> tuple[Measurement, Measurement, dict | None]:
+    """Time NEW and BASE alternately on the same images (ABBA), warmup excluded. Returns both measurements and
+    the machine load during the timed pairs."""
+    with prepared(new) as a, prepared(base) as b:
+        if len(a.inputs) != len(b.inputs):
+            raise ValueError(f"A/B needs the same images on both sides ({len(a.inputs)} vs {len(b.inputs)})")
+        for i in range(max(new.warmup, base.warmup)):  # warm both, alternately, as they will be timed
+            a.session.infer(a.inputs[i % len(a.inputs)])
+            b.session.infer(b.inputs[i % len(b.inputs)])
+        infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
+        out_a, out_b, lat_a, lat_b = [], [], [], []
+        clock, total = perf_counter, len(xa)
+        before = validity.snapshot()
+        for i in range(total):
+            if ab.new_first(i):
+                t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
+                lat_a.append(t1 - t0)
+                lat_b.append(t2 - t1)
+            else:
+                t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
+                lat_b.append(t1 - t0)
+                lat_a.append(t2 - t1)
+            out_a.append(ya)
+            out_b.append(yb)
+            progress(i + 1, total)
+        load = validity.machine_load(before, validity.snapshot(), threads)
+        return a.measurement(out_a, lat_a), b.measurement(out_b, lat_b), load
+
+
+def pair_entry(case_id: str, baseline: Case, base: Measurement, new_entry: dict, labels, scored: bool,
+               load: dict | None, limits: list) -> dict:
+    """The ``ab`` block of the candidate's JSON entry: the baseline's numbers, the paired ratio, the verdict."""
+    base_ms = [s * 1e3 for s in base.latencies_s]
+    base_acc = {"top1": accuracy(base.topk, labels, 1) if scored else None,
+                "top5": accuracy(base.topk, labels, 5) if scored else None}
+    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"]}
+    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id)
+    return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
+                         "latency_ms": latency_stats_ms(base.latencies_s), "runtime": dict(base.session),
+                         "validity": validity.assess(base_ms, load),
+                         "per_image": {"latency_ms": base_ms}},
+            **result.as_dict()}
+
+
+def ab_lines(results: list[dict]) -> list[str]:
+    """Terminal lines, one block per pair."""
+    lines = []
+    for entry in results:
+        pair = entry.get("ab")
+        if not pair:
+            continue
+        r, base = pair["ratio"], pair["baseline"]
+        acc = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+        timed = pair["pair_validity"]["checks"].get("pairs", r["pairs"])
+        lines.append(f"{entry['id']}: latency NEW/BASE x{r['median']:.3f} (95% {r['low']:.3f}-{r['high']:.3f}, "
+                     f"{r['pairs']} clean pairs of {timed}), top-1 {acc(base['top1'])} -> {acc(entry['top1'])}: "
+                     f"{pair['verdict'].upper()}")
+        lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]
+                  if j["verdict"] != ab.NO_REGRESSION]
+        if not pair["pair_validity"]["valid"]:
+            lines.append(f"    pairing INVALID: {'; '.join(pair['pair_validity']['reasons'])}")
+    return lines
+
+
+class ABHooks:
+    """Summary and exit status of the A/B pairs (registered only when a case has a baseline)."""
+
+    def __init__(self, state, fail_invalid: bool) -> None:
+        self.state, self.fail_invalid = state, fail_invalid
+
+    def _pairs(self) -> list[dict]:
+        return [e for e in self.state.results.values() if e.get("ab")]
+
+    def _failed(self) -> bool:
+        verdicts = {e["ab"]["verdict"] for e in self._pairs()}
+        return ab.REGRESSION in verdicts or (self.fail_invalid and ab.CANNOT_JUDGE in verdicts)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._failed() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.state.is_worker or not self._pairs():
+            return
+        failed = self._failed()
+        terminalreporter.write_sep("=", "aiotbench A/B (interleaved, same machine)", red=failed, green=not failed)
+        for line in ab_lines(self._pairs()):
+            terminalreporter.write_line(line)
