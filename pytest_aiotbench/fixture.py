@@ -64,9 +64,10 @@ class AiotbenchFixture:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
             pixels = state.pixels(case.preprocess)
-            job = Job(case.id, case.framework, case.file,
-                      PrepareOptions(threads=state.settings.threads, extra=case.options),
-                      pixels, case.preprocess, state.settings.warmup, case.num_classes, case.background)
+            job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
+                      options=PrepareOptions(threads=state.settings.threads, extra=case.options),
+                      pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
+                      num_classes=case.num_classes, background=case.background)
             measurement = state.target(self.device).run(job, BenchmarkTiming(self.benchmark))
         except FrameworkUnavailable as exc:
             self._skip_or_fail(f"{case.framework}: {exc.fix}")

@@ -111,15 +111,16 @@ class AdbTransport:
 
 class AdbTarget(RemoteTarget):
     """``--device=adb:SERIAL``: the Python runner over adb (a device with Python + numpy + the runtime, e.g.
-    Termux, or an Android-on-x86 image). Stock Android without Python: see ``benchmark_model.BenchmarkModelTarget``."""
+    Termux, or an Android-on-x86 image). Stock Android without Python: see ``benchmark_model.BenchmarkModelTarget``.
+    Nothing talks to the adb server until the first job or ``describe``."""
 
     def __init__(self, serial: str, *, adb_host: str | None = None, adb_port: int | None = None,
                  io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, workdir_base: str = DEFAULT_WORKDIR, **options):
-        transport = AdbTransport(serial, adb_host=adb_host, adb_port=adb_port, io_timeout_s=io_timeout_s)
-        try:
+        def connect() -> AdbTransport:
+            transport = AdbTransport(serial, adb_host=adb_host, adb_port=adb_port, io_timeout_s=io_timeout_s)
             state = transport.state()
-        except TransportError as exc:
-            raise TransportError(f"adb:{serial}: {exc}") from None
-        if state != "device":
-            raise TransportError(f"adb:{serial}: device is {state!r}, not ready (unauthorized? offline?)")
-        super().__init__(transport, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)
+            if state != "device":
+                raise TransportError(f"device is {state!r}, not ready (unauthorized? offline?)")
+            return transport
+
+        super().__init__(f"adb:{serial}", connect, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)

@@ -149,14 +149,15 @@ class SshTransport:
 
 
 class SshTarget(RemoteTarget):
-    """``--device=ssh://user@host[:port]``: the Python runner on a Linux board with Python, numpy and the runtime."""
+    """``--device=ssh://user@host[:port]``: the Python runner on a Linux board with Python, numpy and the runtime.
+    The SSH session opens on the first job or ``describe``."""
 
-    def __init__(self, spec: str, *, key_filename: str | None = None, known_hosts: str | None = None,
-                 io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, workdir_base: str = DEFAULT_WORKDIR, **options):
-        user, host, port = parse_ssh_spec(spec)
-        try:
-            transport = SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
-                                     io_timeout_s=io_timeout_s)
-        except TransportError as exc:
-            raise TransportError(f"ssh://{user}@{host}:{port}: {exc}") from None
-        super().__init__(transport, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)
+    def __init__(self, user: str, host: str, port: int, *, key_filename: str | None = None,
+                 known_hosts: str | None = None, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+                 workdir_base: str = DEFAULT_WORKDIR, **options):
+        def connect() -> SshTransport:
+            return SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
+                                io_timeout_s=io_timeout_s)
+
+        super().__init__(f"ssh://{user}@{host}:{port}", connect, workdir_base=workdir_base,
+                         io_timeout_s=io_timeout_s, **options)
