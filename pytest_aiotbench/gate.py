@@ -99,6 +99,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run = normalize_report(report, origin="this run")
         if state.base is not None:
             comparison = compare_reports(state.base, run, state.limits)
+            problem = comparison.case_set_problem()
+            if problem:  # a gate that compared nothing must not pass
+                raise ReportError(f"{state.base.get('origin')} vs this run: {problem}")
             state.summary += format_comparison(comparison).splitlines()
             state.failed = comparison.failed
         if state.html is not None:
