@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +75,9 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
                           "nor a pytest-benchmark JSON (no \"benchmarks\")")
     problem = first_schema_violation(report, REPORT)
     if problem:
+        raise ReportError(f"{origin}: {_name_case(report, problem)}{problem}")
+    problem = first_bad_latency(report["cases"])
+    if problem:
         raise ReportError(f"{origin}: {problem}")
     ids = [case["id"] for case in report["cases"]]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -81,6 +85,34 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
         raise ReportError(f"{origin}: duplicate case id(s): {', '.join(duplicates)}")
     report["origin"] = origin
     return report
+
+
+MAX_LATENCY_MS = 86_400_000.0  # one day per image: anything longer is a corrupt number, not a slow device
+
+
+def first_bad_latency(cases: list[dict]) -> str | None:
+    """Latencies are times: zero, negative or beyond a day is a corrupt file, not a fast or slow case (and would
+    divide by zero or overflow in the statistics)."""
+    for index, case in enumerate(cases):
+        stats = case.get("latency_ms") or {}
+        samples = (case.get("per_image") or {}).get("latency_ms") or []
+        for key, value in [*((f"latency_ms.{k}", v) for k, v in stats.items() if k not in ("stddev", "iqr")),
+                           *((f"per_image.latency_ms[{i}]", v) for i, v in enumerate(samples))]:
+            if not 0 < value <= MAX_LATENCY_MS:
+                return (f"case {case['id']!r}: cases[{index}].{key}: {value} ms is not a latency "
+                        f"(expected > 0 and <= {MAX_LATENCY_MS:.0f})")
+    return None
+
+
+def _name_case(report: dict, problem: str) -> str:
+    """``case 'ID': `` when the problem is inside a case that has an id, so the message says which one."""
+    match = re.match(r"cases\[(\d+)\]", problem)
+    cases = report.get("cases")
+    if match and isinstance(cases, list) and int(match[1]) < len(cases):
+        case = cases[int(match[1])]
+        if isinstance(case, dict) and isinstance(case.get("id"), str):
+            return f"case {case['id']!r}: "
+    return ""
 
 
 # Case keys that make a pytest-benchmark entry one of ours; other benchmarks in the same file are ignored.
@@ -198,6 +230,9 @@ def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | N
     if "type" in schema:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_has_type(value, t) for t in types):
+            if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN: Python's writer lets it in
+                spelled = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+                return f"{label}: {spelled} is not allowed (expected {' or '.join(types)})"
             return f"{label}: expected {' or '.join(types)}, got {_json_type(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
@@ -263,6 +298,10 @@ def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., in
                 return func(args)
             except ReportError as exc:
                 print(f"aiotbench {command}: error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            except OSError as exc:  # e.g. an output path that cannot be written
+                where = f"{exc.filename}: " if exc.filename else ""
+                print(f"aiotbench {command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 
         return run

@@ -310,7 +310,8 @@ class Builder:
             not_installed = (f", {len(self.not_installed)} skipped (toolchain not installed)"
                              if self.not_installed else "")
             _say(f"done in {time.perf_counter() - t_all:.0f} s: {len(self.built)} built, {len(self.skipped)} up to "
-                 f"date{not_installed}, {len(self.failures)} failed; manifest {self.manifest_path}")
+                 f"date{not_installed}, {len(self.failures)} failed"
+                 + (f"; manifest {self.manifest_path}" if self.manifest_path.is_file() else "; nothing recorded"))
         if self.failures:
             _say("failures:")
             for f in self.failures:
@@ -349,8 +350,9 @@ class Builder:
                    "calibration": cal_plan}  # random: BatchNorm statistics; all: an output sanity probe
             res = run_step(job, logs / f"{name}-source.log", o.timeout)
             if not res.ok:
-                self.failures.append(f"{name} source: {res.error}")
-                _say(f"{name}: source FAILED: {res.error}")
+                error = f"{source_path}: {res.error}" if weights == "torchscript" else res.error  # name the file
+                self.failures.append(f"{name} source: {error}")
+                _say(f"{name}: source FAILED: {error}")
                 if res.code == 3:  # pretrained missing (the parent's own check normally catches this first)
                     raise BuildError(res.error or "pretrained weights not available")
                 return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from pathlib import Path
 
 from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
@@ -78,6 +79,23 @@ def register(subparsers) -> None:
     v.set_defaults(func=_verify)
 
 
+def torchscript_problem(path: Path) -> str | None:
+    """Why ``path`` is not a TorchScript archive (checked before any build step, so the message names the file and
+    nothing is written), or None. torch.jit.save writes a zip with the module's ``code/``; torch.save does not."""
+    hint = "save the model with torch.jit.script(model).save(FILE) or torch.jit.trace(model, example).save(FILE)"
+    if not path.is_file():
+        return f"--from-torchscript {path}: no such file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return f"--from-torchscript {path}: not a TorchScript file (not a zip archive); {hint}"
+    if not any("/code/" in name or name.endswith("/constants.pkl") for name in names):
+        return (f"--from-torchscript {path}: not a TorchScript file (a torch.save checkpoint or state_dict has no "
+                f"code); {hint}")
+    return None
+
+
 def _build(args) -> int:
     from .build import BuildOptions, build
 
@@ -86,6 +104,11 @@ def _build(args) -> int:
                                         ("--resize", args.resize)) if val is not None]
         if stray:
             print(f"aiotbench zoo build: {', '.join(stray)} only apply with --from-torchscript", file=sys.stderr)
+            return 2
+    else:
+        problem = torchscript_problem(args.from_torchscript)
+        if problem:
+            print(f"aiotbench zoo build: {problem}", file=sys.stderr)
             return 2
     opts = BuildOptions(
         out=args.out, models=args.models, weights=args.weights, variants=tuple(args.variants),
