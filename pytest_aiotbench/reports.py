@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .schema import REPORT, SCHEMA_ID
+from .score import device_score
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
 EXIT_BAD_INPUT = 2
@@ -188,12 +189,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def score_of(cases: list[dict]) -> dict[str, Any]:
-    """AI score of a set of cases: sums of VIPS/VOPS over the measured ones; partial if any has no VIPS."""
-    missing = [case["id"] for case in cases if case.get("vips") is None]
-    vips = [case["vips"] for case in cases if case.get("vips") is not None]
-    vops = [case["vops"] for case in cases if case.get("vops") is not None]
-    return {"vips": sum(vips) if vips else None, "vops": sum(vops) if vops else None,
-            "cases": len(cases), "partial": bool(missing), "missing": missing}
+    """The device score of a report's cases: ``score.device_score`` (the one rule), with the listed cases as the
+    full set, so it is partial when any of them has no VIPS. ``cases`` counts the listed cases."""
+    score = device_score(cases, [case["id"] for case in cases])
+    return {"vips": score.vips, "vops": score.vops, "cases": len(cases), "partial": score.partial,
+            "missing": score.missing}
 
 
 # ------------------------------------------------------------------------------------------------ validation

@@ -215,3 +215,17 @@ def test_plugin_collects_remote_cases_without_connecting(run_aiotbench, tmp_path
                         catalogs=[catalog], env={"ANDROID_ADB_SERVER_PORT": "1"})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "@adb:no-such-device" in run.stdout and "@ssh://nobody@127.0.0.1:1" in run.stdout
+
+
+def test_one_line_is_the_one_rule_for_error_lines():
+    from pytest_aiotbench.oneline import one_line
+
+    wrapped = RuntimeError("The following operation failed in the TorchScript interpreter.\n  File x, line 3\n"
+                           "RuntimeError: shape '[1, 3, 224, 224]' is invalid\n")
+    assert one_line(wrapped) == "RuntimeError: shape '[1, 3, 224, 224]' is invalid"
+    assert one_line(ValueError("first\nsecond")) == "first"
+    assert one_line(ValueError("bad\nthing"), with_type=True) == "ValueError: bad"
+    assert one_line(KeyError()) == "KeyError"
+    assert one_line("Traceback...\n  line\naiotbench-runner: model failed\n\n", last=True) == "aiotbench-runner: model failed"
+    assert one_line("", last=True) == "no output"
+    assert len(one_line("x" * 1000, last=True)) == 300

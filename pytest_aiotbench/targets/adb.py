@@ -11,6 +11,7 @@ import struct
 import time
 from pathlib import Path
 
+from ..oneline import one_line
 from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/data/local/tmp"  # the one place a stock Android shell user can write and exec
@@ -19,10 +20,9 @@ _TCP_SERIAL = re.compile(r"^[\w.\-\[\]:]+:\d+$")
 
 
 def _reason(exc: BaseException, timeout_s: float) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timeout" in type(exc).__name__.lower():
         return f"no answer for {timeout_s:.0f}s (device frozen or gone)"
-    return f"{type(exc).__name__}: {text}"[:300]
+    return one_line(exc, with_type=True)
 
 
 class AdbTransport:

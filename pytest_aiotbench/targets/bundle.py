@@ -114,7 +114,8 @@ def bundle_main() -> str:
             "try:\n"
             f"    from {PACKAGE}.device.runner import main\n"
             "except ImportError as exc:\n"
-            "    print(f'aiotbench-runner: {exc} (the device needs numpy and the framework runtime)', file=sys.stderr)\n"
+            "    print(f'aiotbench-runner: {exc} (the device needs numpy and the framework runtime)',\n"
+            "          file=sys.stderr)\n"
             f"    sys.exit({int(ExitCode.RUNTIME)})\n"
             "sys.exit(main())\n")
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from ..oneline import one_line
 from ..device.protocol import ExitCode, ProtocolError, job_spec, read_result
 from .base import Job, Measurement, TargetError, Timing, register_open, unregister_open
 from .bundle import build_runner_bundle
@@ -178,7 +179,7 @@ class RemoteTarget:
             raise TargetError(f"{self.name}: check device: {self.python!r} not found on the device (install Python "
                               "with numpy and the runtime, or use the benchmark_model runner)")
         if code != 0:
-            raise TargetError(f"{self.name}: check device: exit {code}: {_last_line(err or out)}")
+            raise TargetError(f"{self.name}: check device: exit {code}: {one_line(err or out, last=True)}")
         free = _df_available_bytes(out)
         need = payload_bytes + SPACE_MARGIN_BYTES
         if free is not None and free < need:
@@ -208,7 +209,7 @@ class RemoteTarget:
             raise TargetError(f"{self.name}: run: {exc}") from None
         if code != 0:
             meaning = ExitCode.meaning(code)
-            raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {_last_line(err or out)}")
+            raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {one_line(err or out, last=True)}")
 
     def _fetch_result(self, job: Job, job_id: str, workdir: str, local: Path, deadline: float) -> Measurement:
         part = local / "result.json.part"
@@ -293,11 +294,6 @@ def _df_available_bytes(df_output: str) -> int | None:
         return int(fields[-3]) * 1024
     except (IndexError, ValueError):
         return None
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def _safe(name: str) -> str:
