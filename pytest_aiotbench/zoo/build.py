@@ -156,22 +156,10 @@ def _fingerprint(obj) -> str:
 
 
 def default_calibration_dir() -> Path | None:
+    """``$AIOTBENCH_CALIBRATION``. The package knows no data folder of its own: scripts/main-job.sh passes the
+    shared samples (and the evaluation set to exclude) explicitly."""
     env = os.environ.get("AIOTBENCH_CALIBRATION")
-    if env:
-        return Path(env)
-    shared = os.environ.get("AIOTBENCH_SHARED")
-    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
-        if (base / "data" / "samples").is_dir():
-            return base / "data" / "samples"
-    return None
-
-
-def default_excludes() -> list[Path]:
-    shared = os.environ.get("AIOTBENCH_SHARED")
-    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
-        if (base / "data" / "imagenet-val-500").is_dir():
-            return [base / "data" / "imagenet-val-500"]
-    return []
+    return Path(env) if env else None
 
 
 def run_step(job: dict, log: Path, timeout: float) -> StepResult:
@@ -274,7 +262,7 @@ class Builder:
         if folder is None:
             return None, ("no calibration images: pass --calibration DIR (images that are not in your evaluation "
                           "set) or set AIOTBENCH_CALIBRATION")
-        excludes = list(o.exclude) if o.exclude else default_excludes()
+        excludes = list(o.exclude)
         try:
             return plan(folder, o.calibration_count, o.seed, excludes), None
         except CalibrationError as exc:

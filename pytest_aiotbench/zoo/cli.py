@@ -46,14 +46,13 @@ def register(subparsers) -> None:
                    help="torchvision pretrained weights from the torch hub cache (never downloaded; exit 2 when "
                         "missing), or random init with BatchNorm statistics re-estimated (marked weights: random)")
     b.add_argument("--calibration", type=Path, default=None,
-                   help="images for int8 calibration (default: $AIOTBENCH_CALIBRATION, else <shared>/data/samples)")
+                   help="images for int8 calibration, not evaluation images (default: $AIOTBENCH_CALIBRATION)")
     b.add_argument("--calibration-count", type=int, default=200,
                    help="calibration samples: a seeded draw if the folder has more, augmented crops if fewer")
     b.add_argument("--calibration-margin", type=float, default=1.25,
                    help="widen the calibrated activation ranges by this factor (default 1.25)")
     b.add_argument("--exclude", type=Path, action="append", default=[],
-                   help="evaluation image folder whose images must never be used for calibration (repeatable; "
-                        "default: <shared>/data/imagenet-val-500 when present)")
+                   help="evaluation image folder whose images must never be used for calibration (repeatable)")
     b.add_argument("--seed", type=int, default=0, help="seed for random weights and calibration draws")
     b.add_argument("--input-size", type=int, default=None,
                    help="input size (required with --from-torchscript; for torchvision models an override "
