@@ -3,8 +3,8 @@
 Two inputs are accepted and normalized into one form, the plugin's own ``aiotbench/1`` report dict:
 
 * the plugin's JSON (``--aiotbench-json``), validated against :data:`pytest_aiotbench.schema.REPORT`;
-* pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys becomes a
-  case; run-level facts come from ``machine_info["aiotbench"]`` when the plugin put them there.
+* pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys (the plugin
+  writes them, with the dataset, per case) becomes a case; the machine is pytest-benchmark's ``machine_info``.
 
 Every problem with a file is a :class:`ReportError` whose message is one line naming the file, so the commands
 can print it and exit 2 instead of showing a traceback.
@@ -117,13 +117,12 @@ def _name_case(report: dict, problem: str) -> str:
 
 
 # Case keys that make a pytest-benchmark entry one of ours; other benchmarks in the same file are ignored.
-_CASE_MARKERS = ("aiotbench", "model", "framework", "latency_ms")
+_CASE_MARKERS = ("model", "framework", "latency_ms")
 _BENCH_STATS_KEYS = ("min", "median", "mean", "stddev", "max", "iqr")
 
 
 def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
     machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
-    run_info = machine.get("aiotbench") if isinstance(machine.get("aiotbench"), dict) else {}
     cases = []
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info") if isinstance(bench, dict) else None
@@ -133,7 +132,7 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
     if not cases:
         raise ReportError(f"{origin}: pytest-benchmark JSON without aiotbench cases "
                           "(no benchmark has aiotbench metrics in extra_info)")
-    dataset = run_info.get("dataset") or cases[0].get("dataset") or {}
+    dataset = cases[0].get("dataset") or {}
     if isinstance(dataset, str):  # a bare fingerprint
         dataset = {"fingerprint": dataset}
     dataset = {"path": None, "kind": "synthetic" if not dataset.get("labeled", True) else "imagenet-val",
@@ -143,20 +142,20 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
         case.pop("dataset", None)
     report = {
         "schema": SCHEMA_ID,
-        "created": run_info.get("created") or data.get("datetime") or "",
-        "machine": {k: v for k, v in machine.items() if k != "aiotbench"},
-        "device": run_info.get("device") or {"target": "host", "name": machine.get("node") or "host"},
-        "packages": run_info.get("packages") or {},
+        "created": data.get("datetime") or "",
+        "machine": machine,
+        "device": {"target": "host", "name": machine.get("node") or "host"},
+        "packages": {},
         "dataset": dataset,
-        "settings": run_info.get("settings") or {"threads": None, "warmup": None},
+        "settings": {"threads": None, "warmup": None},
         "cases": cases,
-        "score": run_info.get("score") or score_of(cases),
+        "score": score_of(cases),
     }
     return report
 
 
 def _case_from_benchmark(bench: dict, extra: dict) -> dict[str, Any]:
-    case = {k: v for k, v in extra.items() if k != "aiotbench"}  # "aiotbench": True only marks our entries
+    case = dict(extra)
     case.setdefault("id", bench.get("param") or bench.get("name") or "?")
     for key in ("model", "framework", "quant", "file"):
         case.setdefault(key, "")

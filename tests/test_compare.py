@@ -221,7 +221,7 @@ def _benchmark_json(report: dict) -> dict:
                  "iqr": case["latency_ms"]["iqr"] / 1e3, "rounds": len(seconds), "data": seconds}
         extra = {k: v for k, v in case.items() if k not in ("per_image", "latency_ms")}
         benchmarks.append({"name": f"test_aiotbench[{case['id']}]", "param": case["id"],
-                           "extra_info": {**extra, "aiotbench": True, "dataset": report["dataset"]},
+                           "extra_info": {**extra, "dataset": report["dataset"]},
                            "stats": stats})
     return {"machine_info": {"node": "ci-runner", "cpu": {"brand_raw": "EPYC"}}, "commit_info": {},
             "benchmarks": benchmarks, "datetime": "2026-11-29T15:00:00", "version": "5.3.1"}

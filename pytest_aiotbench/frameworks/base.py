@@ -23,6 +23,11 @@ class FrameworkUnavailable(Exception):
         super().__init__(f"{framework} runtime is not installed: {fix}")
         self.fix = fix
 
+    @classmethod
+    def missing(cls, framework: "Framework", runtime: str) -> "FrameworkUnavailable":
+        """The install hint, from the framework's ``requirement`` (the one place it is written)."""
+        return cls(framework.name, f"pip install '{framework.requirement}'  ({runtime})")
+
 
 class ModelLoadError(Exception):
     """The model file exists but the runtime cannot load it (corrupt, wrong format, unsupported ops)."""

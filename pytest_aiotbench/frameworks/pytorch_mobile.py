@@ -35,7 +35,7 @@ class PyTorchMobile:
         try:
             import torch
         except ImportError:
-            raise FrameworkUnavailable(self.name, "pip install 'pytest-aiotbench[torch]'  (torch==2.13.0)") from None
+            raise FrameworkUnavailable.missing(self, "torch==2.13.0") from None
         torch.set_num_threads(options.threads)
         path = Path(model_file)
         try:

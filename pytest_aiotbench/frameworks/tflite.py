@@ -21,7 +21,7 @@ def _interpreter_class():
 
         return Interpreter, "tflite-runtime"
     except ImportError:
-        raise FrameworkUnavailable("tflite", "pip install 'pytest-aiotbench[tflite]'  (ai-edge-litert)") from None
+        raise FrameworkUnavailable.missing(TFLite, "ai-edge-litert") from None
 
 
 class TFLiteSession:
