@@ -421,3 +421,15 @@ def test_pytest_gate_with_no_case_in_common_fails(run_aiotbench, tmp_path):
     assert "no case in common (only in BASE: renamed-mobilenet_v1-tflite-int8; only in NEW: " \
            "mobilenet_v1-tflite-int8)" in gated.stdout
     assert "OK: no regression" not in gated.stdout
+    # A partial overlap passes, naming what it left out; --aiotbench-require-all makes it fail.
+    base["cases"].append({**base["cases"][0], "id": first.report["cases"][0]["id"]})
+    write_json(base_path, base)
+    gate = [*gate_plugin_args(), "--aiotbench-compare", str(base_path), "--aiotbench-fail-on", "top1:-1pt"]
+    overlap = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate, catalogs=[catalog],
+                            dataset=IMAGENET_500)
+    assert overlap.returncode == 0, overlap.stdout[-3000:] + overlap.stderr[-2000:]
+    assert "over 1 of 2 case(s); left out: only in BASE: renamed-mobilenet_v1-tflite-int8" in overlap.stdout
+    strict = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate, "--aiotbench-require-all",
+                           catalogs=[catalog], dataset=IMAGENET_500)
+    assert strict.returncode == 1, strict.stdout[-3000:] + strict.stderr[-2000:]
+    assert "differ in case set (--require-all)" in strict.stdout
