@@ -138,6 +138,7 @@ def test_job_spec_round_trips(tmp_path):
     ({"warmup": True}, "warmup must be a int"),
     ({"images": 3}, r"holds \(2, 128, 128, 3\), the job says 3 images"),
     ({"preprocess": {"input_size": 128}}, "bad preprocess"),
+    ({"extra": ["delegate"]}, "extra must be an object"),
 ])
 def test_bad_job_spec_is_one_line(tmp_path, changes, message):
     spec, job = _spec(tmp_path, **changes)

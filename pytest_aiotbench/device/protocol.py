@@ -77,6 +77,8 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
     for key, kind in _JOB_KEYS.items():
         if not isinstance(spec.get(key), kind) or (kind is int and isinstance(spec.get(key), bool)):
             raise ProtocolError(f"job spec: {key} must be a {kind.__name__}, got {spec.get(key)!r}")
+    if not isinstance(spec.get("extra") or {}, dict):
+        raise ProtocolError(f"job spec: extra must be an object, got {spec.get('extra')!r}")
     try:
         pixels = np.load(pixels_file, allow_pickle=False)
     except (OSError, ValueError) as exc:
