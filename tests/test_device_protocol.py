@@ -230,3 +230,19 @@ def test_one_line_is_the_one_rule_for_error_lines():
     assert one_line("Traceback...\n  line\naiotbench-runner: model failed\n\n", last=True) == "aiotbench-runner: model failed"
     assert one_line("", last=True) == "no output"
     assert len(one_line("x" * 1000, last=True)) == 300
+
+
+@pytest.mark.parametrize("job_text, code, message", [
+    ("{not json", ExitCode.BAD_JOB, "cannot read job.json"),
+    ('{"format": "aiotbench-job/9"}', ExitCode.BAD_JOB, "job format 'aiotbench-job/9'"),
+])
+def test_runner_bad_job_exit_codes(tmp_path, job_text, code, message):
+    job = make_job(shared_model(), images=1)
+    np.save(tmp_path / "pixels.npy", job.pixels)
+    (tmp_path / "job.json").write_text(job_text)
+    proc = subprocess.run([sys.executable, str(bundle.build_runner_bundle()), "--job", "job.json", "--model",
+                           str(job.model_file), "--pixels", "pixels.npy", "--out", "result.json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code and message in proc.stderr
+    assert proc.stderr.startswith("aiotbench-runner: ") and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "result.json").exists()
