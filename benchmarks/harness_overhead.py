@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(REPO))
+from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 MODEL = SHARED / "models" / "tflite" / "mobilenet_v1_0.25_128_quant.tflite"
 DATASET = SHARED / "data" / "imagenet-val-500"
 CATALOG = f"""

@@ -194,10 +194,39 @@ class Comparison:
     def cannot_judge(self) -> bool:
         return any(c.unjudged for c in self.cases)
 
+    def compared(self) -> list[CaseComparison]:
+        """Cases that were actually compared: measured on both sides, or lost in NEW."""
+        return [c for c in self.cases if c.deltas or c.lost]
+
+    def left_out(self) -> str:
+        """What the comparison did not cover, for messages: ``only in BASE: a, b; only in NEW: c``."""
+        parts = [f"{title}: {_id_list(ids)}" for title, ids in (("only in BASE", self.only_base),
+                                                                ("only in NEW", self.only_new)) if ids]
+        return "; ".join(parts)
+
+    def case_set_problem(self, require_all: bool = False) -> str | None:
+        """Why this comparison cannot stand as a verdict (exit 2), or None. A gate that compared nothing must not
+        pass; with ``require_all`` the two runs must also hold the same cases."""
+        if not self.cases:
+            return f"no case in common ({self.left_out() or 'both runs are empty'})"
+        if not self.compared:
+            return (f"no case was measured in both runs ({_id_list(self.unmeasured)})"
+                    + (f"; {self.left_out()}" if self.left_out() else ""))
+        if require_all and (self.only_base or self.only_new):
+            return f"the runs differ in case set (--require-all): {self.left_out()}"
+        return None
+
+
     @property
     def columns(self) -> list[str]:
         limited = [limit.metric.name for limit in self.limits if limit.metric.name not in DEFAULT_COLUMNS]
         return list(DEFAULT_COLUMNS) + limited
+
+
+def _id_list(ids: Sequence[str], shown: int = 10) -> str:
+    """Ids for a one-line message: the first ``shown`` and how many more."""
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def check_same_dataset(base: dict, new: dict, allow_mismatch: bool) -> list[str]:
@@ -398,8 +427,12 @@ def verdict(comparison: Comparison) -> str:
     cannot = ([f"CANNOT JUDGE: {len(unjudged)} latency metric(s), a side's latency is INVALID "
                "(rerun on a quiet machine, or A/B with --aiotbench-baseline):"] + unjudged) if unjudged else []
     if not problems:
+        coverage = ""
+        if comparison.only_base or comparison.only_new:
+            total = len(comparison.cases) + len(comparison.only_base) + len(comparison.only_new)
+            coverage = f" over {len(comparison.cases)} of {total} case(s); left out: {comparison.left_out()}"
         ok = f"OK: no regression beyond limits ({limits})" if not unjudged else f"no regression found ({limits})"
-        return "\n".join([ok] + cannot)
+        return "\n".join([ok + coverage] + cannot)
     return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
 
 
@@ -419,6 +452,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fail-invalid", action="store_true",
                         help=f"exit {EXIT_CANNOT_JUDGE} when a gated latency cannot be judged because a side's "
                              "latency is INVALID (default: print it, exit 0)")
+    parser.add_argument("--require-all", action="store_true",
+                        help="exit 2 unless both runs hold the same cases (default: compare the overlap, "
+                             "naming what was left out)")
     parser.set_defaults(func=_run)
 
 
@@ -426,6 +462,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     limits = parse_limits(args.fail_on)
     comparison = compare_reports(load_report(args.base), load_report(args.new), limits, args.allow_mismatch)
+    problem = comparison.case_set_problem(args.require_all)
+    if problem:
+        raise ReportError(f"{args.base} vs {args.new}: {problem}")
     print(format_comparison(comparison))
     if comparison.failed:
         return EXIT_REGRESSION

@@ -25,7 +25,7 @@ PROTOCOL_PER_CLASS = 5
 PROTOCOL_SEED = 2019  # AIoTBench's year; recorded in every report
 SYNTHETIC_IMAGES = 50
 SYNSET = re.compile(r"^n\d{8}$")
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}  # what Pillow decodes
 
 
 class DatasetError(Exception):

@@ -69,9 +69,10 @@ class AiotbenchFixture:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
             pixels = state.pixels(case.preprocess)
-            job = Job(case.id, case.framework, case.file,
-                      PrepareOptions(threads=state.settings.threads, extra=case.options),
-                      pixels, case.preprocess, state.settings.warmup, case.num_classes, case.background)
+            job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
+                      options=PrepareOptions(threads=state.settings.threads, extra=case.options),
+                      pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
+                      num_classes=case.num_classes, background=case.background)
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads)
             started = perf_counter()
             baseline = state.baselines.get(case.id)

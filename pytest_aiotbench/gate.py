@@ -22,6 +22,7 @@ class GateState:
     base: dict | None
     limits: list[Limit]
     html: Path | None
+    require_all: bool = False
     summary: list[str] = field(default_factory=list)  # lines for the terminal summary
     failed: bool = False
 
@@ -37,15 +38,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("--aiotbench-fail-on", "aiotbench_fail_on", "METRIC:LIMIT", "append",
          "fail the session when a case regresses beyond this limit against --aiotbench-compare, e.g. "
          "top1:-0.5pt, vips:-5%, p90:+10% (repeatable; latency limits are noise-aware)"),
+        ("--aiotbench-require-all", "aiotbench_require_all", None, "store_true",
+         "with --aiotbench-compare: fail unless this run and the base hold the same cases (default: compare the "
+         "cases both hold and name the others)"),
         ("--aiotbench-html", "aiotbench_html", "FILE", None,
          "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
          "pytest-aiotbench[plot]"),
     ]
     for flag, ini, metavar, action, help_text in options:
-        group.addoption(flag, dest=ini, metavar=metavar, default=None, help=help_text.replace("%", "%%"),
-                        **({"action": action} if action else {}))
+        group.addoption(flag, dest=ini, default=None, help=help_text.replace("%", "%%"),
+                        **({"metavar": metavar} if metavar else {}), **({"action": action} if action else {}))
         if action == "append":
             parser.addini(ini, help_text, type="linelist", default=[])
+        elif action == "store_true":
+            parser.addini(ini, help_text, type="bool", default=False)
         else:
             parser.addini(ini, help_text, default=None)
 
@@ -87,7 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
             require_matplotlib()
         except ReportError as exc:
             raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
-    config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None)
+    require_all, _ = _setting(config, "aiotbench_require_all")
+    config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None,
+                                       require_all=bool(require_all))
 
 
 @pytest.hookimpl(trylast=True)  # after the core plugin has recorded every case
@@ -103,6 +111,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         run = normalize_report(report, origin="this run")
         if state.base is not None:
             comparison = compare_reports(state.base, run, state.limits)
+            problem = comparison.case_set_problem(state.require_all)
+            if problem:  # a gate that compared nothing must not pass
+                raise ReportError(f"{state.base.get('origin')} vs this run: {problem}")
             state.summary += format_comparison(comparison).splitlines()
             core = get_state(session.config)
             state.failed = comparison.failed or bool(core and core.settings.fail_invalid and comparison.cannot_judge)

@@ -10,6 +10,7 @@ import argparse
 import base64
 import io
 from html import escape
+from pathlib import Path
 from typing import Sequence
 
 from .compare import Comparison, Limit, compare_reports, parse_limits, verdict
@@ -264,6 +265,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @cli_command("report")
 def _run(args: argparse.Namespace) -> int:
     require_matplotlib()  # before reading anything: the fix is an install, whatever the files hold
+    output = Path(args.output)
+    if output.is_dir():
+        raise ReportError(f"-o {args.output}: is a directory; give a file name, e.g. {output / 'report.html'}")
     limits = parse_limits(args.fail_on)
     run = load_report(args.run)
     base = load_report(args.base) if args.base else None

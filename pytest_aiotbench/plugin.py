@@ -12,7 +12,7 @@ from . import catalog as catalog_mod
 from .dataset import DatasetError, open_dataset
 from .repeats import repeat_test_id
 from .session import STATE_KEY, AiotbenchState, Settings, get_state
-from .targets import TargetError
+from .targets import TargetError, close_all as close_all_targets
 
 # (option, ini key, type, default, help). Every option is also an ini key under [tool.pytest.ini_options].
 OPTIONS = [
@@ -301,6 +301,9 @@ class SessionHooks:
 
     def pytest_sessionfinish(self) -> None:
         self.state.write_json()  # also after Ctrl-C: whatever was measured is on disk
+
+    def pytest_unconfigure(self) -> None:
+        close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 
 def _one_line(report: pytest.TestReport) -> str:

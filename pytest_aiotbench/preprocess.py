@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +163,3 @@ def to_model_inputs(pixels: np.ndarray, spec: PreprocessSpec, tensor: TensorSpec
         x = x.transpose(0, 3, 1, 2)
     x = np.ascontiguousarray(x)
     return [x[i : i + 1] for i in range(len(x))]
-
-
-def stack(crops: Sequence[np.ndarray]) -> np.ndarray:
-    return np.stack(crops) if crops else np.zeros((0, 0, 0, 3), np.uint8)

@@ -3,8 +3,8 @@
 Two inputs are accepted and normalized into one form, the plugin's own ``aiotbench/1`` report dict:
 
 * the plugin's JSON (``--aiotbench-json``), validated against :data:`pytest_aiotbench.schema.REPORT`;
-* pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys becomes a
-  case; run-level facts come from ``machine_info["aiotbench"]`` when the plugin put them there.
+* pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys (the plugin
+  writes them, with the dataset, per case) becomes a case; the machine is pytest-benchmark's ``machine_info``.
 
 Every problem with a file is a :class:`ReportError` whose message is one line naming the file, so the commands
 can print it and exit 2 instead of showing a traceback.
@@ -16,12 +16,13 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .emulation import excluding_emulated
 from .schema import REPORT, SCHEMA_ID
+from .score import device_score
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
 EXIT_BAD_INPUT = 2
@@ -75,6 +76,9 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
                           "nor a pytest-benchmark JSON (no \"benchmarks\")")
     problem = first_schema_violation(report, REPORT)
     if problem:
+        raise ReportError(f"{origin}: {_name_case(report, problem)}{problem}")
+    problem = first_bad_latency(report["cases"])
+    if problem:
         raise ReportError(f"{origin}: {problem}")
     ids = [case["id"] for case in report["cases"]]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -84,14 +88,41 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
     return report
 
 
+MAX_LATENCY_MS = 86_400_000.0  # one day per image: anything longer is a corrupt number, not a slow device
+
+
+def first_bad_latency(cases: list[dict]) -> str | None:
+    """Latencies are times: zero, negative or beyond a day is a corrupt file, not a fast or slow case (and would
+    divide by zero or overflow in the statistics)."""
+    for index, case in enumerate(cases):
+        stats = case.get("latency_ms") or {}
+        samples = (case.get("per_image") or {}).get("latency_ms") or []
+        for key, value in [*((f"latency_ms.{k}", v) for k, v in stats.items() if k not in ("stddev", "iqr")),
+                           *((f"per_image.latency_ms[{i}]", v) for i, v in enumerate(samples))]:
+            if not 0 < value <= MAX_LATENCY_MS:
+                return (f"case {case['id']!r}: cases[{index}].{key}: {value} ms is not a latency "
+                        f"(expected > 0 and <= {MAX_LATENCY_MS:.0f})")
+    return None
+
+
+def _name_case(report: dict, problem: str) -> str:
+    """``case 'ID': `` when the problem is inside a case that has an id, so the message says which one."""
+    match = re.match(r"cases\[(\d+)\]", problem)
+    cases = report.get("cases")
+    if match and isinstance(cases, list) and int(match[1]) < len(cases):
+        case = cases[int(match[1])]
+        if isinstance(case, dict) and isinstance(case.get("id"), str):
+            return f"case {case['id']!r}: "
+    return ""
+
+
 # Case keys that make a pytest-benchmark entry one of ours; other benchmarks in the same file are ignored.
-_CASE_MARKERS = ("aiotbench", "model", "framework", "latency_ms")
+_CASE_MARKERS = ("model", "framework", "latency_ms")
 _BENCH_STATS_KEYS = ("min", "median", "mean", "stddev", "max", "iqr")
 
 
 def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
     machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
-    run_info = machine.get("aiotbench") if isinstance(machine.get("aiotbench"), dict) else {}
     cases = []
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info") if isinstance(bench, dict) else None
@@ -101,7 +132,7 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
     if not cases:
         raise ReportError(f"{origin}: pytest-benchmark JSON without aiotbench cases "
                           "(no benchmark has aiotbench metrics in extra_info)")
-    dataset = run_info.get("dataset") or cases[0].get("dataset") or {}
+    dataset = cases[0].get("dataset") or {}
     if isinstance(dataset, str):  # a bare fingerprint
         dataset = {"fingerprint": dataset}
     dataset = {"path": None, "kind": "synthetic" if not dataset.get("labeled", True) else "imagenet-val",
@@ -111,20 +142,20 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
         case.pop("dataset", None)
     report = {
         "schema": SCHEMA_ID,
-        "created": run_info.get("created") or data.get("datetime") or "",
-        "machine": {k: v for k, v in machine.items() if k != "aiotbench"},
-        "device": run_info.get("device") or {"target": "host", "name": machine.get("node") or "host"},
-        "packages": run_info.get("packages") or {},
+        "created": data.get("datetime") or "",
+        "machine": machine,
+        "device": {"target": "host", "name": machine.get("node") or "host"},
+        "packages": {},
         "dataset": dataset,
-        "settings": run_info.get("settings") or {"threads": None, "warmup": None},
+        "settings": {"threads": None, "warmup": None},
         "cases": cases,
-        "score": run_info.get("score") or score_of(cases),
+        "score": score_of(cases),
     }
     return report
 
 
 def _case_from_benchmark(bench: dict, extra: dict) -> dict[str, Any]:
-    case = {k: v for k, v in extra.items() if k != "aiotbench"}  # "aiotbench": True only marks our entries
+    case = dict(extra)
     case.setdefault("id", bench.get("param") or bench.get("name") or "?")
     for key in ("model", "framework", "quant", "file"):
         case.setdefault(key, "")
@@ -157,14 +188,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def score_of(cases: list[dict]) -> dict[str, Any]:
-    """AI score of a set of cases: sums of VIPS/VOPS over the measured ones; partial if any has no VIPS.
-    Emulated cases count as missing: their latency is not a device's."""
-    real, emulated = excluding_emulated(cases)
-    missing = [case["id"] for case in real if case.get("vips") is None] + emulated
-    vips = [case["vips"] for case in real if case.get("vips") is not None]
-    vops = [case["vops"] for case in real if case.get("vops") is not None]
-    return {"vips": sum(vips) if vips else None, "vops": sum(vops) if vops else None,
-            "cases": len(cases), "partial": bool(missing), "missing": missing}
+    """The device score of a report's cases: ``score.device_score`` (the one rule), with the listed cases as the
+    full set, so it is partial when any of them has no VIPS. ``cases`` counts the listed cases."""
+    score = device_score(cases, [case["id"] for case in cases])
+    return {"vips": score.vips, "vops": score.vops, "cases": len(cases), "partial": score.partial,
+            "missing": score.missing}
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -201,6 +229,9 @@ def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | N
     if "type" in schema:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_has_type(value, t) for t in types):
+            if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN: Python's writer lets it in
+                spelled = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+                return f"{label}: {spelled} is not allowed (expected {' or '.join(types)})"
             return f"{label}: expected {' or '.join(types)}, got {_json_type(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
@@ -266,6 +297,10 @@ def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., in
                 return func(args)
             except ReportError as exc:
                 print(f"aiotbench {command}: error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            except OSError as exc:  # e.g. an output path that cannot be written
+                where = f"{exc.filename}: " if exc.filename else ""
+                print(f"aiotbench {command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 
         return run

@@ -6,15 +6,22 @@
 set -uo pipefail
 BIN=${BIN:-.venv/bin}
 RESULTS=${RESULTS:-results}
-DATASET=${DATASET:-${AIOTBENCH_SHARED:-../shared}/data/imagenet-val-500}
-MODELS=(resnet50 inception_v3 densenet121 squeezenet mobilenet_v2 mnasnet)
+SHARED=${AIOTBENCH_SHARED:-../shared}  # the Makefile exports AIOTBENCH_SHARED; this is the one fallback
+DATASET=${DATASET:-$SHARED/data/imagenet-val-500}
+# The six AIoTBench models, as the zoo defines them (one list: pytest_aiotbench.zoo.MODELS).
+read -r -a MODELS <<< "$("$BIN/python" -c 'from pytest_aiotbench.zoo import MODELS; print(*MODELS)')" || exit 1
+[ ${#MODELS[@]} -gt 0 ] || { echo "main-job: cannot read the zoo's model list" >&2; exit 1; }
+# int8 calibration: the shared sample photos, never the evaluation images.
+calibration_args=()
+[ -d "$SHARED/data/samples" ] && calibration_args=(--calibration "$SHARED/data/samples")
+[ -d "$DATASET" ] && calibration_args+=(--exclude "$DATASET")
 
 for model in "${MODELS[@]}"; do
-  "$BIN/aiotbench" zoo build --models "$model"
+  "$BIN/aiotbench" zoo build --models "$model" "${calibration_args[@]}"
   status=$?
   if [ $status -eq 2 ]; then
     echo "main-job: no pretrained $model checkpoint in the torch hub cache: building it with random weights (latency only; its accuracy is not scored)" >&2
-    "$BIN/aiotbench" zoo build --models "$model" --weights random || echo "main-job: some $model artifacts failed (listed above); their cases will be skipped" >&2
+    "$BIN/aiotbench" zoo build --models "$model" --weights random "${calibration_args[@]}" || echo "main-job: some $model artifacts failed (listed above); their cases will be skipped" >&2
   elif [ $status -ne 0 ]; then
     echo "main-job: some $model artifacts failed (listed above); their cases will be skipped" >&2
   fi

@@ -221,7 +221,7 @@ def _benchmark_json(report: dict) -> dict:
                  "iqr": case["latency_ms"]["iqr"] / 1e3, "rounds": len(seconds), "data": seconds}
         extra = {k: v for k, v in case.items() if k not in ("per_image", "latency_ms")}
         benchmarks.append({"name": f"test_aiotbench[{case['id']}]", "param": case["id"],
-                           "extra_info": {**extra, "aiotbench": True, "dataset": report["dataset"]},
+                           "extra_info": {**extra, "dataset": report["dataset"]},
                            "stats": stats})
     return {"machine_info": {"node": "ci-runner", "cpu": {"brand_raw": "EPYC"}}, "commit_info": {},
             "benchmarks": benchmarks, "datetime": "2026-11-29T15:00:00", "version": "5.3.1"}
@@ -370,3 +370,79 @@ def test_real_pytest_gate_exit_codes(real_runs, tmp_path):
     same = run_benchmark(tmp_path, "0.5_160", "gated-same", *gate_args)
     assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-2000:]
     assert "OK: no regression beyond limits" in same.stdout
+
+
+# ----------------------------------------------------------------------------------------------- case sets
+
+def test_no_case_in_common_is_exit_2_with_both_lists(tmp_path):
+    base, new = _pair(tmp_path, [make_case("a-tflite-int8", seed=1), make_case("b-onnx-fp32", seed=2)],
+                      [make_case("c-tflite-int8", seed=3)])
+    result = run_cli("compare", base, new, *FAIL_ON)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "OK" not in result.stderr
+    assert "no case in common (only in BASE: a-tflite-int8, b-onnx-fp32; only in NEW: c-tflite-int8)" in result.stderr
+
+
+def test_nothing_measured_on_both_sides_is_exit_2(tmp_path):
+    base, new = _pair(tmp_path, [make_case("a-tflite-int8", status="skipped")], [make_case("a-tflite-int8", seed=1)])
+    result = run_cli("compare", base, new, *FAIL_ON)
+    assert result.returncode == 2 and "no case was measured in both runs" in result.stderr
+
+
+def test_partial_overlap_compares_the_overlap_and_names_the_rest(tmp_path):
+    base, new = _pair(tmp_path, [make_case("a-tflite-int8", seed=1), make_case("b-onnx-fp32", seed=2)],
+                      [make_case("a-tflite-int8", seed=1), make_case("c-tflite-int8", seed=3)])
+    result = run_cli("compare", base, new, *FAIL_ON)
+    assert result.returncode == 0, result.stderr
+    assert ("OK: no regression beyond limits (top1:-0.5pt, top5:-1pt, vips:-5%, median:+10%, p90:+10%) over 1 of 3 "
+            "case(s); left out: only in BASE: b-onnx-fp32; only in NEW: c-tflite-int8") in result.stdout
+    strict = run_cli("compare", base, new, *FAIL_ON, "--require-all")
+    assert strict.returncode == 2 and strict.stdout == "" and strict.stderr.count("\n") == 1
+    assert "differ in case set (--require-all): only in BASE: b-onnx-fp32; only in NEW: c-tflite-int8" in strict.stderr
+
+
+def test_require_all_passes_on_the_same_case_set(tmp_path):
+    base, new = _pair(tmp_path, [make_case("a-tflite-int8", seed=1)], [make_case("a-tflite-int8", seed=1)])
+    assert run_cli("compare", base, new, *FAIL_ON, "--require-all").returncode == 0
+
+
+def test_long_difference_lists_stay_one_line():
+    comparison = _compare([make_case(f"m{i}-tflite-int8", seed=i, images=20) for i in range(30)],
+                          [make_case("x-tflite-int8", images=20)])
+    problem = comparison.case_set_problem()
+    assert "m9-tflite-int8 and 20 more" in problem and "\n" not in problem
+
+
+@pytest.mark.slow
+def test_pytest_gate_with_no_case_in_common_fails(run_aiotbench, tmp_path):
+    from tests.helpers.adbdevice.jobs import shared_model
+    from tests.helpers.catalogs import tflite_entry, write_catalog
+    from tests.helpers.shared import IMAGENET_500
+
+    catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("mobilenet_v1", shared_model(), 128)])
+    first = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", catalogs=[catalog],
+                          dataset=IMAGENET_500)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    base = first.report
+    for case in base["cases"]:
+        case["id"] = "renamed-" + case["id"]
+    base_path = write_json(tmp_path / "renamed-base.json", base)
+    gated = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate_plugin_args(),
+                          "--aiotbench-compare", str(base_path), "--aiotbench-fail-on", "top1:-1pt",
+                          catalogs=[catalog], dataset=IMAGENET_500)
+    assert gated.returncode == 1, gated.stdout[-3000:] + gated.stderr[-2000:]
+    assert "no case in common (only in BASE: renamed-mobilenet_v1-tflite-int8; only in NEW: " \
+           "mobilenet_v1-tflite-int8)" in gated.stdout
+    assert "OK: no regression" not in gated.stdout
+    # A partial overlap passes, naming what it left out; --aiotbench-require-all makes it fail.
+    base["cases"].append({**base["cases"][0], "id": first.report["cases"][0]["id"]})
+    write_json(base_path, base)
+    gate = [*gate_plugin_args(), "--aiotbench-compare", str(base_path), "--aiotbench-fail-on", "top1:-1pt"]
+    overlap = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate, catalogs=[catalog],
+                            dataset=IMAGENET_500)
+    assert overlap.returncode == 0, overlap.stdout[-3000:] + overlap.stderr[-2000:]
+    assert "over 1 of 2 case(s); left out: only in BASE: renamed-mobilenet_v1-tflite-int8" in overlap.stdout
+    strict = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate, "--aiotbench-require-all",
+                           catalogs=[catalog], dataset=IMAGENET_500)
+    assert strict.returncode == 1, strict.stdout[-3000:] + strict.stderr[-2000:]
+    assert "differ in case set (--require-all)" in strict.stdout

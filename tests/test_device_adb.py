@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pytest_aiotbench.targets import TargetError, resolve_target
-from pytest_aiotbench.targets.remote import build_runner_bundle, job_spec
+from pytest_aiotbench.device.protocol import job_spec
+from pytest_aiotbench.targets.bundle import build_runner_bundle
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
 from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
@@ -66,8 +67,9 @@ def test_hostile_model_name_cannot_inject(adb_device, tmp_path, monkeypatch):
 
 
 def test_unknown_serial_fails_with_one_line(adb_server):
+    target = resolve_target("adb:no-such-device-42", io_timeout_s=5)  # builds, connects on first use
     with pytest.raises(TargetError) as err:
-        resolve_target("adb:no-such-device-42", io_timeout_s=5)
+        target.describe()
     assert "adb:no-such-device-42" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -86,7 +88,7 @@ def test_runner_bundle_needs_no_pytest(tmp_path):
         (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} imported on the device')\n")
     job = make_job(shared_model(), images=3)
     np.save(tmp_path / "pixels.npy", job.pixels)
-    (tmp_path / "job.json").write_text(json.dumps(job_spec(job, "abc123")))
+    (tmp_path / "job.json").write_text(json.dumps(job_spec(job, "abc123", "pytest_aiotbench.frameworks.tflite:TFLite")))
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     proc = subprocess.run([sys.executable, str(build_runner_bundle()), "--job", "job.json", "--model",
                            str(job.model_file), "--pixels", "pixels.npy", "--out", "result.json"],
@@ -96,12 +98,18 @@ def test_runner_bundle_needs_no_pytest(tmp_path):
     assert result["job_id"] == "abc123" and result["complete"] and len(result["latencies_s"]) == 3
 
 
-def test_resolve_target_specs():
-    from pytest_aiotbench.targets.host import HostTarget
+def test_target_connects_on_first_use_and_closes(adb_device):
+    from pytest_aiotbench.targets import close_all
+    from pytest_aiotbench.targets.base import _open_targets
 
-    assert isinstance(resolve_target("host"), HostTarget)
-    with pytest.raises(TargetError, match="expected host, adb:SERIAL"):
-        resolve_target("adb:")
+    target = adb_target(adb_device)
+    assert target._transport is None and id(target) not in _open_targets  # building it touched nothing
+    target.describe()
+    assert id(target) in _open_targets
+    close_all()
+    assert target._transport is None and id(target) not in _open_targets
+    assert target.describe()["model"] == "AIoT Fake Phone"  # a later use connects again
+    target.close()
 
 
 REAL_OUTPUT = """INFO: STARTING!

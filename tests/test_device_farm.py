@@ -13,6 +13,25 @@ from tests.helpers.adbdevice.jobs import REPO, shared_dir
 
 pytestmark = pytest.mark.device
 
+# Loaded in the farm's controller and in each xdist worker: how many targets hold a connection when the session
+# ends, and after the plugin's unconfigure (this impl runs last).
+LIFECYCLE_CONFTEST = """
+import json, os
+import pytest
+from pytest_aiotbench.targets import base
+
+def _note(when):
+    with open(os.path.join(os.environ["LIFECYCLE_DIR"], f"{os.getpid()}.{when}"), "w") as fh:
+        json.dump(sorted(t.name for t in base._open_targets.values()), fh)
+
+def pytest_sessionfinish():
+    _note("sessionfinish")
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure():
+    _note("unconfigure")
+"""
+
 
 def test_two_devices_run_in_parallel_into_one_ranked_report(pytester, adb_server, tmp_path):  # noqa: F811
     devices = []
@@ -24,6 +43,10 @@ def test_two_devices_run_in_parallel_into_one_ranked_report(pytester, adb_server
             adb_server.connect(device.serial)
             devices.append(device)
         report = tmp_path / "farm.json"
+        pytester.makeconftest(LIFECYCLE_CONFTEST)
+        lifecycle = tmp_path / "lifecycle"
+        lifecycle.mkdir()
+        pytester._monkeypatch.setenv("LIFECYCLE_DIR", str(lifecycle))
         result = pytester.runpytest_subprocess(
             "--aiotbench", "--aiotbench-no-builtin", f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}",
             f"--aiotbench-dataset={shared_dir() / 'data' / 'imagenet-val-500'}", "--aiotbench-images=12",
@@ -51,6 +74,11 @@ def test_two_devices_run_in_parallel_into_one_ranked_report(pytester, adb_server
             per_device[spec] = {c["id"]: c["per_image"]["top5"] for c in single["cases"]}
         assert per_device[specs[0]] == per_device[specs[1]]
         assert "Device ranking" in result.stdout.str()
+        # The devices were connected during the session, and every process closed its connections at the end.
+        at_finish = [json.loads(f.read_text()) for f in lifecycle.glob("*.sessionfinish")]
+        assert {name for names in at_finish for name in names} == set(specs)
+        at_end = [json.loads(f.read_text()) for f in lifecycle.glob("*.unconfigure")]
+        assert len(at_end) == 3 and all(names == [] for names in at_end)  # controller + 2 workers
     finally:
         for device in devices:
             adb_server.adb("disconnect", device.serial, timeout=10)

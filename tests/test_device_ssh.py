@@ -95,22 +95,25 @@ def test_ssh_hostile_model_name_cannot_inject(sshd, tmp_path):
 
 def test_ssh_unknown_host_key_is_refused(sshd, tmp_path):
     (tmp_path / "empty_known_hosts").write_text("")
+    target = resolve_target(sshd["spec"], key_filename=sshd["key"],
+                            known_hosts=str(tmp_path / "empty_known_hosts"), io_timeout_s=10)
     with pytest.raises(TargetError, match="host key not trusted") as err:
-        resolve_target(sshd["spec"], key_filename=sshd["key"], known_hosts=str(tmp_path / "empty_known_hosts"),
-                       io_timeout_s=10)
+        target.describe()
     assert "\n" not in str(err.value)
 
 
 def test_ssh_wrong_key_fails_one_line(sshd, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True,
                    timeout=30)
+    target = resolve_target(sshd["spec"], key_filename=str(tmp_path / "other"), known_hosts=sshd["known_hosts"],
+                            io_timeout_s=10)
     with pytest.raises(TargetError, match="key authentication failed"):
-        resolve_target(sshd["spec"], key_filename=str(tmp_path / "other"), known_hosts=sshd["known_hosts"],
-                       io_timeout_s=10)
+        target.describe()
 
 
 def test_ssh_dead_port_fails_fast():
     start = time.monotonic()
+    target = resolve_target(f"ssh://nobody@127.0.0.1:{_free_port()}", io_timeout_s=5)
     with pytest.raises(TargetError, match="cannot connect"):
-        resolve_target(f"ssh://nobody@127.0.0.1:{_free_port()}", io_timeout_s=5)
+        target.run(make_job(shared_model(), images=1), RecordingTiming())
     assert time.monotonic() - start < 10

@@ -8,19 +8,12 @@ cases (or using another framework) never pays for it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-
-def one_line(exc: BaseException) -> str:
-    """A runtime's error in one line. Runtimes wrap the real cause in multi-line reports (TorchScript prints its
-    own traceback first): prefer the last line that names an error, else the first line."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    named = [line for line in lines if re.match(r"^\w*(Error|Exception)\b", line)]
-    return (named[-1] if named else lines[0]) if lines else type(exc).__name__
+from ..oneline import one_line  # noqa: F401 (the frameworks' import of it)
 
 
 class FrameworkUnavailable(Exception):
@@ -29,6 +22,11 @@ class FrameworkUnavailable(Exception):
     def __init__(self, framework: str, fix: str):
         super().__init__(f"{framework} runtime is not installed: {fix}")
         self.fix = fix
+
+    @classmethod
+    def missing(cls, framework: "Framework", runtime: str) -> "FrameworkUnavailable":
+        """The install hint, from the framework's ``requirement`` (the one place it is written)."""
+        return cls(framework.name, f"pip install '{framework.requirement}'  ({runtime})")
 
 
 class ModelLoadError(Exception):

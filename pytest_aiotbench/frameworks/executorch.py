@@ -91,8 +91,7 @@ class ExecuTorch:
                 from executorch.extension.pybindings import portable_lib
                 from executorch.runtime import Runtime
         except ImportError:
-            raise FrameworkUnavailable(
-                self.name, "pip install 'pytest-aiotbench[executorch]'  (executorch==1.5.1, torch==2.13.0)") from None
+            raise FrameworkUnavailable.missing(self, "executorch==1.5.1, torch==2.13.0") from None
         from executorch.version import __version__ as et_version
 
         _check_identifier(os.fspath(model_file))

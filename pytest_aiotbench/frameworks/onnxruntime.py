@@ -37,7 +37,7 @@ class OnnxRuntime:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise FrameworkUnavailable(self.name, "pip install 'pytest-aiotbench[onnx]'  (onnxruntime)") from None
+            raise FrameworkUnavailable.missing(self, "onnxruntime") from None
         so = ort.SessionOptions()
         so.intra_op_num_threads = options.threads
         so.inter_op_num_threads = 1

@@ -36,7 +36,9 @@ class PyTorchMobile:
         try:
             import torch
         except ImportError:
-            raise FrameworkUnavailable(self.name, _torch_fix()) from None
+            if _no_torch_wheel_here():
+                raise FrameworkUnavailable(self.name, NO_AARCH64_TORCH) from None
+            raise FrameworkUnavailable.missing(self, "torch==2.13.0") from None
         torch.set_num_threads(options.threads)
         path = Path(model_file)
         try:
@@ -56,8 +58,9 @@ class PyTorchMobile:
         return TorchSession(module, torch, kind, (-1, -1, -1, -1), options.threads)
 
 
-def _torch_fix() -> str:
-    if platform.machine().lower() in ("aarch64", "arm64") and platform.system() == "Linux":
-        # PyPI's aarch64 Linux torch wheel depends on CUDA packages that do not exist for aarch64.
-        return "no installable CPU torch wheel for aarch64 Linux on PyPI (its aarch64 wheel requires CUDA packages)"
-    return "pip install 'pytest-aiotbench[torch]'  (torch==2.13.0)"
+# PyPI's aarch64 Linux torch wheel depends on CUDA packages that do not exist for aarch64.
+NO_AARCH64_TORCH = "no installable CPU torch wheel for aarch64 Linux on PyPI (its aarch64 wheel requires CUDA packages)"
+
+
+def _no_torch_wheel_here() -> bool:
+    return platform.machine().lower() in ("aarch64", "arm64") and platform.system() == "Linux"

@@ -23,7 +23,7 @@ def _interpreter_module():
 
         return module, "tflite-runtime"
     except ImportError:
-        raise FrameworkUnavailable("tflite", "pip install 'pytest-aiotbench[tflite]'  (ai-edge-litert)") from None
+        raise FrameworkUnavailable.missing(TFLite, "ai-edge-litert") from None
 
 
 def _delegate_info(runtime: str, delegate: str, quantized: bool) -> str:

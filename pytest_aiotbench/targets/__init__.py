@@ -1,44 +1,74 @@
-"""Targets: where a case runs. ``resolve_target`` turns a ``--device`` value into one.
+"""Targets: where a case runs. ``parse_device_spec`` reads a ``--device`` value (no connection);
+``resolve_target`` builds the target, which connects on first use.
 
     host                      this process (default)
-    adb:SERIAL | SERIAL       an Android device through the adb server (Python runner, or benchmark_model when
-                              ``benchmark_model=PATH`` is given)
+    adb:SERIAL                an Android device through the adb server (Python runner, or benchmark_model when
+                              ``benchmark_model=PATH`` is given); a bare SERIAL or HOST:PORT works too
     ssh://user@host[:port]    a Linux board through SSH with key authentication (Python runner)
 
-Transport modules (adbutils, paramiko) are imported only when such a target is asked for, and this module imports
+Transport modules (adbutils, paramiko) are imported only when such a target connects, and this module imports
 nothing heavy: it is also shipped to devices inside the runner bundle.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from .base import Job, Measurement, Target, TargetError, Timing
+from .base import Job, Measurement, Target, TargetError, Timing, close_all
 
-__all__ = ["Job", "Measurement", "Target", "TargetError", "Timing", "resolve_target"]
+__all__ = ["DeviceSpec", "Job", "Measurement", "Target", "TargetError", "Timing", "close_all", "parse_device_spec",
+           "resolve_target"]
+
+ACCEPTED_FORMS = "host, adb:SERIAL or ssh://user@host[:port]"
+_BARE_SERIAL = re.compile(r"^[\w.\-]+$")  # emulator-5554, 0123456789ABCDEF
+_NETWORK_SERIAL = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")  # 192.168.1.7:5555, [::1]:5555
 
 
-def resolve_target(spec: str, **options: Any) -> Target:
-    """Build the target for ``spec``. ``options`` are the target's keyword options (None values are dropped, so
-    the plugin can pass its command-line values through as they are): ``benchmark_model``, ``python``,
-    ``workdir_base``, ``deadline_s``, ``io_timeout_s``, ``keep_results``, ``adb_host``, ``adb_port``,
-    ``key_filename``, ``known_hosts``."""
-    spec = (spec or "host").strip()
+@dataclass(frozen=True)
+class DeviceSpec:
+    kind: str  # "host" | "adb" | "ssh"
+    address: str  # "" for host, the adb serial, or the ssh:// URL
+    user: str | None = None
+    port: int | None = None
+
+
+def parse_device_spec(spec: str | None) -> DeviceSpec:
+    """Read a ``--device`` value without touching the device. A bad one is a TargetError listing the forms."""
+    text = (spec or "host").strip()
+    if text == "host":
+        return DeviceSpec("host", "")
+    if text.startswith("ssh://"):
+        from .ssh import parse_ssh_spec
+
+        user, host, port = parse_ssh_spec(text)
+        return DeviceSpec("ssh", host, user, port)
+    serial = text[4:] if text.startswith("adb:") else text
+    if serial and not any(c.isspace() for c in serial) and (text.startswith("adb:") or _BARE_SERIAL.match(serial)
+                                                            or _NETWORK_SERIAL.match(serial)):
+        return DeviceSpec("adb", serial)
+    raise TargetError(f"--device={text!r}: expected {ACCEPTED_FORMS}")
+
+
+def resolve_target(spec: str | None, **options: Any) -> Target:
+    """Build the target for ``spec`` without connecting. ``options`` are the target's keyword options (None
+    values are dropped, so the plugin can pass its command-line values through as they are):
+    ``benchmark_model``, ``python``, ``workdir_base``, ``deadline_s``, ``io_timeout_s``, ``keep_results``,
+    ``adb_host``, ``adb_port``, ``key_filename``, ``known_hosts``."""
+    device = parse_device_spec(spec)
     options = {k: v for k, v in options.items() if v is not None}
-    if spec == "host":
+    if device.kind == "host":
         from .host import HostTarget
 
         return HostTarget()
-    if spec.startswith("ssh://"):
+    if device.kind == "ssh":
         from .ssh import SshTarget
 
         options.pop("adb_host", None), options.pop("adb_port", None)
         if options.pop("benchmark_model", None):
             raise TargetError(f"{spec}: the benchmark_model runner is for adb devices; ssh devices run Python")
-        return SshTarget(spec, **options)
-    serial = spec[4:] if spec.startswith("adb:") else spec
-    if not serial or any(c.isspace() for c in serial):
-        raise TargetError(f"--device={spec!r}: expected host, adb:SERIAL, SERIAL or ssh://user@host[:port]")
+        return SshTarget(device.user, device.address, device.port, **options)
     for key in ("key_filename", "known_hosts"):
         options.pop(key, None)
     benchmark_model = options.pop("benchmark_model", None)
@@ -46,7 +76,7 @@ def resolve_target(spec: str, **options: Any) -> Target:
         from .benchmark_model import BenchmarkModelTarget
 
         options.pop("python", None)
-        return BenchmarkModelTarget(serial, benchmark_model=benchmark_model, **options)
+        return BenchmarkModelTarget(device.address, benchmark_model=benchmark_model, **options)
     from .adb import AdbTarget
 
-    return AdbTarget(serial, **options)
+    return AdbTarget(device.address, **options)

@@ -11,6 +11,7 @@ import struct
 import time
 from pathlib import Path
 
+from ..oneline import one_line
 from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/data/local/tmp"  # the one place a stock Android shell user can write and exec
@@ -19,10 +20,9 @@ _TCP_SERIAL = re.compile(r"^[\w.\-\[\]:]+:\d+$")
 
 
 def _reason(exc: BaseException, timeout_s: float) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timeout" in type(exc).__name__.lower():
         return f"no answer for {timeout_s:.0f}s (device frozen or gone)"
-    return f"{type(exc).__name__}: {text}"[:300]
+    return one_line(exc, with_type=True)
 
 
 class AdbTransport:
@@ -111,15 +111,16 @@ class AdbTransport:
 
 class AdbTarget(RemoteTarget):
     """``--device=adb:SERIAL``: the Python runner over adb (a device with Python + numpy + the runtime, e.g.
-    Termux, or an Android-on-x86 image). Stock Android without Python: see ``benchmark_model.BenchmarkModelTarget``."""
+    Termux, or an Android-on-x86 image). Stock Android without Python: see ``benchmark_model.BenchmarkModelTarget``.
+    Nothing talks to the adb server until the first job or ``describe``."""
 
     def __init__(self, serial: str, *, adb_host: str | None = None, adb_port: int | None = None,
                  io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, workdir_base: str = DEFAULT_WORKDIR, **options):
-        transport = AdbTransport(serial, adb_host=adb_host, adb_port=adb_port, io_timeout_s=io_timeout_s)
-        try:
+        def connect() -> AdbTransport:
+            transport = AdbTransport(serial, adb_host=adb_host, adb_port=adb_port, io_timeout_s=io_timeout_s)
             state = transport.state()
-        except TransportError as exc:
-            raise TransportError(f"adb:{serial}: {exc}") from None
-        if state != "device":
-            raise TransportError(f"adb:{serial}: device is {state!r}, not ready (unauthorized? offline?)")
-        super().__init__(transport, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)
+            if state != "device":
+                raise TransportError(f"device is {state!r}, not ready (unauthorized? offline?)")
+            return transport
+
+        super().__init__(f"adb:{serial}", connect, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)

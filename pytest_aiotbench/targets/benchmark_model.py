@@ -15,6 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
+from ..oneline import one_line
 from .adb import DEFAULT_WORKDIR, AdbTarget
 from .base import Job, Measurement, TargetError, Timing
 
@@ -78,7 +79,7 @@ class BenchmarkModelTarget(AdbTarget):
             code, out, err = self._shell("run benchmark_model", command, remaining + 2)
             if code != 0:
                 raise TargetError(f"{self.name}: run benchmark_model: exit {code}: "
-                                  f"{_last(err or out)}")
+                                  f"{one_line(err or out, last=True)}")
             timings = parse_benchmark_output(out + "\n" + err)
             if len(timings) != runs or not all(t[2] > 0 for t in timings):
                 raise TargetError(f"{self.name}: run benchmark_model: parsed {len(timings)} timings of {runs} runs "
@@ -86,8 +87,3 @@ class BenchmarkModelTarget(AdbTarget):
             return [t[2] for t in timings], timings[0][0], timings[0][1]
         finally:
             self._cleanup(workdir)
-
-
-def _last(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"

@@ -80,3 +80,6 @@ class HostTarget:
 
     def run(self, job: Job, timing: Timing) -> Measurement:
         return execute(job, timing)
+
+    def close(self) -> None:
+        pass  # sessions are closed after each job: nothing held between cases

@@ -10,32 +10,27 @@ Every string that reaches a device shell goes through ``shlex.quote``.
 
 from __future__ import annotations
 
-import atexit
 import json
-import math
 import secrets
 import shlex
-import shutil
 import tempfile
 import time
-import zipfile
-from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from ..emulation import FACTS_PROBE, mark_facts
 from ..frameworks.base import FrameworkUnavailable
-from .base import Job, Measurement, TargetError, Timing
+from ..oneline import one_line
+from ..device.protocol import ExitCode, ProtocolError, job_spec, read_result
+from .base import Job, Measurement, TargetError, Timing, register_open, unregister_open
+from .bundle import build_runner_bundle
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
-RUNNER_EXIT_MEANING = {2: "bad job", 3: "model failed", 4: "runtime missing on the device", 124: "deadline",
-                       137: "killed (deadline or out of memory)"}
 
 
 class TransportError(TargetError):
@@ -97,28 +92,6 @@ def parse_facts(text: str) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if v is not None}
 
 
-# -- runner bundle ---------------------------------------------------------------------------------------------------
-# What the Python runner imports: the job's meaning (host.execute), the frameworks and nothing that needs pytest.
-BUNDLE_MODULES = ("__init__.py", "device_runner.py", "score.py", "timing.py", "validity.py", "preprocess.py",
-                  "emulation.py", "frameworks/*.py", "targets/__init__.py", "targets/base.py", "targets/host.py")
-BUNDLE_MAIN = "import sys\nfrom pytest_aiotbench.device_runner import main\nsys.exit(main())\n"
-
-
-@lru_cache(maxsize=1)
-def build_runner_bundle() -> Path:
-    """A zipapp of the runner and the framework modules (stored, not compressed: it is small). Built once."""
-    package = Path(__file__).resolve().parents[1]
-    folder = tempfile.mkdtemp(prefix="aiotbench-bundle-")
-    atexit.register(shutil.rmtree, folder, True)
-    out = Path(folder) / "runner.pyz"
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("__main__.py", BUNDLE_MAIN)
-        for pattern in BUNDLE_MODULES:
-            for f in sorted(package.glob(pattern)):
-                zf.write(f, f"pytest_aiotbench/{f.relative_to(package).as_posix()}")
-    return out
-
-
 def framework_ref(name: str) -> str | None:
     """``module:attr`` of the framework's entry point, so the runner imports it directly (no metadata there)."""
     from importlib.metadata import entry_points
@@ -129,54 +102,16 @@ def framework_ref(name: str) -> str | None:
     return None
 
 
-def job_spec(job: Job, job_id: str) -> dict[str, Any]:
-    return {
-        "format": "aiotbench-job/1", "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
-        "framework_ref": framework_ref(job.framework), "threads": job.options.threads,
-        "extra": dict(job.options.extra), "preprocess": asdict(job.preprocess), "warmup": job.warmup,
-        "num_classes": job.num_classes, "background": job.background, "top_k": job.top_k,
-        "images": int(len(job.pixels)),
-    }
-
-
-# -- result validation -----------------------------------------------------------------------------------------------
-def validate_result(path: Path, job_id: str, images: int, top_k: int, num_classes: int) -> Measurement:
-    """Parse a pulled result file; anything incomplete, foreign or malformed is refused with one line."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise TargetError(f"result file is not valid JSON ({type(exc).__name__}): truncated or garbage") from None
-    if not isinstance(data, dict) or data.get("format") != "aiotbench-result/1" or data.get("complete") is not True:
-        raise TargetError("result file is incomplete or not an aiotbench result")
-    if data.get("job_id") != job_id:
-        raise TargetError(f"result file belongs to job {data.get('job_id')!r}, not {job_id!r}")
-    lat, rows = data.get("latencies_s"), data.get("topk")
-    if data.get("images") != images or not isinstance(lat, list) or not isinstance(rows, list) \
-            or len(lat) != images or len(rows) != images:
-        raise TargetError(f"result file covers {data.get('images')!r} images, the job has {images}")
-    if not all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in lat):
-        raise TargetError("result file has non-positive or non-finite latencies")
-    k = min(top_k, num_classes)
-    if not all(isinstance(r, list) and len(r) == k and all(isinstance(c, int) and 0 <= c < num_classes for c in r)
-               for r in rows):
-        raise TargetError(f"result file has malformed top-{k} rows")
-    for key in ("prepare_s", "first_s"):
-        if not isinstance(data.get(key), (int, float)) or not math.isfinite(data[key]) or data[key] < 0:
-            raise TargetError(f"result file has a bad {key}")
-    session = data.get("session") if isinstance(data.get("session"), dict) else {}
-    return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
-                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device")
-
-
 # -- the job ---------------------------------------------------------------------------------------------------------
 class RemoteTarget:
     """A device reached through a Transport, running the pushed Python runner."""
 
-    def __init__(self, transport: Transport, *, workdir_base: str, python: str | None = "python3",
-                 deadline_s: float = DEFAULT_DEADLINE_S, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
-                 keep_results: Path | None = None):
-        self.transport = transport
-        self.name = transport.name
+    def __init__(self, name: str, connect: Callable[[], Transport], *, workdir_base: str,
+                 python: str | None = "python3", deadline_s: float = DEFAULT_DEADLINE_S,
+                 io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, keep_results: Path | None = None):
+        self.name = name
+        self._connect = connect  # opens the link; called on first use, never by the constructor
+        self._transport: Transport | None = None
         self.workdir_base = workdir_base.rstrip("/") or "/tmp"
         self.python = python
         self.deadline_s = deadline_s
@@ -184,6 +119,17 @@ class RemoteTarget:
         self.keep_results = Path(keep_results) if keep_results else None
         self._facts: dict[str, Any] | None = None
         self._stale: list[str] = []  # work dirs a failed job could not remove: removed at the next contact
+
+    @property
+    def transport(self) -> Transport:
+        """The link, connected on first use. A failure is a TransportError naming the device."""
+        if self._transport is None:
+            try:
+                self._transport = self._connect()
+            except TargetError as exc:
+                raise TransportError(f"{self.name}: {exc}") from None
+            register_open(self)
+        return self._transport
 
     # -- facts -------------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -220,22 +166,23 @@ class RemoteTarget:
         pixels = local / "pixels.npy"
         np.save(pixels, np.ascontiguousarray(job.pixels), allow_pickle=False)
         spec = local / "job.json"
-        spec.write_text(json.dumps(job_spec(job, job_id)))
+        spec.write_text(json.dumps(job_spec(job, job_id, framework_ref(job.framework))))
         return {"runner.pyz": build_runner_bundle(), Path(job.model_file).name: Path(job.model_file),
                 "pixels.npy": pixels, "job.json": spec}
 
     def _preflight(self, workdir: str, payload_bytes: int, deadline: float) -> None:
         """One round trip: python present, free space, private work dir created."""
         q = shlex.quote
-        check_python = f"command -v {q(self.python)} >/dev/null 2>&1 || exit 12; " if self.python else ""
+        check_python = (f"command -v {q(self.python)} >/dev/null 2>&1 || exit {int(ExitCode.NO_PYTHON)}; "
+                        if self.python else "")
         script = (f"{check_python}"
                   f"df -k {q(self.workdir_base)} | tail -n 1; mkdir -m 700 {q(workdir)}")
         code, out, err = self._shell("check device", script, self._remaining(deadline, "check device"))
-        if code == 12:
+        if code == ExitCode.NO_PYTHON:
             raise TargetError(f"{self.name}: check device: {self.python!r} not found on the device (install Python "
                               "with numpy and the runtime, or use the benchmark_model runner)")
         if code != 0:
-            raise TargetError(f"{self.name}: check device: exit {code}: {_last_line(err or out)}")
+            raise TargetError(f"{self.name}: check device: exit {code}: {one_line(err or out, last=True)}")
         free = _df_available_bytes(out)
         need = payload_bytes + SPACE_MARGIN_BYTES
         if free is not None and free < need:
@@ -263,18 +210,18 @@ class RemoteTarget:
                 raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
                                   "(device frozen or runner hung)") from None
             raise TargetError(f"{self.name}: run: {exc}") from None
-        if code == 4:  # the runtime is missing there: a skip, as on the host (--aiotbench-strict makes it fail)
-            raise FrameworkUnavailable("device", f"missing on {self.name}: {_last_line(err or out)}")
+        if code == ExitCode.RUNTIME:  # missing there: a skip, as on the host (--aiotbench-strict makes it fail)
+            raise FrameworkUnavailable("device", f"missing on {self.name}: {one_line(err or out, last=True)}")
         if code != 0:
-            meaning = RUNNER_EXIT_MEANING.get(code, "runner crashed")
-            raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {_last_line(err or out)}")
+            meaning = ExitCode.meaning(code)
+            raise TargetError(f"{self.name}: run: exit {code} ({meaning}): {one_line(err or out, last=True)}")
 
     def _fetch_result(self, job: Job, job_id: str, workdir: str, local: Path, deadline: float) -> Measurement:
         part = local / "result.json.part"
         self._step("pull result", deadline, self.transport.pull, f"{workdir}/result.json", part)
         try:
-            m = validate_result(part, job_id, int(len(job.pixels)), job.top_k, job.num_classes)
-        except TargetError as exc:
+            m = read_result(part, job_id, int(len(job.pixels)), job.top_k, job.num_classes)
+        except ProtocolError as exc:
             raise TargetError(f"{self.name}: pull result: {exc}") from None
         final = local / "result.json"
         part.replace(final)  # only a validated file ever carries the result's name
@@ -288,6 +235,8 @@ class RemoteTarget:
     def _cleanup(self, workdir: str) -> None:
         """Kill the runner if it still runs, remove the work dir. After a disconnect, reconnect first; if the
         device is still gone the dir is remembered and removed at the next contact."""
+        if self._transport is None:  # never connected: nothing was created on the device
+            return
         q = shlex.quote(workdir)
         script = f"if [ -f {q}/runner.pid ]; then kill -9 $(cat {q}/runner.pid) 2>/dev/null; fi; rm -rf {q}"
         for attempt in range(2):
@@ -307,8 +256,15 @@ class RemoteTarget:
             self._cleanup(workdir)
 
     def close(self) -> None:
-        self._remove_stale()
-        self.transport.close()
+        """Remove what failed jobs left behind and drop the link (a later use reconnects). Never raises."""
+        if self._transport is None:
+            return
+        try:
+            self._remove_stale()
+        finally:
+            self._transport.close()
+            self._transport = None
+            unregister_open(self)
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _remaining(self, deadline: float, step: str) -> float:
@@ -325,8 +281,9 @@ class RemoteTarget:
             raise TargetError(f"{self.name}: {step}: {exc}") from None
 
     def _shell(self, step: str, command: str, timeout: float) -> tuple[int, str, str]:
+        transport = self.transport  # a failed connect already names the device
         try:
-            return self.transport.shell(command, timeout)
+            return transport.shell(command, timeout)
         except TargetError as exc:
             raise TargetError(f"{self.name}: {step}: {exc}") from None
 
@@ -342,11 +299,6 @@ def _df_available_bytes(df_output: str) -> int | None:
         return int(fields[-3]) * 1024
     except (IndexError, ValueError):
         return None
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def _safe(name: str) -> str:

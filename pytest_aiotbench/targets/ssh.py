@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..oneline import one_line
 from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/tmp"
@@ -25,10 +26,6 @@ def parse_ssh_spec(spec: str) -> tuple[str, str, int]:
     if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/"):
         raise TransportError(f"{spec}: expected ssh://user@host[:port]")
     return parts.username or getpass.getuser(), parts.hostname, port
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no detail'}"[:300]
 
 
 class SshTransport:
@@ -55,15 +52,15 @@ class SshTransport:
                            look_for_keys=self.key_filename is None, allow_agent=self.key_filename is None,
                            timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t)
         except paramiko.AuthenticationException as exc:
-            raise TransportError(f"key authentication failed ({_one_line(exc)}); "
+            raise TransportError(f"key authentication failed ({one_line(exc, with_type=True)}); "
                                  "give the key with --aiotbench-ssh-key") from None
         except paramiko.SSHException as exc:
             if "known_hosts" in str(exc) or isinstance(exc, paramiko.BadHostKeyException):
-                raise TransportError(f"host key not trusted ({_one_line(exc)}); add it to known_hosts or give "
-                                     "--aiotbench-ssh-known-hosts") from None
-            raise TransportError(_one_line(exc)) from None
+                raise TransportError(f"host key not trusted ({one_line(exc, with_type=True)}); add it to known_hosts "
+                                     "or give --aiotbench-ssh-known-hosts") from None
+            raise TransportError(one_line(exc, with_type=True)) from None
         except (OSError, EOFError) as exc:
-            raise TransportError(f"cannot connect: {_one_line(exc)}") from None
+            raise TransportError(f"cannot connect: {one_line(exc, with_type=True)}") from None
         client.get_transport().set_keepalive(max(1, int(t // 3)))
         self._client = client
 
@@ -77,7 +74,7 @@ class SshTransport:
         try:
             sftp = self._client.open_sftp()
         except Exception as exc:
-            raise TransportError(f"sftp: {_one_line(exc)}") from None
+            raise TransportError(f"sftp: {one_line(exc, with_type=True)}") from None
         sftp.get_channel().settimeout(self.io_timeout_s)
         return sftp
 
@@ -86,7 +83,7 @@ class SshTransport:
         try:
             sftp.put(str(local), remote, confirm=True)  # confirm: stat afterwards, size must match
         except Exception as exc:  # IOError from the server (no space: "Failure"), socket timeouts, EOF
-            raise TransportError(_one_line(exc)) from None
+            raise TransportError(one_line(exc, with_type=True)) from None
         finally:
             sftp.close()
 
@@ -96,7 +93,7 @@ class SshTransport:
             expected = sftp.stat(remote).st_size
             sftp.get(remote, str(local))
         except Exception as exc:
-            raise TransportError(_one_line(exc)) from None
+            raise TransportError(one_line(exc, with_type=True)) from None
         finally:
             sftp.close()
         got = Path(local).stat().st_size
@@ -110,7 +107,7 @@ class SshTransport:
         except TransportError:
             raise
         except Exception as exc:
-            raise TransportError(_one_line(exc)) from None
+            raise TransportError(one_line(exc, with_type=True)) from None
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
@@ -151,14 +148,15 @@ class SshTransport:
 
 
 class SshTarget(RemoteTarget):
-    """``--device=ssh://user@host[:port]``: the Python runner on a Linux board with Python, numpy and the runtime."""
+    """``--device=ssh://user@host[:port]``: the Python runner on a Linux board with Python, numpy and the runtime.
+    The SSH session opens on the first job or ``describe``."""
 
-    def __init__(self, spec: str, *, key_filename: str | None = None, known_hosts: str | None = None,
-                 io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, workdir_base: str = DEFAULT_WORKDIR, **options):
-        user, host, port = parse_ssh_spec(spec)
-        try:
-            transport = SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
-                                     io_timeout_s=io_timeout_s)
-        except TransportError as exc:
-            raise TransportError(f"ssh://{user}@{host}:{port}: {exc}") from None
-        super().__init__(transport, workdir_base=workdir_base, io_timeout_s=io_timeout_s, **options)
+    def __init__(self, user: str, host: str, port: int, *, key_filename: str | None = None,
+                 known_hosts: str | None = None, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+                 workdir_base: str = DEFAULT_WORKDIR, **options):
+        def connect() -> SshTransport:
+            return SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
+                                io_timeout_s=io_timeout_s)
+
+        super().__init__(f"ssh://{user}@{host}:{port}", connect, workdir_base=workdir_base,
+                         io_timeout_s=io_timeout_s, **options)

@@ -156,22 +156,10 @@ def _fingerprint(obj) -> str:
 
 
 def default_calibration_dir() -> Path | None:
+    """``$AIOTBENCH_CALIBRATION``. The package knows no data folder of its own: scripts/main-job.sh passes the
+    shared samples (and the evaluation set to exclude) explicitly."""
     env = os.environ.get("AIOTBENCH_CALIBRATION")
-    if env:
-        return Path(env)
-    shared = os.environ.get("AIOTBENCH_SHARED")
-    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
-        if (base / "data" / "samples").is_dir():
-            return base / "data" / "samples"
-    return None
-
-
-def default_excludes() -> list[Path]:
-    shared = os.environ.get("AIOTBENCH_SHARED")
-    for base in ([Path(shared)] if shared else []) + [Path.cwd().parent / "shared"]:
-        if (base / "data" / "imagenet-val-500").is_dir():
-            return [base / "data" / "imagenet-val-500"]
-    return []
+    return Path(env) if env else None
 
 
 def run_step(job: dict, log: Path, timeout: float) -> StepResult:
@@ -274,7 +262,7 @@ class Builder:
         if folder is None:
             return None, ("no calibration images: pass --calibration DIR (images that are not in your evaluation "
                           "set) or set AIOTBENCH_CALIBRATION")
-        excludes = list(o.exclude) if o.exclude else default_excludes()
+        excludes = list(o.exclude)
         try:
             return plan(folder, o.calibration_count, o.seed, excludes), None
         except CalibrationError as exc:
@@ -310,7 +298,8 @@ class Builder:
             not_installed = (f", {len(self.not_installed)} skipped (toolchain not installed)"
                              if self.not_installed else "")
             _say(f"done in {time.perf_counter() - t_all:.0f} s: {len(self.built)} built, {len(self.skipped)} up to "
-                 f"date{not_installed}, {len(self.failures)} failed; manifest {self.manifest_path}")
+                 f"date{not_installed}, {len(self.failures)} failed"
+                 + (f"; manifest {self.manifest_path}" if self.manifest_path.is_file() else "; nothing recorded"))
         if self.failures:
             _say("failures:")
             for f in self.failures:
@@ -349,8 +338,9 @@ class Builder:
                    "calibration": cal_plan}  # random: BatchNorm statistics; all: an output sanity probe
             res = run_step(job, logs / f"{name}-source.log", o.timeout)
             if not res.ok:
-                self.failures.append(f"{name} source: {res.error}")
-                _say(f"{name}: source FAILED: {res.error}")
+                error = f"{source_path}: {res.error}" if weights == "torchscript" else res.error  # name the file
+                self.failures.append(f"{name} source: {error}")
+                _say(f"{name}: source FAILED: {error}")
                 if res.code == 3:  # pretrained missing (the parent's own check normally catches this first)
                     raise BuildError(res.error or "pretrained weights not available")
                 return

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+from ..dataset import IMAGE_SUFFIXES
+
 METHOD = "eval-crop + seeded random-resized-crop/flip/colour augmentation (calibration.py v1)"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from pathlib import Path
 
 from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
@@ -45,14 +46,13 @@ def register(subparsers) -> None:
                    help="torchvision pretrained weights from the torch hub cache (never downloaded; exit 2 when "
                         "missing), or random init with BatchNorm statistics re-estimated (marked weights: random)")
     b.add_argument("--calibration", type=Path, default=None,
-                   help="images for int8 calibration (default: $AIOTBENCH_CALIBRATION, else <shared>/data/samples)")
+                   help="images for int8 calibration, not evaluation images (default: $AIOTBENCH_CALIBRATION)")
     b.add_argument("--calibration-count", type=int, default=200,
                    help="calibration samples: a seeded draw if the folder has more, augmented crops if fewer")
     b.add_argument("--calibration-margin", type=float, default=1.25,
                    help="widen the calibrated activation ranges by this factor (default 1.25)")
     b.add_argument("--exclude", type=Path, action="append", default=[],
-                   help="evaluation image folder whose images must never be used for calibration (repeatable; "
-                        "default: <shared>/data/imagenet-val-500 when present)")
+                   help="evaluation image folder whose images must never be used for calibration (repeatable)")
     b.add_argument("--seed", type=int, default=0, help="seed for random weights and calibration draws")
     b.add_argument("--input-size", type=int, default=None,
                    help="input size (required with --from-torchscript; for torchvision models an override "
@@ -78,6 +78,23 @@ def register(subparsers) -> None:
     v.set_defaults(func=_verify)
 
 
+def torchscript_problem(path: Path) -> str | None:
+    """Why ``path`` is not a TorchScript archive (checked before any build step, so the message names the file and
+    nothing is written), or None. torch.jit.save writes a zip with the module's ``code/``; torch.save does not."""
+    hint = "save the model with torch.jit.script(model).save(FILE) or torch.jit.trace(model, example).save(FILE)"
+    if not path.is_file():
+        return None  # the build says "not found", after its check of the required options
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return f"--from-torchscript {path}: not a TorchScript file (not a zip archive); {hint}"
+    if not any("/code/" in name or name.endswith("/constants.pkl") for name in names):
+        return (f"--from-torchscript {path}: not a TorchScript file (a torch.save checkpoint or state_dict has no "
+                f"code); {hint}")
+    return None
+
+
 def _build(args) -> int:
     from .build import BuildOptions, build
 
@@ -86,6 +103,11 @@ def _build(args) -> int:
                                         ("--resize", args.resize)) if val is not None]
         if stray:
             print(f"aiotbench zoo build: {', '.join(stray)} only apply with --from-torchscript", file=sys.stderr)
+            return 2
+    else:
+        problem = torchscript_problem(args.from_torchscript)
+        if problem:
+            print(f"aiotbench zoo build: {problem}", file=sys.stderr)
             return 2
     opts = BuildOptions(
         out=args.out, models=args.models, weights=args.weights, variants=tuple(args.variants),

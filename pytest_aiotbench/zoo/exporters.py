@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..oneline import one_line
+
 EXIT_PRETRAINED_MISSING = 3  # the source step's way of telling the parent "pretrained weights not available"
 
 
@@ -238,7 +240,7 @@ def step_ptl(job: dict) -> dict:
         info["optimize_for_mobile"] = True
     except Exception as exc:  # this CPU wheel is built without XNNPACK: "Mobile optimization only available ..."
         info["optimize_for_mobile"] = False
-        info["optimize_for_mobile_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        info["optimize_for_mobile_error"] = one_line(exc, with_type=True, limit=200)
     module._save_for_lite_interpreter(job["out"])
     info["convert_seconds"] = time.perf_counter() - t0
     from torch.jit.mobile import _load_for_lite_interpreter
@@ -444,8 +446,7 @@ def main(argv: list[str]) -> int:
         result, code = {"ok": False, "error": str(exc)}, 1
     except Exception as exc:  # the parent reports it in one line and keeps going with the other artifacts
         traceback.print_exc()
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        result, code = {"ok": False, "error": f"{type(exc).__name__}: {first}"}, 1
+        result, code = {"ok": False, "error": one_line(exc, with_type=True)}, 1
     Path(result_path).write_text(json.dumps(result, default=_jsonable))
     return code
 

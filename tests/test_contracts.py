@@ -1,0 +1,84 @@
+"""Contracts written once: install hints come from ``Framework.requirement``; a report's score follows
+``score.device_score``; one list of image suffixes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aiotbench.frameworks import available_frameworks, get_framework
+from pytest_aiotbench.frameworks.base import FrameworkUnavailable
+from pytest_aiotbench.reports import score_of
+from pytest_aiotbench.score import device_score
+
+from tests.helpers.reports import make_case
+
+
+@pytest.mark.parametrize("name", ["tflite", "pytorch-mobile", "onnxruntime", "executorch"])
+def test_install_hint_comes_from_the_requirement(name):
+    if name not in available_frameworks():
+        pytest.skip(f"{name} not registered")
+    framework = get_framework(name)
+    exc = FrameworkUnavailable.missing(framework, "some-runtime==1.0")
+    assert exc.fix == f"pip install '{framework.requirement}'  (some-runtime==1.0)"
+    assert str(exc) == f"{name} runtime is not installed: {exc.fix}"
+
+
+def test_report_score_is_the_device_score_rule():
+    cases = [make_case("a-tflite-int8", seed=1), make_case("b-onnx-fp32", status="skipped"),
+             make_case("c-tflite-fp32", top1=None)]
+    score = score_of(cases)
+    rule = device_score(cases, [c["id"] for c in cases])
+    assert (score["vips"], score["vops"], score["partial"], score["missing"]) == \
+           (rule.vips, rule.vops, True, ["b-onnx-fp32", "c-tflite-fp32"])
+    assert score["cases"] == 3
+    full = score_of([make_case("a-tflite-int8", seed=1)])
+    assert not full["partial"] and full["vips"] == pytest.approx(cases[0]["vips"])
+
+
+def test_one_image_suffix_list():
+    from pytest_aiotbench import dataset
+    from pytest_aiotbench.zoo import calibration
+
+    assert calibration.IMAGE_SUFFIXES is dataset.IMAGE_SUFFIXES
+    assert {".jpeg", ".jpg", ".png"} <= dataset.IMAGE_SUFFIXES
+
+
+def _layout_block() -> str:
+    from tests.helpers.shared import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Code layout", 1)[1].split("\n## ", 1)[0]
+    return section.split("```text", 1)[1].split("```", 1)[0]
+
+
+def test_readme_code_layout_names_every_module_and_top_level_folder():
+    import re
+    import subprocess
+
+    from tests.helpers.shared import REPO
+
+    block = _layout_block()
+    words = set(re.findall(r"[\w.]+", block))
+    package = REPO / "pytest_aiotbench"
+    missing = [f"{p.stem}.py" for p in package.glob("*.py")
+               if not p.name.startswith("__") and p.stem not in words and p.name not in words]
+    for folder in (p for p in package.iterdir() if p.is_dir() and not p.name.startswith("__")):
+        if folder.name not in words:
+            missing.append(f"{folder.name}/")
+        missing += [f"{folder.name}/{p.stem}" for p in folder.glob("*.py")
+                    if not p.name.startswith("__") and p.stem not in words]
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    tops = {path.split("/")[0] for path in tracked if "/" in path and not path.startswith(".")}
+    missing += [f"{top}/" for top in sorted(tops - {"pytest_aiotbench"}) if f"{top}/" not in block]
+    assert not missing, f"README 'Code layout' does not name: {', '.join(missing)}"
+
+
+def test_dataset_readme_states_the_protocol_the_code_uses():
+    from pytest_aiotbench import dataset
+    from tests.helpers.shared import REPO
+
+    text = (REPO / "dataset" / "README.md").read_text()
+    assert f"{dataset.PROTOCOL_CLASSES} classes × {dataset.PROTOCOL_PER_CLASS} images with seed " \
+           f"{dataset.PROTOCOL_SEED}" in text
+    assert f"{dataset.SYNTHETIC_IMAGES} deterministic synthetic images" in text
+    assert all(suffix in text for suffix in dataset.IMAGE_SUFFIXES)

@@ -1,0 +1,183 @@
+"""Bad input to the report tools (``aiotbench compare``/``rank``/``report``, ``zoo build``): one line, exit 2, never a
+traceback. Includes a seeded, bounded fuzz over corrupted report files."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pytest_aiotbench.cli import main as aiotbench_main
+from tests.helpers.reports import make_case, make_report, run_cli, write_json
+
+FUZZ_SEED = 20261129
+FUZZ_ROUNDS = 120  # compare and rank each; the HTML report (matplotlib) every 8th round
+ODD_VALUES = [None, True, False, 0, -1, 1.5, 1e308, -1e-9, float("nan"), float("inf"), "", "x", "0.7", [], {},
+              [1, "a"], {"a": 1}, [[None]], "../../etc/passwd"]
+
+
+def _good_pair(tmp_path: Path) -> tuple[dict, dict]:
+    base = make_report([make_case("a-tflite-int8", seed=1, images=30), make_case("b-onnx-fp32", seed=2, images=30),
+                        make_case("c-tflite-fp32", status="skipped")])
+    new = make_report([make_case("a-tflite-int8", seed=3, images=30, latency_ms=6.0),
+                       make_case("b-onnx-fp32", seed=4, images=30, top1=0.6), make_case("d-onnx-int8", seed=5)])
+    return base, new
+
+
+def _nodes(value, path=()):
+    """Every (path, value) inside a JSON tree."""
+    yield path, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _nodes(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _nodes(v, path + (i,))
+
+
+def _mutate(report: dict, rng: random.Random) -> str:
+    """One random corruption of the report, returned as the file's text."""
+    report = json.loads(json.dumps(report))
+    kind = rng.choice(["replace", "replace", "number", "number", "number", "delete", "truncate", "garble",
+                       "duplicate", "swap"])
+    nodes = [(p, v) for p, v in _nodes(report) if p]
+    if kind == "number":  # values the schema allows but the maths may not: zero, negative, huge, tiny
+        nodes = [(p, v) for p, v in nodes if isinstance(v, (int, float)) and not isinstance(v, bool)] or nodes
+    path, _ = rng.choice(nodes)
+    parent = report
+    for key in path[:-1]:
+        parent = parent[key]
+    if kind in ("replace", "truncate", "garble"):
+        parent[path[-1]] = rng.choice(ODD_VALUES)
+    elif kind == "number":
+        parent[path[-1]] = rng.choice([0, 0.0, -1, -0.5, 1e308, 1e-300, 2, 10 ** 30])
+    elif kind == "delete":
+        del parent[path[-1]]
+    elif kind == "duplicate" and isinstance(report.get("cases"), list) and report["cases"]:
+        report["cases"].append(rng.choice(report["cases"]))
+    elif kind == "swap" and isinstance(report.get("cases"), list) and len(report["cases"]) > 1:
+        report["cases"][0], report["cases"][1] = report["cases"][1], report["cases"][0]["id"]
+    text = json.dumps(report)  # NaN/Infinity as Python writes them: the readers must refuse them
+    if kind == "truncate":
+        text = text[:rng.randrange(len(text))]
+    elif kind == "garble":
+        at = rng.randrange(len(text))
+        text = text[:at] + rng.choice(["\x00", "}", "\"", "\udcff", "ÿ", ","]) + text[at + 1:]
+    return text
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = aiotbench_main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8", "surrogateescape") if "\udcff" in text else text.encode("utf-8"))
+    return path
+
+
+def test_fuzzed_reports_never_crash_the_tools(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rng = random.Random(FUZZ_SEED)
+    base, new = _good_pair(tmp_path)
+    outcomes = {0: 0, 1: 0, 2: 0}
+    for round_ in range(FUZZ_ROUNDS):
+        texts = [json.dumps(base), json.dumps(new)]
+        for side in rng.sample([0, 1], rng.choice([1, 2])):
+            texts[side] = _mutate([base, new][side], rng)
+        a, b = _write(tmp_path / "base.json", texts[0]), _write(tmp_path / "new.json", texts[1])
+        commands = [("compare", a, b, "--fail-on", "top1:-0.5pt", "--fail-on", "p90:+10%", "--fail-on", "vips:-5%"),
+                    ("rank", a, b, "--allow-mismatch")]
+        if round_ % 8 == 0:
+            commands.append(("report", a, b, "-o", tmp_path / "out.html", "--fail-on", "p90:+10%"))
+        for command in commands:
+            try:
+                code, out, err = _run(capsys, *command)
+            except Exception as exc:  # an internal error: show what reproduces it
+                pytest.fail(f"round {round_}: {command[0]} raised {type(exc).__name__}: {exc}\n"
+                            f"BASE: {texts[0][:3000]}\nNEW: {texts[1][:3000]}")
+            assert code in (0, 1, 2), (round_, command[0], code, err)
+            outcomes[code] += 1
+            if code == 2:
+                assert err.startswith(f"aiotbench {command[0]}: error: ") and err.count("\n") == 1, (round_, err)
+            assert "Traceback" not in out + err
+    assert outcomes[2] > FUZZ_ROUNDS // 2 and outcomes[0] + outcomes[1] > 0  # the fuzz reached both paths
+
+
+@pytest.mark.parametrize("where, value, spelled", [("top1", float("nan"), "NaN"),
+                                                   ("vips", float("inf"), "Infinity")])
+def test_nan_in_a_report_is_named_with_case_and_key(tmp_path, where, value, spelled):
+    report = make_report([make_case("a-tflite-int8"), make_case("b-onnx-fp32")])
+    report["cases"][1][where] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(report))  # Python writes NaN/Infinity unless told not to
+    good = write_json(tmp_path / "good.json", make_report([make_case("a-tflite-int8"), make_case("b-onnx-fp32")]))
+    result = run_cli("compare", good, bad)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"case 'b-onnx-fp32': cases[1].{where}: {spelled} is not allowed (expected number or null)" in result.stderr
+
+
+def test_nested_nan_names_the_case_and_key(tmp_path):
+    report = make_report([make_case("a-tflite-int8")])
+    report["cases"][0]["latency_ms"]["p90"] = float("nan")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(report))
+    result = run_cli("rank", bad, bad)
+    assert result.returncode == 2
+    assert "case 'a-tflite-int8': cases[0].latency_ms.p90: NaN is not allowed" in result.stderr
+
+
+@pytest.mark.parametrize("value", [0.0, -2.0, 1e308])
+def test_impossible_latency_is_refused_with_case_and_key(tmp_path, value):
+    report = make_report([make_case("a-tflite-int8", images=20)])
+    report["cases"][0]["per_image"]["latency_ms"][7] = value
+    bad = write_json(tmp_path / "bad.json", report)
+    result = run_cli("compare", bad, bad)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"case 'a-tflite-int8': cases[0].per_image.latency_ms[7]: {value} ms is not a latency" in result.stderr
+
+
+def test_report_output_that_is_a_directory_is_one_line(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = write_json(tmp_path / "run.json", make_report([make_case("a-tflite-int8")]))
+    (tmp_path / "outdir").mkdir()
+    result = run_cli("report", run, "-o", tmp_path / "outdir")
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "is a directory; give a file name, e.g." in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_output_that_cannot_be_written_is_one_line(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = write_json(tmp_path / "run.json", make_report([make_case("a-tflite-int8")]))
+    (tmp_path / "file").write_text("x")
+    result = run_cli("report", run, "-o", tmp_path / "file" / "report.html")  # parent is a file
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("aiotbench report: error: ") and "Traceback" not in result.stderr
+
+
+def _zoo_build(tmp_path, model: Path):
+    return run_cli("zoo", "build", "--from-torchscript", model, "--input-size", "224", "--num-classes", "1000",
+                   "--name", "mine", "--mean", "0.5", "--std", "0.5", "--out", tmp_path / "zoo")
+
+
+def test_zoo_build_from_a_non_torchscript_file_names_it(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("not a model")
+    checkpoint = tmp_path / "weights.pt"  # what torch.save(model.state_dict()) writes: a zip without code/
+    with zipfile.ZipFile(checkpoint, "w") as z:
+        z.writestr("weights/data.pkl", b"\x80\x02}q\x00.")
+        z.writestr("weights/version", "3\n")
+    for path, why in ((garbage, "not a zip archive"), (checkpoint, "a torch.save checkpoint or state_dict has no code")):
+        result = _zoo_build(tmp_path, path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1
+        assert f"--from-torchscript {path}: not a TorchScript file ({why})" in result.stderr
+        assert "manifest" not in result.stdout + result.stderr
+        assert not (tmp_path / "zoo" / "manifest.json").exists()
