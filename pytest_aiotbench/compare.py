@@ -194,6 +194,7 @@ class Comparison:
     def cannot_judge(self) -> bool:
         return any(c.unjudged for c in self.cases)
 
+    @property
     def compared(self) -> list[CaseComparison]:
         """Cases that were actually compared: measured on both sides, or lost in NEW."""
         return [c for c in self.cases if c.deltas or c.lost]
