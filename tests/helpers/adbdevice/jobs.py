@@ -41,7 +41,9 @@ def shared_images(n: int) -> list[tuple[Path, int]]:
 
 def make_job(model: Path, images: int = 16, size: int = 128, warmup: int = 2, case_id: str = "device-test",
              threads: int = 1) -> Job:
-    spec = PreprocessSpec(input_size=size, resize=round(size / 0.875))
+    # The shared uint8 MobileNets take (x - 127.5) / 127.5 in their own quantization, i.e. raw pixels: with
+    # another mean/std every input saturates and all images get the same few classes (garbage on both sides).
+    spec = PreprocessSpec(input_size=size, resize=round(size / 0.875), mean=(127.5,) * 3, std=(127.5,) * 3)
     pixels = np.stack([crop_pixels(p.read_bytes(), spec, p.name) for p, _ in shared_images(images)])
     return Job(case_id=case_id, framework="tflite", model_file=Path(model), options=PrepareOptions(threads=threads),
                pixels=pixels, preprocess=spec, warmup=warmup, num_classes=1001, background=True, top_k=5)
