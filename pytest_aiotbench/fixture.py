@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from .catalog import Case
+from .entry import EntryError, case_entry, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
 from .score import accuracy, latency_stats_ms, vips, vops
@@ -52,14 +53,20 @@ class AiotbenchFixture:
         self._properties.append(("aiotbench_id", self.result_id))
 
     def _skip_or_fail(self, reason: str) -> None:
+        self.benchmark.skipped = True  # nothing was timed: no "Benchmark fixture was not used" warning
         if self.state.settings.strict:
             pytest.fail(f"{reason} (--aiotbench-strict)", pytrace=False)
         pytest.skip(reason)
+
+    def _fail(self, message: str) -> None:
+        self.benchmark.skipped = True
+        pytest.fail(message, pytrace=False)
 
     def run(self) -> CaseResult:
         case, state = self.case, self.state
         if not case.file.is_file():
             self._skip_or_fail(_missing_file_hint(case))
+        failure = skip = None
         try:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
@@ -69,17 +76,28 @@ class AiotbenchFixture:
                       pixels, case.preprocess, state.settings.warmup, case.num_classes, case.background)
             measurement = state.target(self.device).run(job, BenchmarkTiming(self.benchmark))
         except FrameworkUnavailable as exc:
-            self._skip_or_fail(f"{case.framework}: {exc.fix}")
+            skip = f"{case.framework}: {exc.fix}"
         except CASE_ERRORS as exc:
-            pytest.fail(str(exc), pytrace=False)
-        entry = self._score(measurement, weights)
+            failure = str(exc)
+        # Outside the except blocks: the one-line message is all pytest prints (no chained traceback).
+        if skip is not None:
+            self._skip_or_fail(skip)
+        if failure is not None:
+            self._fail(failure)
+        try:
+            entry = self._score(measurement, weights)
+            facts = plain_json(state.facts(self.device), f"device {self.device}")
+        except EntryError as exc:  # what cannot be written as JSON cannot travel to the xdist controller either
+            failure = f"{case.id}: result cannot be reported: {exc}"
+        if failure is not None:
+            self._fail(failure)
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
         ds = state.dataset
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
                                                 "images": len(ds), "fingerprint": ds.fingerprint(),
                                                 "labeled": ds.labeled}
         self._properties.append(("aiotbench_entry", entry))
-        self._properties.append(("aiotbench_device", (self.device, state.facts(self.device))))
+        self._properties.append(("aiotbench_device", (self.device, facts)))
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)
@@ -91,22 +109,21 @@ class AiotbenchFixture:
         top5 = accuracy(m.topk, ds.labels, 5) if scored else None
         stats = latency_stats_ms(m.latencies_s)
         vips_value = vips(top1, stats["mean"] / 1e3)
-        return {
-            "id": case.id, "result_id": self.result_id, "device": self.device, "model": case.model, "framework": case.framework, "quant": case.quant,
-            "file": str(case.file), "file_sha256": file_sha256(case.file), "weights": weights or "unspecified",
-            "images": len(m.latencies_s), "top1": top1, "top5": top5, "min_top1": self.required_top1(),
-            "reference_top1": case.reference_top1, "latency_ms": stats,
-            "prepare_ms": m.prepare_s * 1e3, "first_ms": m.first_s * 1e3, "warmup": self.state.settings.warmup,
-            "images_per_s": 1e3 / stats["mean"] if stats["mean"] > 0 else None,
-            "vips": vips_value, "vops": vops(vips_value, case.gflops), "gflops": case.gflops,
-            "status": "passed", "reason": None,
-            "runtime": {**m.session, "timed_on": m.timed_on},
-            "per_image": {"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
-        }
+        return case_entry(
+            id=case.id, result_id=self.result_id, device=self.device, model=case.model, framework=case.framework,
+            quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
+            weights=weights or "unspecified", images=len(m.latencies_s), top1=top1, top5=top5,
+            min_top1=self.required_top1(), reference_top1=case.reference_top1, latency_ms=stats,
+            prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=self.state.settings.warmup,
+            images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
+            vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
+            status="passed", reason=None,
+            runtime={**m.session, "timed_on": m.timed_on},
+            per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+        )
 
     def required_top1(self) -> float | None:
-        override = self.state.settings.min_top1
-        return override if override is not None else self.case.min_top1
+        return self.state.required_top1(self.case)
 
     def check(self, result: CaseResult) -> None:
         """Fail the case when its top-1 is under the threshold (catalog min_top1, or --aiotbench-min-top1)."""

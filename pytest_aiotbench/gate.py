@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from . import options
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
 from .session import current_report
@@ -30,40 +31,15 @@ GATE_KEY = pytest.StashKey[GateState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("aiotbench", "AIoTBench inference benchmarks")
-    options = [
-        ("--aiotbench-compare", "aiotbench_compare", "BASE.json", None,
-         "compare this run with a previous aiotbench or pytest-benchmark JSON; print the deltas"),
-        ("--aiotbench-fail-on", "aiotbench_fail_on", "METRIC:LIMIT", "append",
-         "fail the session when a case regresses beyond this limit against --aiotbench-compare, e.g. "
-         "top1:-0.5pt, vips:-5%, p90:+10% (repeatable; latency limits are noise-aware)"),
-        ("--aiotbench-html", "aiotbench_html", "FILE", None,
-         "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
-         "pytest-aiotbench[plot]"),
-    ]
-    for flag, ini, metavar, action, help_text in options:
-        group.addoption(flag, dest=ini, metavar=metavar, default=None, help=help_text.replace("%", "%%"),
-                        **({"action": action} if action else {}))
-        if action == "append":
-            parser.addini(ini, help_text, type="linelist", default=[])
-        else:
-            parser.addini(ini, help_text, default=None)
-
-
-def _setting(config: pytest.Config, name: str):
-    """Command line first, then the ini key; relative ini paths are relative to the ini file."""
-    value = config.getoption(name)
-    if value:
-        return value, config.invocation_params.dir
-    return config.getini(name) or None, (config.inipath.parent if config.inipath else config.rootpath)
+    options.register(parser, options.GATE_OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # xdist worker: the controller owns the whole run's report
         return
-    base_path, base_dir = _setting(config, "aiotbench_compare")
-    limit_specs, _ = _setting(config, "aiotbench_fail_on")
-    html_path, html_dir = _setting(config, "aiotbench_html")
+    base_path = options.value(config, "aiotbench_compare")
+    limit_specs = options.value(config, "aiotbench_fail_on")
+    html_path = options.value(config, "aiotbench_html")
     if not (base_path or limit_specs or html_path):
         return
     try:
@@ -73,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if limits and not base_path:
         raise pytest.UsageError("--aiotbench-fail-on needs a base run: --aiotbench-compare BASE.json")
     try:
-        base = load_report(base_dir / base_path) if base_path else None
+        base = load_report(base_path) if base_path else None
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-compare: {exc}") from None
     if html_path:
@@ -83,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
             require_matplotlib()
         except ReportError as exc:
             raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
-    config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None)
+    config.stash[GATE_KEY] = GateState(base, limits, html_path)
 
 
 @pytest.hookimpl(trylast=True)  # after the core plugin has recorded every case

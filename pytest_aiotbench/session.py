@@ -1,6 +1,11 @@
 """Session state: the settings, the dataset, the cases, the targets and every result, and the reports built
 from them. With several devices (a farm, usually one xdist worker per device) every result carries its device;
-the controller merges them into one report, ranked by device score, plus one plain report per device."""
+the controller merges them into one report, ranked by device score, plus one plain report per device.
+
+Report lifecycle: after each case ``record`` checkpoints (the report file is rewritten atomically from a header
+built once, with every case so far: crash-safe and cheap, no hook, no device query); at the end ``finalize``
+builds every report once (fresh facts and score), fires ``pytest_aiotbench_report`` once per report and writes
+them. Ctrl-C still reaches ``finalize`` (pytest_sessionfinish), a crash leaves the last checkpoint."""
 
 from __future__ import annotations
 
@@ -19,28 +24,13 @@ from .environment import machine_facts, package_versions
 from .preprocess import PixelCache, PreprocessSpec
 from .schema import SCHEMA_ID
 from .score import device_score
+from .options import Settings
 from .storage import write_json_atomic
 from .targets import Target, TargetError, resolve_target
 
+__all__ = ["STATE_KEY", "AiotbenchState", "Settings", "current_report", "device_report_path", "get_state"]
+
 STATE_KEY = pytest.StashKey["AiotbenchState"]()
-
-
-@dataclass
-class Settings:
-    dataset: str | None
-    images: int | None
-    threads: int
-    warmup: int
-    min_top1: float | None
-    strict: bool
-    json_path: Path | None
-    cache_dir: Path | None
-    devices: list[str]
-    target_options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def farm(self) -> bool:
-        return len(self.devices) > 1
 
 
 @dataclass
@@ -55,6 +45,9 @@ class AiotbenchState:
     device_facts: dict[str, dict] = field(default_factory=dict)
     _targets: dict[str, Target] = field(default_factory=dict)
     _pixels: dict[str, np.ndarray] = field(default_factory=dict)
+    _header: dict | None = None  # run-level part of the checkpoint report, built once
+    final: dict[str, dict] | None = None  # the reports built by finalize()
+    report_lock: Any = None  # storage.ReportLock held on the JSON report path for the session
 
     def __post_init__(self) -> None:
         self.cache = PixelCache(self.settings.cache_dir)
@@ -82,9 +75,17 @@ class AiotbenchState:
             self._pixels[spec.geometry] = self.dataset.pixels(spec, self.cache)
         return self._pixels[spec.geometry]
 
+    def required_top1(self, case: Case) -> float | None:
+        """The case's threshold: --aiotbench-min-top1 when given, else the catalog's min_top1."""
+        return self.settings.min_top1 if self.settings.min_top1 is not None else case.min_top1
+
     def record(self, entry: dict) -> None:
         self.results[entry["result_id"]] = entry
-        self.write_json()
+        self.checkpoint()
+
+    def _cache_settings(self) -> dict:
+        return {"dir": str(self.cache.root) if self.cache.root else None, "hits": self.cache.hits,
+                "misses": self.cache.misses, **({"note": self.cache.note} if self.cache.note else {})}
 
     # -- reports -------------------------------------------------------------------------------------------------
     def _score(self, results: list[dict]) -> dict:
@@ -107,45 +108,86 @@ class AiotbenchState:
                 "min_top1_override": self.settings.min_top1,
                 "strict": self.settings.strict,
                 "devices": self.settings.devices,
-                "cache": {"dir": str(self.settings.cache_dir) if self.settings.cache_dir else None,
-                          "hits": self.cache.hits, "misses": self.cache.misses},
+                "cache": self._cache_settings(),
             },
             "cases": cases,
             "score": score,
         }
 
-    def device_report(self, device: str) -> dict:
-        """The plain one-device report: what `aiotbench compare` and `aiotbench rank` read."""
-        cases = [{k: v for k, v in e.items() if k != "result_id"}
-                 for e in self.results.values() if e["device"] == device]
-        report = self._base_report(self.facts(device), cases, self._score(cases))
-        self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
-        return report
+    def _device_cases(self, device: str) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "result_id"} for e in self.results.values()
+                if e["device"] == device]
 
-    def build_report(self) -> dict:
-        if not self.settings.farm:
-            return self.device_report(self.settings.devices[0])
+    def _farm_cases(self) -> list[dict]:
+        return [{**{k: v for k, v in e.items() if k != "result_id"}, "id": e["result_id"]}
+                for e in self.results.values()]
+
+    def _device_report(self, device: str, facts: dict) -> dict:
+        """The plain one-device report: what `aiotbench compare` and `aiotbench rank` read."""
+        cases = self._device_cases(device)
+        return self._base_report(facts, cases, self._score(cases))
+
+    def _farm_report(self, facts: dict[str, dict]) -> dict:
         # Merged farm report: case ids carry their device; one score per device, ranked.
-        cases = [{**{k: v for k, v in e.items() if k != "result_id"}, "id": e["result_id"]}
-                 for e in self.results.values()]
+        cases = self._farm_cases()
         by_device = {d: self._score([c for c in cases if c["device"] == d]) for d in self.settings.devices}
         ranking = sorted(by_device, key=lambda d: -(by_device[d]["vips"] or 0.0))
         score = {**self._score(cases), "partial": True,
                  "partial_reasons": ["merged farm report: each device is scored in by_device"]}
         report = self._base_report({"target": "farm", "devices": self.settings.devices}, cases, score)
-        report.update(devices={d: self.facts(d) for d in self.settings.devices}, by_device=by_device,
-                      ranking=ranking)
-        self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
+        report.update(devices=facts, by_device=by_device, ranking=ranking)
         return report
 
-    def write_json(self) -> None:
+    def checkpoint(self) -> None:
+        """Rewrite the report file with every case so far. The run-level header (machine, packages, dataset,
+        device facts known so far) is built once and reused; no hook fires and no device is asked anything."""
         path = self.settings.json_path
-        if path is None or self.is_worker:
+        if path is None or self.is_worker or self.final is not None:
             return
-        write_json_atomic(path, self.build_report())
-        if self.settings.farm:  # one plain report per device beside the merged one
-            for device in self.settings.devices:
-                write_json_atomic(device_report_path(path, device), self.device_report(device))
+        if self._header is None:
+            self._header = self._base_report({}, [], {})
+        facts = {d: self.device_facts.get(d, {"target": d}) for d in self.settings.devices}
+        if self.settings.farm:
+            cases = self._farm_cases()
+            report = {**self._header, "device": {"target": "farm", "devices": self.settings.devices},
+                      "devices": facts}
+        else:
+            device = self.settings.devices[0]
+            cases = self._device_cases(device)
+            report = {**self._header, "device": facts[device]}
+        report.update(cases=cases, score=self._score(cases))
+        report["settings"] = {**report["settings"], "cache": self._cache_settings()}
+        write_json_atomic(path, report)
+
+    def finalize(self) -> dict[str, dict]:
+        """Build every report of the run once (device reports, and the merged one for a farm under key
+        ``"farm"``), fire the report hook once per report, write them. Later calls return the same reports."""
+        if self.final is not None:
+            return self.final
+        if self.is_worker:  # the controller reports the whole run
+            return {}
+        # Facts gathered while cases ran; only the host is described here (cheap): building a report never opens
+        # a device connection.
+        facts = {d: self.facts(d) if d == "host" else self.device_facts.get(d, {"target": d})
+                 for d in self.settings.devices}
+        reports = {d: self._device_report(d, facts[d]) for d in self.settings.devices}
+        if self.settings.farm:
+            reports["farm"] = self._farm_report(facts)
+        for report in reports.values():
+            self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
+        self.final = reports
+        path = self.settings.json_path
+        if path is not None and not self.is_worker:
+            write_json_atomic(path, self.main_report())
+            if self.settings.farm:  # one plain report per device beside the merged one
+                for device in self.settings.devices:
+                    write_json_atomic(device_report_path(path, device), reports[device])
+        return reports
+
+    def main_report(self) -> dict:
+        """The run's report (the merged one for a farm); finalizes the run if it was not yet."""
+        reports = self.finalize()
+        return reports["farm"] if self.settings.farm else reports[self.settings.devices[0]]
 
 
 def device_report_path(path: Path, device: str) -> Path:
@@ -162,4 +204,4 @@ def current_report(config: pytest.Config) -> dict | None:
     state = get_state(config)
     if state is None or not state.results:
         return None
-    return state.build_report()
+    return state.main_report()

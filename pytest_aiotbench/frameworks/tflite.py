@@ -45,6 +45,12 @@ class TFLiteSession:
         self._invoke()
         return self._get(self._out)[0]
 
+    def infer_full(self, x: np.ndarray) -> np.ndarray:
+        """The whole output tensor, batch dimension included (checked once, never timed)."""
+        self._set(self._in, x)
+        self._invoke()
+        return np.array(self._get(self._out))
+
     def close(self) -> None:
         self._interpreter = None
 

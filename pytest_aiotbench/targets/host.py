@@ -19,6 +19,19 @@ class InferenceError(Exception):
     """The model ran but its first answer is unusable (exception inside the runtime, wrong output size)."""
 
 
+def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
+    """One line naming the file, the expected and the actual shape when the model's answer is not one row of
+    ``num_classes`` scores (e.g. a TorchScript model fed a larger input_size answers 4 rows: scoring row 0 would
+    be garbage that passes)."""
+    expected = (1, job.num_classes) if batched else (job.num_classes,)
+    shape = tuple(output.shape)
+    if (batched and (not shape or shape[0] != 1)) or output.size != job.num_classes:
+        raise InferenceError(
+            f"{job.model_file.name}: model output is {'x'.join(map(str, shape)) or 'a scalar'}, expected "
+            f"{'x'.join(map(str, expected))} ({'batch 1 x ' if batched else ''}num_classes = {job.num_classes}); "
+            "check input_size, layout and num_classes in the catalog")
+
+
 def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
     """Prepare, convert the pixels to the model's input, check the first answer, then time every image.
     ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
@@ -28,15 +41,16 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
     prepare_s = perf_counter() - start
     try:
         inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+        # The first inference (timed alone, as first_ms) also checks the output: batch 1 x num_classes.
+        # Sessions that can return the whole output tensor show its batch dimension too.
+        infer_full = getattr(session, "infer_full", None)
         start = perf_counter()
         try:
-            first = session.infer(inputs[0])
+            first = infer_full(inputs[0]) if infer_full is not None else session.infer(inputs[0])
         except Exception as exc:  # the runtime's own error types: report one line, not its traceback
             raise InferenceError(f"{job.model_file.name}: first inference failed: {one_line(exc)}") from None
         first_s = perf_counter() - start
-        if np.asarray(first).size != job.num_classes:
-            raise InferenceError(f"{job.model_file.name}: model outputs {np.asarray(first).size} scores, "
-                                 f"the catalog says num_classes = {job.num_classes}")
+        check_output_shape(np.asarray(first), job, batched=infer_full is not None)
         outputs, latencies = timing.time_each(session.infer, inputs, job.warmup)
         ranked = np.stack([topk(o, job.top_k, job.background) for o in outputs])
         return Measurement(ranked, list(latencies), prepare_s, first_s, dict(session.info), timed_on=where)
