@@ -83,6 +83,13 @@ def _string(value: Any) -> str:
     return value
 
 
+def _path(value: Any) -> str:
+    value = _string(value)
+    if "\x00" in value:
+        raise ValueError("expected a file path (it contains a NUL character)")
+    return value
+
+
 def _name(value: Any) -> str:
     value = _string(value)
     if any(c.isspace() for c in value) or "@" in value:
@@ -150,7 +157,7 @@ def parse_min_top1(value: Any) -> float:
 
 
 FIELDS: dict[str, Any] = {
-    "name": _name, "framework": _name, "quant": _name, "file": _string,
+    "name": _name, "framework": _name, "quant": _name, "file": _path,
     "input_size": _int(1), "resize": _int(0), "color": _choice("RGB", "BGR"), "layout": _choice("NHWC", "NCHW"),
     "mean": _triple(False), "std": _triple(True), "num_classes": _int(1), "background": _bool,
     "min_top1": parse_min_top1, "reference_top1": _number(0.0, 1.0), "reference_top5": _number(0.0, 1.0),

@@ -176,8 +176,8 @@ def _from_labels_csv(root: Path) -> Dataset:
             reader.fieldnames = [f.strip() for f in reader.fieldnames]
             for line, row in enumerate(reader, start=2):
                 name = (row.get("file") or "").strip()
-                if not name:
-                    raise DatasetError(f"{csv_path} line {line}: empty file name")
+                if not name or "\x00" in name:
+                    raise DatasetError(f"{csv_path} line {line}: {'empty file name' if not name else 'NUL in file name'}")
                 try:
                     label = int(str(row.get("class_index")).strip())
                 except (TypeError, ValueError):

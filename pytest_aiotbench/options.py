@@ -172,7 +172,7 @@ def value(config: pytest.Config, ini: str) -> Any:
         try:
             typed = opt.parse(item)
         except ValueError as exc:
-            raise pytest.UsageError(f"{source} {str(item)!r}: {exc}") from None
+            raise pytest.UsageError(f"{source} {item}: {exc}") from None
         if opt.path:
             typed = Path(os.path.expanduser(typed))
             typed = typed if typed.is_absolute() else base / typed
