@@ -53,13 +53,11 @@ class AiotbenchFixture:
         self._properties.append(("aiotbench_id", self.result_id))
 
     def _skip_or_fail(self, reason: str) -> None:
-        self.benchmark.skipped = True  # nothing was timed: no "Benchmark fixture was not used" warning
         if self.state.settings.strict:
             pytest.fail(f"{reason} (--aiotbench-strict)", pytrace=False)
         pytest.skip(reason)
 
     def _fail(self, message: str) -> None:
-        self.benchmark.skipped = True
         pytest.fail(message, pytrace=False)
 
     def run(self) -> CaseResult:

@@ -137,6 +137,11 @@ def _project_path(config: pytest.Config, name: str) -> Path | None:
     return None
 
 
+# A case that fails or skips before timing says why in one line; pytest-benchmark's "fixture was not used"
+# warning would only repeat it as noise.
+QUIET_UNTIMED = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "aiotbench" not in metafunc.fixturenames:
         return
@@ -151,7 +156,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
             params += [pytest.param((case, device), id=state.result_id(case, device),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
-                                           getattr(pytest.mark, case.quant), *device_marks])
+                                           getattr(pytest.mark, case.quant), *device_marks, QUIET_UNTIMED])
                        for case in state.cases]
     metafunc.parametrize("aiotbench", params, indirect=True)
 
