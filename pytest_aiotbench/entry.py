@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 # Required by schema.CASE (nullable where not measured), in report order.
 REQUIRED = ("id", "model", "framework", "quant", "file", "file_sha256", "images", "top1", "top5", "min_top1",
             "latency_ms", "prepare_ms", "first_ms", "vips", "vops", "gflops", "status", "reason", "per_image")
@@ -24,16 +26,16 @@ def plain_json(value: Any, where: str = "entry") -> Any:
     """``value`` as exact JSON types (dict/list/str/int/float/bool/None); raises EntryError naming the key path."""
     if value is None or type(value) in (bool, str, int):
         return value
-    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ == "bool"):
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    if isinstance(value, str):
+    if isinstance(value, str):  # e.g. torch's TorchVersion
         return str(value)
-    if isinstance(value, float) or _is_numpy_float(value):
+    if isinstance(value, (float, np.floating)):
         number = float(value)
         if not math.isfinite(number):
             raise EntryError(f"{where} = {number}: not a finite number")
         return number
-    if isinstance(value, int) or _is_numpy_int(value):
+    if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, dict):
         out = {}
@@ -42,17 +44,9 @@ def plain_json(value: Any, where: str = "entry") -> Any:
                 raise EntryError(f"{where}: key {key!r} is not a string")
             out[str(key)] = plain_json(item, f"{where}.{key}")
         return out
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [plain_json(item, f"{where}[{i}]") for i, item in enumerate(list(value))]
     raise EntryError(f"{where} is a {type(value).__module__}.{type(value).__name__}, not a JSON value")
-
-
-def _is_numpy_float(value: Any) -> bool:
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind == "f"
-
-
-def _is_numpy_int(value: Any) -> bool:
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu"
 
 
 def case_entry(*, id: str, model: str, framework: str, quant: str, file: str, status: str,

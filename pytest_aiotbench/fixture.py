@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from .catalog import Case
+from .dataset import Dataset
 from .entry import EntryError, case_entry, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
@@ -101,24 +102,8 @@ class AiotbenchFixture:
         return CaseResult(case, entry)
 
     def _score(self, m: Measurement, weights: str | None) -> dict:
-        case, ds = self.case, self.state.dataset
-        scored = ds.labeled and weights != "random"
-        top1 = accuracy(m.topk, ds.labels, 1) if scored else None
-        top5 = accuracy(m.topk, ds.labels, 5) if scored else None
-        stats = latency_stats_ms(m.latencies_s)
-        vips_value = vips(top1, stats["mean"] / 1e3)
-        return case_entry(
-            id=case.id, result_id=self.result_id, device=self.device, model=case.model, framework=case.framework,
-            quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
-            weights=weights or "unspecified", images=len(m.latencies_s), top1=top1, top5=top5,
-            min_top1=self.required_top1(), reference_top1=case.reference_top1, latency_ms=stats,
-            prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=self.state.settings.warmup,
-            images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
-            vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
-            status="passed", reason=None,
-            runtime={**m.session, "timed_on": m.timed_on},
-            per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
-        )
+        return measured_entry(self.case, self.result_id, self.device, m, self.state.dataset, weights,
+                              self.required_top1(), self.state.settings.warmup)
 
     def required_top1(self) -> float | None:
         return self.state.required_top1(self.case)
@@ -131,6 +116,28 @@ class AiotbenchFixture:
         if top1 < required:
             pytest.fail(f"{self.case.id}: top-1 {top1:.4f} < required {required:.4f} "
                         f"on {result.entry['images']} images", pytrace=False)
+
+
+def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: Dataset, weights: str | None,
+                   min_top1: float | None, warmup: int) -> dict:
+    """The report entry of a measured case (scored against the dataset's labels unless weights are random)."""
+    scored = ds.labeled and weights != "random"
+    top1 = accuracy(m.topk, ds.labels, 1) if scored else None
+    top5 = accuracy(m.topk, ds.labels, 5) if scored else None
+    stats = latency_stats_ms(m.latencies_s)
+    vips_value = vips(top1, stats["mean"] / 1e3)
+    return case_entry(
+        id=case.id, result_id=result_id, device=device, model=case.model, framework=case.framework,
+        quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
+        weights=weights or "unspecified", images=len(m.latencies_s), top1=top1, top5=top5,
+        min_top1=min_top1, reference_top1=case.reference_top1, latency_ms=stats,
+        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
+        images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
+        vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
+        status="passed", reason=None,
+        runtime={**m.session, "timed_on": m.timed_on},
+        per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+    )
 
 
 def _missing_file_hint(case: Case) -> str:
