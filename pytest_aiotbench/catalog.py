@@ -238,6 +238,10 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
             values[key] = FIELDS[key](raw)
         except ValueError as exc:
             raise CatalogError(f"{where}: {key} = {_shown(raw)}: {exc}") from None
+    resize = values.get("resize")
+    if resize and resize < values["input_size"]:
+        raise CatalogError(f"{where}: resize = {resize}: expected 0 (straight resize) or >= input_size "
+                           f"({values['input_size']})")
     try:
         spec = PreprocessSpec.from_entry(values)
     except ValueError as exc:

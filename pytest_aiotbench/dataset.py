@@ -152,7 +152,8 @@ def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = 
         return ds
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
+        raise DatasetError(f"dataset folder not found: {root}" if not root.exists()
+                           else f"{root}: not a folder (give the folder that holds labels.csv or the synset folders)")
     ds = _from_labels_csv(root) if (root / "labels.csv").is_file() else _from_imagenet_tree(root, seed)
     if limit is not None and limit < len(ds):
         ds.files, ds.labels = ds.files[:limit], ds.labels[:limit] if ds.labels is not None else None

@@ -16,6 +16,7 @@ from . import options
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
 from .session import current_report
+from .storage import ReportPathError, check_writable
 
 
 @dataclass
@@ -56,8 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from .html_report import require_matplotlib
 
         try:
+            check_writable(html_path)
             require_matplotlib()
-        except ReportError as exc:
+        except (ReportError, ReportPathError) as exc:
             raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
     config.stash[GATE_KEY] = GateState(base, limits, html_path)
 

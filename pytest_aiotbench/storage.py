@@ -55,7 +55,7 @@ def check_writable(path: Path) -> None:
     above it is a folder we may write in, since the atomic write creates missing folders and a temporary file)."""
     path = Path(path)
     if path.is_dir():
-        raise ReportPathError(f"{path}: is a directory, expected a file name for the JSON report")
+        raise ReportPathError(f"{path}: is a directory, expected a file name for the report")
     folder = path.parent
     while not folder.exists():
         folder = folder.parent

@@ -20,6 +20,7 @@ import pytest
 from pytest_aiotbench import catalog, dataset, reports
 from pytest_aiotbench.storage import ReportLock
 from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.reports import gate_plugin_args
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
 SMALL_TFLITE = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
@@ -92,6 +93,16 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "input_size text":
         cat.write_text(_catalog_text(input_size="128"))
         return args, "input_size = \"128\": expected an integer >= 1"
+    if kind == "resize below input_size":
+        cat.write_text(_catalog_text(resize=100))
+        return args, "resize = 100: expected 0 (straight resize) or >= input_size (128)"
+    if kind == "background text":
+        cat.write_text(_catalog_text(background="yes"))
+        return args, "background = \"yes\": expected true or false"
+    if kind == "catalog missing":
+        return [f"--aiotbench-catalog={root / 'nope.toml'}"], f"catalog not found: {root / 'nope.toml'}"
+    if kind == "dataset is a file":
+        return [args[0], f"--aiotbench-dataset={cat}"], f"{cat}: not a folder"
     if kind == "model is a string":
         cat.write_text('model = "oops"\n')
         return args, f"{cat}: model = \"oops\": expected [[model]] tables"
@@ -137,6 +148,9 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "json is a directory":
         (root / "out").mkdir()
         return args + [f"--aiotbench-json={root / 'out'}"], f"{root / 'out'}: is a directory"
+    if kind == "html is a directory":
+        (root / "page").mkdir()
+        return args + [f"--aiotbench-html={root / 'page'}"], f"--aiotbench-html: {root / 'page'}: is a directory"
     if kind == "json under a file":
         (root / "afile").write_text("x")
         return args + [f"--aiotbench-json={root / 'afile' / 'r.json'}"], f"{root / 'afile'} is not a folder"
@@ -160,10 +174,11 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
 
 
 CONFIGURE_FAULTS = [
-    "min_top1 text", "variant value", "std zero", "input_size text", "model is a string", "unknown framework",
+    "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "background text",
+    "catalog missing", "dataset is a file", "model is a string", "unknown framework",
     "model path is a directory", "unset variable", "empty catalog", "no cases at all", "not TOML",
     "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
-    "json is a directory", "json under a file",
+    "json is a directory", "json under a file", "html is a directory",
     "threads 0", "threads -3", "threads text", "warmup -1", "min-top1 70", "min-top1 nan", "images 0",
     "deadline 0", "ini threads 0",
 ]
@@ -173,7 +188,7 @@ CONFIGURE_FAULTS = [
 def test_bad_input_is_a_usage_error_with_one_line_before_anything_runs(pytester, shared, kind):
     args, message = _setup(kind, pytester.path)
     result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-                                          "--collect-only", *args)
+                                          *gate_plugin_args(), "--collect-only", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:] + result.stderr.str()
     line = one_error_line(result.stderr.str() + result.stdout.str())
     assert message in line, line
