@@ -144,3 +144,13 @@ def test_catalog_errors_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(catalog.CatalogError, match=re.escape(message)):
         catalog.load(path)
+
+
+@pytest.mark.parametrize("data,what", [(b"", "empty file"), (b"GIF89a-not-really", "not an image Pillow can decode")])
+def test_an_undecodable_image_is_named_not_shown_as_a_buffer(data, what):
+    from pytest_aiotbench.preprocess import PreprocessError, crop_pixels
+
+    with pytest.raises(PreprocessError) as info:
+        crop_pixels(data, SPEC, "data/n01440764/bad.JPEG")
+    assert str(info.value).startswith(f"cannot read image data/n01440764/bad.JPEG: {what}")
+    assert "BytesIO" not in str(info.value)
