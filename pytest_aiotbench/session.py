@@ -10,6 +10,7 @@ them. Ctrl-C still reaches ``finalize`` (pytest_sessionfinish), a crash leaves t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from .preprocess import PixelCache, PreprocessSpec
 from .schema import SCHEMA_ID
 from .score import device_score
 from .options import Settings
-from .storage import write_json_atomic
+from .storage import write_json_atomic, write_text_atomic
 from .targets import Target, TargetError, resolve_target
 
 __all__ = ["STATE_KEY", "AiotbenchState", "Settings", "current_report", "device_report_path", "get_state"]
@@ -46,6 +47,7 @@ class AiotbenchState:
     _targets: dict[str, Target] = field(default_factory=dict)
     _pixels: dict[str, np.ndarray] = field(default_factory=dict)
     _header: dict | None = None  # run-level part of the checkpoint report, built once
+    _entry_texts: dict[str, tuple] = field(default_factory=dict)  # case id -> (identity, its JSON text)
     final: dict[str, dict] | None = None  # the reports built by finalize()
     report_lock: Any = None  # storage.ReportLock held on the JSON report path for the session
 
@@ -139,8 +141,9 @@ class AiotbenchState:
         return report
 
     def checkpoint(self) -> None:
-        """Rewrite the report file with every case so far. The run-level header (machine, packages, dataset,
-        device facts known so far) is built once and reused; no hook fires and no device is asked anything."""
+        """Rewrite the report file with every case so far. The run-level header (machine, packages, dataset) is
+        built once, each case is serialized once (when recorded), and the file is assembled from those texts:
+        no hook fires, no device is asked anything, nothing measured earlier is serialized again."""
         path = self.settings.json_path
         if path is None or self.is_worker or self.final is not None:
             return
@@ -148,16 +151,24 @@ class AiotbenchState:
             self._header = self._base_report({}, [], {})
         facts = {d: self.device_facts.get(d, {"target": d}) for d in self.settings.devices}
         if self.settings.farm:
-            cases = self._farm_cases()
-            report = {**self._header, "device": {"target": "farm", "devices": self.settings.devices},
-                      "devices": facts}
+            entries = self._farm_cases()
+            head = {**self._header, "device": {"target": "farm", "devices": self.settings.devices},
+                    "devices": facts}
         else:
-            device = self.settings.devices[0]
-            cases = self._device_cases(device)
-            report = {**self._header, "device": facts[device]}
-        report.update(cases=cases, score=self._score(cases))
-        report["settings"] = {**report["settings"], "cache": self._cache_settings()}
-        write_json_atomic(path, report)
+            entries = self._device_cases(self.settings.devices[0])
+            head = {**self._header, "device": facts[self.settings.devices[0]]}
+        head["settings"] = {**head["settings"], "cache": self._cache_settings()}
+        for key in ("cases", "score"):
+            head.pop(key, None)
+        texts = []
+        for entry in entries:
+            key = (entry["id"], entry["status"], entry.get("reason"))
+            if self._entry_texts.get(entry["id"], (None,))[0] != key:
+                self._entry_texts[entry["id"]] = (key, json.dumps(entry, allow_nan=False))
+            texts.append(self._entry_texts[entry["id"]][1])
+        head_text = json.dumps(head, indent=1, allow_nan=False)
+        write_text_atomic(path, head_text[:-2] + ',\n "cases": [\n' + ",\n".join(texts) + '\n ],\n "score": '
+                          + json.dumps(self._score(entries), allow_nan=False) + "\n}\n")
 
     def finalize(self) -> dict[str, dict]:
         """Build every report of the run once (device reports, and the merged one for a farm under key

@@ -393,11 +393,10 @@ def test_damaged_cache_entries_are_rebuilt_and_an_unwritable_cache_is_skipped_on
 @pytest.mark.slow
 def test_report_hook_fires_once_and_each_case_is_checkpointed_before_the_next(run_aiotbench, tmp_path, data20):
     (tmp_path / "conftest.py").write_text(dedent("""
-        import json
+        from pytest_aiotbench.reports import load_report
         calls = []
         def pytest_aiotbench_case_result(config, result):
-            path = config.getoption("aiotbench_json")
-            on_disk = json.load(open(path))
+            on_disk = load_report(config.getoption("aiotbench_json"))  # a valid report at every checkpoint
             print("CHECKPOINT", result["id"], [c["id"] for c in on_disk["cases"]])
         def pytest_aiotbench_report(config, report):
             calls.append(len(report["cases"]))
