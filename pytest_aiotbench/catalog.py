@@ -8,6 +8,7 @@ override any model key (e.g. ``layout``). A model table with ``framework``/``fil
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -97,10 +98,12 @@ def _name(value: Any) -> str:
     return value
 
 
-def _int(low: int) -> Any:
+def _int(low: int, high: int | None = None) -> Any:
+    span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"expected an integer >= {low}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            raise ValueError(f"expected {span}")
         return value
     return check
 
@@ -110,9 +113,8 @@ def _number(low: float = 0.0, high: float | None = None, low_open: bool = False)
         f"a number {'>' if low_open else '>='} {low:g}"
 
     def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-                or value < low or (low_open and value == low) or (high is not None and value > high) \
-                or value == float("inf"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < low or (low_open and value == low) or (high is not None and value > high):
             raise ValueError(f"expected {span}")
         return float(value)
     return check
@@ -156,9 +158,11 @@ def parse_min_top1(value: Any) -> float:
     return _number(0.0, 1.0)(value)
 
 
+MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
+
 FIELDS: dict[str, Any] = {
     "name": _name, "framework": _name, "quant": _name, "file": _path,
-    "input_size": _int(1), "resize": _int(0), "color": _choice("RGB", "BGR"), "layout": _choice("NHWC", "NCHW"),
+    "input_size": _int(1, MAX_SIZE), "resize": _int(0, 2 * MAX_SIZE), "color": _choice("RGB", "BGR"), "layout": _choice("NHWC", "NCHW"),
     "mean": _triple(False), "std": _triple(True), "num_classes": _int(1), "background": _bool,
     "min_top1": parse_min_top1, "reference_top1": _number(0.0, 1.0), "reference_top5": _number(0.0, 1.0),
     "params": _int(0), "gflops": _number(0.0), "flops": _number(0.0), "weights": _string, "canonical": _bool,

@@ -92,10 +92,16 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         return args, "std = [0, 127.5, 127.5]: expected 3 numbers > 0, one per channel"
     if kind == "input_size text":
         cat.write_text(_catalog_text(input_size="128"))
-        return args, "input_size = \"128\": expected an integer >= 1"
+        return args, "input_size = \"128\": expected an integer in [1, 4096]"
     if kind == "resize below input_size":
         cat.write_text(_catalog_text(resize=100))
         return args, "resize = 100: expected 0 (straight resize) or >= input_size (128)"
+    if kind == "input_size huge":
+        cat.write_text(_catalog_text(input_size=22400, resize=0))
+        return args, "input_size = 22400: expected an integer in [1, 4096]"
+    if kind == "mean -inf":
+        cat.write_text(_catalog_text().replace("mean = [127.5, 127.5, 127.5]", "mean = [-inf, 0, 0]"))
+        return args, "mean = [-inf, 0, 0]: expected 3 numbers, one per channel"
     if kind == "background text":
         cat.write_text(_catalog_text(background="yes"))
         return args, "background = \"yes\": expected true or false"
@@ -174,7 +180,8 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
 
 
 CONFIGURE_FAULTS = [
-    "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "background text",
+    "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "input_size huge",
+    "mean -inf", "background text",
     "catalog missing", "dataset is a file", "model is a string", "unknown framework",
     "model path is a directory", "unset variable", "empty catalog", "no cases at all", "not TOML",
     "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
@@ -220,6 +227,14 @@ def test_a_second_run_on_the_same_report_path_exits_4_naming_the_first(pytester,
                                          "--collect-only", f"--aiotbench-json={report}",
                                          *[a for a in args if "threads" not in a])
     assert again.ret == pytest.ExitCode.OK and not report.with_name(".run.json.lock").exists()
+
+
+def test_a_tflite_delegate_that_would_not_be_used_is_refused_naming_the_file(shared):
+    from pytest_aiotbench.frameworks import ModelLoadError, PrepareOptions
+    from pytest_aiotbench.frameworks.tflite import TFLite
+
+    with pytest.raises(ModelLoadError, match=r"quant.tflite: options.delegate = 'gpu': the tflite framework runs"):
+        TFLite().prepare(str(SMALL_TFLITE), PrepareOptions(extra={"delegate": "gpu"}))
 
 
 # ----------------------------------------------------------------------------- --device is never taken

@@ -63,6 +63,9 @@ class TFLite:
         Interpreter, runtime = _interpreter_class()
         # XNNPACK is the runtime's default CPU delegate; options.extra["delegate"] = "none" turns it off.
         delegate = str(options.extra.get("delegate", "xnnpack")).lower()
+        if delegate not in ("xnnpack", "none"):  # never report a delegate that is not the one used
+            raise ModelLoadError(f"{model_file}: options.delegate = {delegate!r}: the tflite framework runs "
+                                 "'xnnpack' (default) or 'none'")
         kwargs = {"model_path": str(model_file), "num_threads": options.threads}
         if delegate == "none":
             from ai_edge_litert.interpreter import OpResolverType  # only meaningful with LiteRT
