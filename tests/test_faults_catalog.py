@@ -300,7 +300,7 @@ def _mutations(text: str, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_fuzzed_catalogs_and_labels_never_cause_an_internal_error(tmp_path, shared, monkeypatch):
+def test_fuzzed_catalogs_and_labels_never_cause_an_internal_error(tmp_path, shared, monkeypatch, pytester):
     """Seeded, bounded: 300 corrupted catalogs and 300 corrupted labels.csv files each load or raise the
     one-line error of their module, and a sample goes through the plugin without INTERNALERROR."""
     rng = random.Random(8)
@@ -352,6 +352,18 @@ def test_fuzzed_catalogs_and_labels_never_cause_an_internal_error(tmp_path, shar
             assert "\n" not in str(exc) and str(data) in str(exc), str(exc)
             outcomes["rejected"] += 1
     assert outcomes["loaded"] > 20 and outcomes["rejected"] > 100, outcomes  # the fuzzing hit both ways
+    (data / "labels.csv").write_text(good_labels)
+    for i in range(12):  # a sample through the whole plugin (collection): exit 0 or 4, never an internal error
+        text = good
+        for _ in range(rng.randrange(1, 4)):
+            text = _mutations(text, rng)
+        (pytester.path / f"fuzz{i}.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
+        result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                              "--collect-only", f"--aiotbench-catalog=fuzz{i}.toml",
+                                              f"--aiotbench-dataset={data}")
+        out = result.stdout.str() + result.stderr.str()
+        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.USAGE_ERROR), out[-2000:]
+        assert "INTERNALERROR" not in out and "Traceback" not in out, out[-2000:]
 
 
 # ----------------------------------------------------------------------------- faults found by running
