@@ -157,15 +157,19 @@ def register(parser: pytest.Parser, options: list[Option]) -> None:
             parser.addini(opt.ini, opt.help, default=None)
 
 
+def _raw(config: pytest.Config, opt: Option) -> tuple[Any, Path, str]:
+    """(raw value, folder relative paths are relative to, how to name it): command line first, then ini."""
+    raw = config.getoption(opt.ini, default=None)
+    if raw is not None and raw != []:
+        return raw, config.invocation_params.dir, opt.flag
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return config.getini(opt.ini), base, f"{opt.ini} (ini)"
+
+
 def value(config: pytest.Config, ini: str) -> Any:
     """The option's typed value: command line first, then the ini key, then the default."""
     opt = BY_INI[ini]
-    raw = config.getoption(ini, default=None)
-    base, source = config.invocation_params.dir, opt.flag
-    if raw is None or raw == []:
-        raw = config.getini(ini)
-        base = config.inipath.parent if config.inipath else config.rootpath
-        source = f"{ini} (ini)"
+    raw, base, source = _raw(config, opt)
     if opt.kind == "flag":
         return bool(raw) if raw not in (None, "") else bool(opt.default)
     if raw in (None, "", []):
@@ -184,11 +188,14 @@ def value(config: pytest.Config, ini: str) -> Any:
     return parsed if opt.kind == "list" else parsed[0]
 
 
-def cache_dir(raw: str | None) -> Path | None:
+def cache_dir(config: pytest.Config) -> Path | None:
+    """--aiotbench-cache: a folder (relative like every other path option), ``none``, or the XDG default."""
+    raw = value(config, "aiotbench_cache")
     if raw and raw.lower() == "none":
         return None
     if raw:
-        return Path(raw).expanduser()
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else _raw(config, BY_INI["aiotbench_cache"])[1] / path
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "aiotbench"
 
@@ -226,7 +233,7 @@ def read_settings(config: pytest.Config) -> Settings:
         min_top1=get("min_top1"),
         strict=get("strict"),
         json_path=get("json"),
-        cache_dir=cache_dir(get("cache")),
+        cache_dir=cache_dir(config),
         devices=list(dict.fromkeys(get("device") or ["host"])),
         target_options=dict(
             benchmark_model=str(p) if (p := get("benchmark_model")) else None,

@@ -237,6 +237,22 @@ def test_a_tflite_delegate_that_would_not_be_used_is_refused_naming_the_file(sha
         TFLite().prepare(str(SMALL_TFLITE), PrepareOptions(extra={"delegate": "gpu"}))
 
 
+def test_ini_paths_are_relative_to_the_ini_file_and_command_line_paths_to_the_current_folder(pytester, shared):
+    sub = pytester.mkdir("conf")
+    (sub / "c.toml").write_text(_catalog_text())
+    (sub / "pytest.ini").write_text("[pytest]\naiotbench_catalog = c.toml\naiotbench_json = out/run.json\n")
+    result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                          "-c", str(sub / "pytest.ini"), "--collect-only", "-q")
+    assert result.ret == 0, result.stdout.str()[-2000:] + result.stderr.str()
+    assert "test_aiotbench[mobilenet_v1_025-tflite-int8]" in result.stdout.str()
+    assert json.loads((sub / "out" / "run.json").read_text())["cases"] == []
+    (pytester.path / "here.toml").write_text(_catalog_text(name="here"))
+    result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                          "-c", str(sub / "pytest.ini"), "--aiotbench-catalog=here.toml",
+                                          "--collect-only", "-q")
+    assert "test_aiotbench[here-tflite-int8]" in result.stdout.str()
+
+
 # ----------------------------------------------------------------------------- --device is never taken
 
 def test_a_conftest_that_owns_device_runs_unchanged_with_the_plugin_installed(pytester):
