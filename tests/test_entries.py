@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import execnet
+import jsonschema
 import numpy as np
 import pytest
 
@@ -45,6 +46,7 @@ def test_unmeasured_entries_of_every_status_match_the_schema(kind):
     entry = case_entry(**IDENTITY, status=kind, reason="why", gflops=0.3, min_top1=0.5, result_id="x@host",
                        device="host")
     assert reports.first_schema_violation(entry, CASE) is None
+    jsonschema.validate(entry, CASE)  # and by an independent validator
     assert entry["top1"] is None and entry["latency_ms"] is None and entry["reason"] == "why"
     assert "weights" not in entry and "runtime" not in entry  # optional keys: left out when unknown
 
@@ -124,6 +126,7 @@ def test_measured_entry_of_every_framework_is_plain_json_that_xdist_can_carry(fr
     entry = measured_entry(case, case.id, "host", measurement, ds, None, 0.0, 1)
     assert _exact_json_types(entry), entry["runtime"]
     assert reports.first_schema_violation(entry, CASE) is None
+    jsonschema.validate(entry, CASE)
     assert execnet.loads(execnet.dumps(entry)) == entry  # what xdist does with user_properties
     assert entry["images"] == 3 and len(entry["per_image"]["top5"]) == 3 and entry["top1"] is not None
 
