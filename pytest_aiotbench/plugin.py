@@ -216,6 +216,8 @@ class SessionHooks:
         reports = state.finalize()
         if state.cache.note:
             terminalreporter.write_line(f"aiotbench: {state.cache.note}; ran without it")
+        for problem in state.report_problems:
+            terminalreporter.write_line(f"aiotbench: invalid {problem}", red=True)
         for device in state.settings.devices:
             for line in render_summary(reports[device]):
                 terminalreporter.write_line(line)
@@ -225,8 +227,10 @@ class SessionHooks:
         if state.settings.json_path is not None:
             terminalreporter.write_line(f"aiotbench: JSON report written to {state.settings.json_path}")
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.state.finalize()  # also after Ctrl-C: whatever was measured is on disk
+        if self.state.report_problems and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report our own tools reject is no green run
 
     def pytest_unconfigure(self) -> None:
         if self.state.report_lock is not None:

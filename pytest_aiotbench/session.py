@@ -50,6 +50,7 @@ class AiotbenchState:
     _entry_texts: dict[str, tuple] = field(default_factory=dict)  # case id -> (identity, its JSON text)
     final: dict[str, dict] | None = None  # the reports built by finalize()
     report_lock: Any = None  # storage.ReportLock held on the JSON report path for the session
+    report_problems: list[str] = field(default_factory=list)  # schema violations found by finalize()
 
     def __post_init__(self) -> None:
         self.cache = PixelCache(self.settings.cache_dir)
@@ -186,6 +187,12 @@ class AiotbenchState:
             reports["farm"] = self._farm_report(facts)
         for report in reports.values():
             self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
+        # Every report the run writes must load in the plugin's own tools (compare, rank, report).
+        from .reports import first_schema_violation
+        from .schema import REPORT
+
+        self.report_problems = [f"{name} report: {problem}" for name, report in reports.items()
+                                if (problem := first_schema_violation(report, REPORT))]
         self.final = reports
         path = self.settings.json_path
         if path is not None and not self.is_worker:

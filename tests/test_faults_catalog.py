@@ -237,6 +237,19 @@ def test_a_tflite_delegate_that_would_not_be_used_is_refused_naming_the_file(sha
         TFLite().prepare(str(SMALL_TFLITE), PrepareOptions(extra={"delegate": "gpu"}))
 
 
+def test_a_report_the_plugins_own_tools_would_reject_is_never_a_green_run(pytester, shared):
+    args, _ = _setup("threads 0", pytester.path)
+    pytester.makeconftest("""
+        def pytest_aiotbench_report(config, report):
+            report["score"]["cases"] = "many"  # a hook (or a harness bug) breaking the schema
+    """)
+    result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                          "--collect-only", f"--aiotbench-json={pytester.path / 'r.json'}",
+                                          *[a for a in args if "threads" not in a])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "aiotbench: invalid host report: score.cases: expected integer, got string" in result.stdout.str()
+
+
 def test_ini_paths_are_relative_to_the_ini_file_and_command_line_paths_to_the_current_folder(pytester, shared):
     sub = pytester.mkdir("conf")
     (sub / "c.toml").write_text(_catalog_text())
