@@ -70,69 +70,65 @@ class Option:
     metavar: str | None = None
 
 
-def _opt(*args, **kwargs) -> Option:
-    return Option(*args, **kwargs)
-
-
 CORE_OPTIONS: list[Option] = [
-    _opt("--aiotbench-dataset", "aiotbench_dataset",
+    Option("--aiotbench-dataset", "aiotbench_dataset",
          "dataset folder: labels.csv at its root, or an ILSVRC2012 val tree (one folder per synset). "
          "Default: synthetic images (latency only, accuracy n/a)", path=True, metavar="DIR"),
-    _opt("--aiotbench-catalog", "aiotbench_catalog",
+    Option("--aiotbench-catalog", "aiotbench_catalog",
          "extra catalog TOML with your models (repeatable); file paths are relative to the catalog",
          kind="list", path=True, metavar="FILE"),
-    _opt("--aiotbench-models", "aiotbench_models",
+    Option("--aiotbench-models", "aiotbench_models",
          "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)", path=True, metavar="DIR"),
-    _opt("--aiotbench-no-builtin", "aiotbench_no_builtin",
+    Option("--aiotbench-no-builtin", "aiotbench_no_builtin",
          "leave out the built-in catalog of the six AIoTBench models", kind="flag", default=False),
-    _opt("--aiotbench-images", "aiotbench_images", "use only the first N images of the dataset (N >= 1)",
+    Option("--aiotbench-images", "aiotbench_images", "use only the first N images of the dataset (N >= 1)",
          parse=integer(1), metavar="N"),
-    _opt("--aiotbench-threads", "aiotbench_threads", "inference threads, >= 1 (default 1, as the AIoTBench app)",
+    Option("--aiotbench-threads", "aiotbench_threads", "inference threads, >= 1 (default 1, as the AIoTBench app)",
          parse=integer(1), default=1, metavar="N"),
-    _opt("--aiotbench-warmup", "aiotbench_warmup", "untimed warmup inferences per case, >= 0 (default 10)",
+    Option("--aiotbench-warmup", "aiotbench_warmup", "untimed warmup inferences per case, >= 0 (default 10)",
          parse=integer(0), default=10, metavar="N"),
-    _opt("--aiotbench-min-top1", "aiotbench_min_top1",
+    Option("--aiotbench-min-top1", "aiotbench_min_top1",
          "required top-1 for every case, overriding the catalog's min_top1 (fraction in [0, 1], e.g. 0.7)",
          parse=number(0.0, 1.0), metavar="X"),
-    _opt("--aiotbench-strict", "aiotbench_strict",
+    Option("--aiotbench-strict", "aiotbench_strict",
          "fail (instead of skip) cases whose model file or framework runtime is missing", kind="flag",
          default=False),
-    _opt("--aiotbench-json", "aiotbench_json", "write the aiotbench/1 JSON report here (atomically)", path=True,
+    Option("--aiotbench-json", "aiotbench_json", "write the aiotbench/1 JSON report here (atomically)", path=True,
          metavar="FILE"),
-    _opt("--aiotbench-cache", "aiotbench_cache",
+    Option("--aiotbench-cache", "aiotbench_cache",
          "preprocessed-pixel cache folder (default: $XDG_CACHE_HOME/aiotbench; 'none' disables)", metavar="DIR"),
-    _opt("--aiotbench-device", "aiotbench_device",
+    Option("--aiotbench-device", "aiotbench_device",
          "where cases run: host (default), adb:SERIAL or ssh://user@host[:port]; repeat for a device farm "
          "(with -n <devices> --dist loadgroup: one xdist worker per device). Also --device, unless another "
          "plugin or conftest owns that name", kind="list", metavar="SPEC"),
-    _opt("--aiotbench-benchmark-model", "aiotbench_benchmark_model",
+    Option("--aiotbench-benchmark-model", "aiotbench_benchmark_model",
          "stock Android: TFLite benchmark_model binary for the device ABI (latency on device, accuracy from host)",
          path=True, metavar="PATH"),
-    _opt("--aiotbench-device-python", "aiotbench_device_python", "Python on the device (default python3)",
+    Option("--aiotbench-device-python", "aiotbench_device_python", "Python on the device (default python3)",
          metavar="PATH"),
-    _opt("--aiotbench-device-workdir", "aiotbench_device_workdir",
+    Option("--aiotbench-device-workdir", "aiotbench_device_workdir",
          "device folder for job work dirs (default /data/local/tmp for adb, /tmp for ssh)", metavar="DIR"),
-    _opt("--aiotbench-device-deadline", "aiotbench_device_deadline",
+    Option("--aiotbench-device-deadline", "aiotbench_device_deadline",
          "seconds one remote job may take in all, > 0 (default 900)", parse=number(0.0, low_open=True),
          metavar="SECONDS"),
-    _opt("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout",
+    Option("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout",
          "seconds of silence that mean a device is frozen, > 0 (default 30)", parse=number(0.0, low_open=True),
          metavar="SECONDS"),
-    _opt("--aiotbench-ssh-key", "aiotbench_ssh_key", "private key for ssh:// devices", path=True,
+    Option("--aiotbench-ssh-key", "aiotbench_ssh_key", "private key for ssh:// devices", path=True,
          metavar="FILE"),
-    _opt("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", "known_hosts file for ssh:// devices",
+    Option("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", "known_hosts file for ssh:// devices",
          path=True, metavar="FILE"),
 ]
 
 GATE_OPTIONS: list[Option] = [
-    _opt("--aiotbench-compare", "aiotbench_compare",
+    Option("--aiotbench-compare", "aiotbench_compare",
          "compare this run with a previous aiotbench or pytest-benchmark JSON; print the deltas", path=True,
          metavar="BASE.json"),
-    _opt("--aiotbench-fail-on", "aiotbench_fail_on",
+    Option("--aiotbench-fail-on", "aiotbench_fail_on",
          "fail the session when a case regresses beyond this limit against --aiotbench-compare, e.g. "
          "top1:-0.5pt, vips:-5%, p90:+10% (repeatable; latency limits are noise-aware)", kind="list",
          metavar="METRIC:LIMIT"),
-    _opt("--aiotbench-html", "aiotbench_html",
+    Option("--aiotbench-html", "aiotbench_html",
          "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
          "pytest-aiotbench[plot]", path=True, metavar="FILE"),
 ]
