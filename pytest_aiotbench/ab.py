@@ -16,6 +16,8 @@ judged.
 
 from __future__ import annotations
 
+import math
+
 import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -46,8 +48,9 @@ class RatioEstimate:
     pairs: int
 
     def as_dict(self) -> dict:
-        return {"median": self.median, "low": self.low, "high": self.high, "pairs": self.pairs,
-                "confidence": CONFIDENCE}
+        finite = lambda x: x if math.isfinite(x) else None  # noqa: E731 (no pairs: no ratio, not NaN in JSON)
+        return {"median": finite(self.median), "low": finite(self.low), "high": finite(self.high),
+                "pairs": self.pairs, "confidence": CONFIDENCE}
 
 
 def paired_ratios(new_ms: Sequence[float], base_ms: Sequence[float]) -> np.ndarray:

@@ -13,7 +13,7 @@ from time import perf_counter
 
 import pytest
 
-from . import ab, validity
+from . import ab, options, validity
 from .catalog import Case, CatalogError, load
 from .compare import parse_limits
 from .reports import ReportError
@@ -37,7 +37,7 @@ def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
 
 
 def ab_limits(config: pytest.Config) -> list:
-    specs = config.getoption("aiotbench_fail_on", None) or config.getini("aiotbench_fail_on") or []
+    specs = options.value(config, "aiotbench_fail_on")
     try:
         return parse_limits(specs)
     except ReportError as exc:

@@ -8,6 +8,7 @@ override any model key (e.g. ``layout``). A model table with ``framework``/``fil
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -56,17 +57,124 @@ class Case:
 
 
 _MODEL_ONLY_KEYS = {"variant"}
-_KNOWN_KEYS = {
-    "name", "framework", "quant", "file", "input_size", "resize", "color", "layout", "mean", "std",
-    "num_classes", "background", "min_top1", "reference_top1", "reference_top5", "params", "gflops",
-    "weights", "canonical", "options", "arch", "description", "source", "flops", "baseline",
-}
 _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
 def _expand(path: str) -> str:
-    """``${VAR}`` / ``${VAR:-default}`` in file paths, so catalogs can point at shared folders portably."""
-    return os.path.expanduser(_ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), path))
+    """``${VAR}`` / ``${VAR:-default}`` in file paths, so catalogs can point at shared folders portably. An unset
+    (or empty) ``${VAR}`` without a default is an error, never an empty string."""
+
+    def sub(m: re.Match) -> str:
+        value = os.environ.get(m.group(1))
+        if value:
+            return value
+        if m.group(2) is None:
+            raise ValueError(f"environment variable {m.group(1)} is not set (write ${{{m.group(1)}:-default}} "
+                             "for a fallback)")
+        return m.group(2)
+
+    return os.path.expanduser(_ENV.sub(sub, path))
+
+
+# --------------------------------------------------------------------------------------- the entry schema
+# One validator per key: returns the value (possibly normalized) or raises ValueError saying what is expected.
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _path(value: Any) -> str:
+    value = _string(value)
+    if "\x00" in value:
+        raise ValueError("expected a file path (it contains a NUL character)")
+    return value
+
+
+def _name(value: Any) -> str:
+    value = _string(value)
+    if any(c.isspace() for c in value) or "@" in value:
+        raise ValueError("expected a name without spaces or '@' (it becomes part of the case id)")
+    return value
+
+
+def _int(low: int, high: int | None = None) -> Any:
+    span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            raise ValueError(f"expected {span}")
+        return value
+    return check
+
+
+def _number(low: float = 0.0, high: float | None = None, low_open: bool = False) -> Any:
+    span = f"a number in [{low:g}, {high:g}]" if high is not None else \
+        f"a number {'>' if low_open else '>='} {low:g}"
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < low or (low_open and value == low) or (high is not None and value > high):
+            raise ValueError(f"expected {span}")
+        return float(value)
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _choice(*allowed: str) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.upper() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value.upper()
+    return check
+
+
+def _triple(positive: bool) -> Any:
+    def check(value: Any) -> tuple[float, float, float]:
+        number = _number(0.0, low_open=True) if positive else _number(float("-inf"))
+        if not isinstance(value, list) or len(value) != 3:
+            raise ValueError(f"expected 3 numbers{' > 0' if positive else ''}, one per channel")
+        try:
+            return tuple(number(v) for v in value)  # type: ignore[return-value]
+        except ValueError:
+            raise ValueError(f"expected 3 numbers{' > 0' if positive else ''}, one per channel") from None
+    return check
+
+
+def _table(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("expected a table, e.g. { delegate = \"none\" }")
+    return value
+
+
+def parse_min_top1(value: Any) -> float:
+    """The accuracy threshold: a fraction in [0, 1]. The one place a threshold is parsed (other forms, e.g.
+    relative thresholds, belong here)."""
+    return _number(0.0, 1.0)(value)
+
+
+MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
+
+FIELDS: dict[str, Any] = {
+    "name": _name, "framework": _name, "quant": _name, "file": _path,
+    "input_size": _int(1, MAX_SIZE), "resize": _int(0, 2 * MAX_SIZE), "color": _choice("RGB", "BGR"), "layout": _choice("NHWC", "NCHW"),
+    "mean": _triple(False), "std": _triple(True), "num_classes": _int(1), "background": _bool,
+    "min_top1": parse_min_top1, "reference_top1": _number(0.0, 1.0), "reference_top5": _number(0.0, 1.0),
+    "params": _int(0), "gflops": _number(0.0), "flops": _number(0.0), "weights": _string, "canonical": _bool,
+    "options": _table, "arch": _string, "description": _string, "source": _string, "baseline": _path,
+}
+_KNOWN_KEYS = set(FIELDS)
+REQUIRED = ("name", "framework", "quant", "file", "input_size")
+
+
+def _shown(value: Any) -> str:
+    return toml_value(value) if isinstance(value, (str, bool, int, float, list, dict)) else repr(value)
 
 
 def toml_value(value: Any) -> str:
@@ -91,15 +199,29 @@ def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> lis
         raise CatalogError(f"catalog not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except IsADirectoryError:
+        raise CatalogError(f"{path}: is a directory, expected a catalog TOML file") from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from None
     base_dir = Path(base_dir) if base_dir else path.parent
+    models = data.get("model", [])
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        raise CatalogError(f"{path}: model = {_shown(models)}: expected [[model]] tables")
+    if not models:
+        raise CatalogError(f"{path}: no [[model]] entries (an empty catalog runs nothing)")
     cases: list[Case] = []
-    for index, model in enumerate(data.get("model", [])):
-        where = f"{path}: model #{index + 1} ({model.get('name', '?')})"
-        variants = model.get("variant") or [{}]
+    for index, model in enumerate(models):
+        name = model.get("name")
+        label = f"model {name!r}" if isinstance(name, str) and name else f"model #{index + 1}"
+        variants = model.get("variant", [{}])
+        if not isinstance(variants, list) or not variants or not all(isinstance(v, dict) for v in variants):
+            raise CatalogError(f"{path}: {label}: variant = {_shown(variants)}: expected [[model.variant]] tables")
         shared = {k: v for k, v in model.items() if k not in _MODEL_ONLY_KEYS}
-        for variant in variants:
-            entry = {**shared, **variant}
-            cases.append(_case(entry, where, base_dir, path, builtin))
+        for number, variant in enumerate(variants, start=1):
+            where = f"{path}: {label}" + (f", variant {number}" if "variant" in model else "")
+            cases.append(_case({**shared, **variant}, where, base_dir, path, builtin))
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:
@@ -112,48 +234,54 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
     unknown = set(entry) - _KNOWN_KEYS
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("name", "framework", "quant", "file", "input_size"):
+    for key in REQUIRED:
         if key not in entry:
             raise CatalogError(f"{where}: missing required key '{key}'")
+    values: dict[str, Any] = {}
+    for key, raw in entry.items():
+        try:
+            values[key] = FIELDS[key](raw)
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {key} = {_shown(raw)}: {exc}") from None
+    resize = values.get("resize")
+    if resize and resize < values["input_size"]:
+        raise CatalogError(f"{where}: resize = {resize}: expected 0 (straight resize) or >= input_size "
+                           f"({values['input_size']})")
     try:
-        spec = PreprocessSpec.from_entry(entry)
+        spec = PreprocessSpec.from_entry(values)
     except ValueError as exc:
         raise CatalogError(f"{where}: {exc}") from None
-    file = Path(_expand(str(entry["file"])))
+    try:
+        file = Path(_expand(values["file"]))
+    except ValueError as exc:
+        raise CatalogError(f"{where}: file = {_shown(entry['file'])}: {exc}") from None
     if not file.is_absolute():
         file = base_dir / file
-    baseline = Path(_expand(str(entry["baseline"]))) if entry.get("baseline") else None
+    baseline = Path(_expand(values["baseline"])) if values.get("baseline") else None
     if baseline is not None and not baseline.is_absolute():
         baseline = base_dir / baseline
-    gflops = entry.get("gflops")
-    if gflops is None and entry.get("flops"):
-        gflops = entry["flops"] / 1e9
+    if file.is_dir():
+        raise CatalogError(f"{where}: file = {_shown(entry['file'])}: {file} is a directory, expected a model file")
+    gflops = values.get("gflops")
+    if gflops is None and values.get("flops"):
+        gflops = values["flops"] / 1e9
     return Case(
-        model=str(entry["name"]),
-        framework=str(entry["framework"]),
-        quant=str(entry["quant"]),
+        model=values["name"],
+        framework=values["framework"],
+        quant=values["quant"],
         file=file,
         preprocess=spec,
-        num_classes=int(entry.get("num_classes", 1000)),
-        background=bool(entry.get("background", False)),
-        min_top1=_fraction(entry.get("min_top1"), "min_top1", where),
-        reference_top1=_fraction(entry.get("reference_top1"), "reference_top1", where),
-        reference_top5=_fraction(entry.get("reference_top5"), "reference_top5", where),
-        params=entry.get("params"),
+        num_classes=values.get("num_classes", 1000),
+        background=values.get("background", False),
+        min_top1=values.get("min_top1"),
+        reference_top1=values.get("reference_top1"),
+        reference_top5=values.get("reference_top5"),
+        params=values.get("params"),
         gflops=gflops,
-        weights=entry.get("weights"),
-        canonical=bool(entry.get("canonical", False)) and builtin,  # only the built-in catalog defines the set
+        weights=values.get("weights"),
+        canonical=values.get("canonical", False) and builtin,  # only the built-in catalog defines the set
         builtin=builtin,
-        options=dict(entry.get("options", {})),
+        options=dict(values.get("options", {})),
         catalog=catalog,
         baseline=baseline,
     )
-
-
-def _fraction(value, key: str, where: str) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise CatalogError(f"{where}: {key} = {value} must be a fraction in [0, 1] (e.g. 0.70 for 70%)")
-    return value

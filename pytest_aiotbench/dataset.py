@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import posixpath
 import random
 import re
 from dataclasses import dataclass, field
@@ -84,6 +86,32 @@ class Dataset:
             h.update(f"{name}\t{label}\t{digest}\n".encode())
         return "sha256:" + h.hexdigest()
 
+    def check_files(self, show: int = 5) -> None:
+        """Before any case runs: every listed image exists, is a readable non-empty file. Raises DatasetError
+        listing the first few that are not, so a run never dies (or loses cases) on an image halfway through."""
+        if self.root is None:
+            return
+        bad = []
+        for name in self.files:
+            path = self.root / name
+            try:
+                st = path.stat()
+                if not path.is_file():
+                    problem = "not a file"
+                elif st.st_size == 0:
+                    problem = "empty file"
+                elif not os.access(path, os.R_OK):
+                    problem = "not readable"
+                else:
+                    continue
+            except OSError as exc:
+                problem = "missing" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
+            bad.append(f"{name} ({problem})")
+        if bad:
+            more = f" and {len(bad) - show} more" if len(bad) > show else ""
+            raise DatasetError(f"{self.root}: {len(bad)} of {len(self)} images cannot be used: "
+                               f"{', '.join(bad[:show])}{more}")
+
     def _read(self, name: str) -> bytes:
         try:
             return (self.root / name).read_bytes()
@@ -124,7 +152,8 @@ def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = 
         return ds
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
+        raise DatasetError(f"dataset folder not found: {root}" if not root.exists()
+                           else f"{root}: not a folder (give the folder that holds labels.csv or the synset folders)")
     ds = _from_labels_csv(root) if (root / "labels.csv").is_file() else _from_imagenet_tree(root, seed)
     if limit is not None and limit < len(ds):
         ds.files, ds.labels = ds.files[:limit], ds.labels[:limit] if ds.labels is not None else None
@@ -137,19 +166,42 @@ def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = 
 def _from_labels_csv(root: Path) -> Dataset:
     files: list[str] = []
     labels: list[int] = []
-    with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"file", "class_index"} <= set(reader.fieldnames):
-            raise DatasetError(f"{root / 'labels.csv'}: needs a header with columns file,synset,class_index")
-        for line, row in enumerate(reader, start=2):
-            try:
-                label = int(row["class_index"])
-            except (TypeError, ValueError):
-                raise DatasetError(f"{root / 'labels.csv'} line {line}: class_index {row['class_index']!r} is not an integer") from None
-            if not 0 <= label < 1000:
-                raise DatasetError(f"{root / 'labels.csv'} line {line}: class_index {label} outside 0..999")
-            files.append(row["file"])
-            labels.append(label)
+    csv_path = root / "labels.csv"
+    first_line: dict[str, int] = {}
+    try:
+        # utf-8-sig: spreadsheet exports start with a byte-order mark, which would hide the "file" column
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"file", "class_index"} <= {f.strip() for f in reader.fieldnames}:
+                raise DatasetError(f"{csv_path}: needs a header with columns file,synset,class_index")
+            reader.fieldnames = [f.strip() for f in reader.fieldnames]
+            for line, row in enumerate(reader, start=2):
+                name = (row.get("file") or "").strip()
+                if not name or "\x00" in name:
+                    raise DatasetError(f"{csv_path} line {line}: {'empty file name' if not name else 'NUL in file name'}")
+                try:
+                    label = int(str(row.get("class_index")).strip())
+                except (TypeError, ValueError):
+                    raise DatasetError(f"{csv_path} line {line}: class_index {row.get('class_index')!r} "
+                                       "is not an integer") from None
+                if not 0 <= label < 1000:
+                    raise DatasetError(f"{csv_path} line {line}: class_index {label} outside 0..999")
+                # Lexical check (symlinked images are fine): no absolute path, no way up out of the folder.
+                key = posixpath.normpath(name.replace("\\", "/"))
+                if posixpath.isabs(key) or Path(name).is_absolute() or key == ".." or key.startswith("../"):
+                    raise DatasetError(f"{csv_path} line {line}: {name!r} is outside the dataset folder")
+                if key in first_line:
+                    raise DatasetError(f"{csv_path} line {line}: {name!r} is listed twice "
+                                       f"(first on line {first_line[key]})")
+                first_line[key] = line
+                files.append(name)
+                labels.append(label)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{csv_path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{csv_path}: not a valid CSV file ({exc})") from None
+    except OSError as exc:
+        raise DatasetError(f"{csv_path}: cannot read ({exc.strerror or exc})") from None
     return Dataset("labels.csv", root, files, labels, note="images and order from labels.csv")
 
 

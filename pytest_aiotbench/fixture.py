@@ -9,6 +9,8 @@ from time import perf_counter
 import pytest
 
 from .catalog import Case
+from .dataset import Dataset
+from .entry import EntryError, case_entry, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
 from .score import accuracy, latency_stats_ms, vips, vops
@@ -60,11 +62,15 @@ class AiotbenchFixture:
             pytest.fail(f"{reason} (--aiotbench-strict)", pytrace=False)
         pytest.skip(reason)
 
+    def _fail(self, message: str) -> None:
+        pytest.fail(message, pytrace=False)
+
     def run(self) -> CaseResult:
         case, state = self.case, self.state
         if not case.file.is_file():
             self._skip_or_fail(_missing_file_hint(case))
         progress = CaseProgress(state.config, self.result_id)
+        failure = skip = None
         try:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
@@ -82,31 +88,43 @@ class AiotbenchFixture:
             else:
                 measurement = state.target(self.device).run(job, timing)
         except FrameworkUnavailable as exc:
-            progress.clear()
-            self._skip_or_fail(f"{case.framework}: {exc.fix}")
+            skip = f"{case.framework}: {exc.fix}"
         except CASE_ERRORS as exc:
-            progress.clear()
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
         except BaseException:  # Ctrl-C, harness bugs: leave the terminal line clean
             progress.clear()
             raise
-        entry = self._score(measurement, weights)
-        entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
-        if baseline is not None:
-            from .abrun import pair_entry
+        # Outside the except blocks: the one-line message is all pytest prints (no chained traceback).
+        if skip is not None or failure is not None:
+            progress.clear()
+        if skip is not None:
+            self._skip_or_fail(skip)
+        if failure is not None:
+            self._fail(failure)
+        try:
+            entry = self._score(measurement, weights)
+            entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
+            if baseline is not None:
+                from .abrun import pair_entry
 
-            entry["ab"] = pair_entry(case.id, baseline, base_measurement, entry, state.dataset.labels,
-                                     state.dataset.labeled, timing.load, state.ab_limits)
-        if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
-            entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
-        progress.finish(case_summary(entry, perf_counter() - started))
+                entry["ab"] = pair_entry(case.id, baseline, base_measurement, entry, state.dataset.labels,
+                                         state.dataset.labeled, timing.load, state.ab_limits)
+            if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
+                entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
+            entry = plain_json(entry, case.id)
+            facts = plain_json(state.facts(self.device), f"device {self.device}")
+        except EntryError as exc:  # what cannot be written as JSON cannot travel to the xdist controller either
+            failure = f"{case.id}: result cannot be reported: {exc}"
+        progress.finish(case_summary(entry, perf_counter() - started) if failure is None else None)
+        if failure is not None:
+            self._fail(failure)
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
         ds = state.dataset
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
                                                 "images": len(ds), "fingerprint": ds.fingerprint(),
                                                 "labeled": ds.labeled}
         self._properties.append(("aiotbench_entry", entry))
-        self._properties.append(("aiotbench_device", (self.device, state.facts(self.device))))
+        self._properties.append(("aiotbench_device", (self.device, facts)))
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)
@@ -120,34 +138,17 @@ class AiotbenchFixture:
             raise TargetError(f"{self.case.id}: baseline model file not found: {baseline.file}")
         _manifest_check(baseline)
         options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
-        base_job = Job(baseline.id, baseline.framework, baseline.file, options,
-                       self.state.pixels(baseline.preprocess), baseline.preprocess, job.warmup,
-                       baseline.num_classes, baseline.background)
+        base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
+                       pixels=self.state.pixels(baseline.preprocess), preprocess=baseline.preprocess,
+                       warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background)
         return time_pair(job, base_job, progress.update, self.state.settings.threads)
 
     def _score(self, m: Measurement, weights: str | None) -> dict:
-        case, ds = self.case, self.state.dataset
-        scored = ds.labeled and weights != "random"
-        top1 = accuracy(m.topk, ds.labels, 1) if scored else None
-        top5 = accuracy(m.topk, ds.labels, 5) if scored else None
-        stats = latency_stats_ms(m.latencies_s)
-        vips_value = vips(top1, stats["mean"] / 1e3)
-        return {
-            "id": case.id, "result_id": self.result_id, "device": self.device, "model": case.model, "framework": case.framework, "quant": case.quant,
-            "file": str(case.file), "file_sha256": file_sha256(case.file), "weights": weights or "unspecified",
-            "images": len(m.latencies_s), "top1": top1, "top5": top5, "min_top1": self.required_top1(),
-            "reference_top1": case.reference_top1, "latency_ms": stats,
-            "prepare_ms": m.prepare_s * 1e3, "first_ms": m.first_s * 1e3, "warmup": self.state.settings.warmup,
-            "images_per_s": 1e3 / stats["mean"] if stats["mean"] > 0 else None,
-            "vips": vips_value, "vops": vops(vips_value, case.gflops), "gflops": case.gflops,
-            "status": "passed", "reason": None,
-            "runtime": {**m.session, "timed_on": m.timed_on},
-            "per_image": {"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
-        }
+        return measured_entry(self.case, self.result_id, self.device, m, self.state.dataset, weights,
+                              self.required_top1(), self.state.settings.warmup)
 
     def required_top1(self) -> float | None:
-        override = self.state.settings.min_top1
-        return override if override is not None else self.case.min_top1
+        return self.state.required_top1(self.case)
 
     def check(self, result: CaseResult) -> None:
         """Fail the case when its top-1 is under the threshold (catalog min_top1, or --aiotbench-min-top1)."""
@@ -157,6 +158,28 @@ class AiotbenchFixture:
         if top1 < required:
             pytest.fail(f"{self.case.id}: top-1 {top1:.4f} < required {required:.4f} "
                         f"on {result.entry['images']} images", pytrace=False)
+
+
+def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: Dataset, weights: str | None,
+                   min_top1: float | None, warmup: int) -> dict:
+    """The report entry of a measured case (scored against the dataset's labels unless weights are random)."""
+    scored = ds.labeled and weights != "random"
+    top1 = accuracy(m.topk, ds.labels, 1) if scored else None
+    top5 = accuracy(m.topk, ds.labels, 5) if scored else None
+    stats = latency_stats_ms(m.latencies_s)
+    vips_value = vips(top1, stats["mean"] / 1e3)
+    return case_entry(
+        id=case.id, result_id=result_id, device=device, model=case.model, framework=case.framework,
+        quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
+        weights=weights or "unspecified", images=len(m.latencies_s), top1=top1, top5=top5,
+        min_top1=min_top1, reference_top1=case.reference_top1, latency_ms=stats,
+        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
+        images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
+        vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
+        status="passed", reason=None,
+        runtime={**m.session, "timed_on": m.timed_on},
+        per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+    )
 
 
 def _missing_file_hint(case: Case) -> str:

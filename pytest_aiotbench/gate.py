@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from . import options
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
 from .session import current_report, get_state
+from .storage import ReportPathError, check_writable
 
 
 @dataclass
@@ -31,45 +33,15 @@ GATE_KEY = pytest.StashKey[GateState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("aiotbench", "AIoTBench inference benchmarks")
-    options = [
-        ("--aiotbench-compare", "aiotbench_compare", "BASE.json", None,
-         "compare this run with a previous aiotbench or pytest-benchmark JSON; print the deltas"),
-        ("--aiotbench-fail-on", "aiotbench_fail_on", "METRIC:LIMIT", "append",
-         "fail the session when a case regresses beyond this limit against --aiotbench-compare, e.g. "
-         "top1:-0.5pt, vips:-5%, p90:+10% (repeatable; latency limits are noise-aware)"),
-        ("--aiotbench-require-all", "aiotbench_require_all", None, "store_true",
-         "with --aiotbench-compare: fail unless this run and the base hold the same cases (default: compare the "
-         "cases both hold and name the others)"),
-        ("--aiotbench-html", "aiotbench_html", "FILE", None,
-         "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
-         "pytest-aiotbench[plot]"),
-    ]
-    for flag, ini, metavar, action, help_text in options:
-        group.addoption(flag, dest=ini, default=None, help=help_text.replace("%", "%%"),
-                        **({"metavar": metavar} if metavar else {}), **({"action": action} if action else {}))
-        if action == "append":
-            parser.addini(ini, help_text, type="linelist", default=[])
-        elif action == "store_true":
-            parser.addini(ini, help_text, type="bool", default=False)
-        else:
-            parser.addini(ini, help_text, default=None)
-
-
-def _setting(config: pytest.Config, name: str):
-    """Command line first, then the ini key; relative ini paths are relative to the ini file."""
-    value = config.getoption(name)
-    if value:
-        return value, config.invocation_params.dir
-    return config.getini(name) or None, (config.inipath.parent if config.inipath else config.rootpath)
+    options.register(parser, options.GATE_OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # xdist worker: the controller owns the whole run's report
         return
-    base_path, base_dir = _setting(config, "aiotbench_compare")
-    limit_specs, _ = _setting(config, "aiotbench_fail_on")
-    html_path, html_dir = _setting(config, "aiotbench_html")
+    base_path = options.value(config, "aiotbench_compare")
+    limit_specs = options.value(config, "aiotbench_fail_on")
+    html_path = options.value(config, "aiotbench_html")
     if not (base_path or limit_specs or html_path):
         return
     try:
@@ -83,19 +55,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (base_path or html_path):
         return
     try:
-        base = load_report(base_dir / base_path) if base_path else None
+        base = load_report(base_path) if base_path else None
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-compare: {exc}") from None
     if html_path:
         from .html_report import require_matplotlib
 
         try:
+            check_writable(html_path)
             require_matplotlib()
-        except ReportError as exc:
+        except (ReportError, ReportPathError) as exc:
             raise pytest.UsageError(f"--aiotbench-html: {exc}") from None
-    require_all, _ = _setting(config, "aiotbench_require_all")
-    config.stash[GATE_KEY] = GateState(base, limits, html_dir / html_path if html_path else None,
-                                       require_all=bool(require_all))
+    config.stash[GATE_KEY] = GateState(base, limits, html_path,
+                                       require_all=bool(options.value(config, "aiotbench_require_all")))
 
 
 @pytest.hookimpl(trylast=True)  # after the core plugin has recorded every case

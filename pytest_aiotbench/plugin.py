@@ -2,62 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from . import catalog as catalog_mod
+from . import options
 from .dataset import DatasetError, open_dataset
+from .entry import case_entry
+from .frameworks import UnknownFramework, available_frameworks
+from .options import Settings
+from .session import STATE_KEY, AiotbenchState, get_state
+from .storage import ReportLock, ReportPathError, check_writable
 from .repeats import repeat_test_id
-from .session import STATE_KEY, AiotbenchState, Settings, get_state
 from .targets import TargetError, close_all as close_all_targets
-
-# (option, ini key, type, default, help). Every option is also an ini key under [tool.pytest.ini_options].
-OPTIONS = [
-    ("--aiotbench-dataset", "aiotbench_dataset", str, None,
-     "dataset folder: labels.csv at its root, or an ILSVRC2012 val tree (one folder per synset). "
-     "Default: synthetic images (latency only, accuracy n/a)"),
-    ("--aiotbench-catalog", "aiotbench_catalog", "append", None,
-     "extra catalog TOML with your models (repeatable); file paths are relative to the catalog"),
-    ("--aiotbench-models", "aiotbench_models", str, None,
-     "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)"),
-    ("--aiotbench-no-builtin", "aiotbench_no_builtin", bool, False,
-     "leave out the built-in catalog of the six AIoTBench models"),
-    ("--aiotbench-images", "aiotbench_images", int, None, "use only the first N images of the dataset"),
-    ("--aiotbench-threads", "aiotbench_threads", int, 1, "inference threads (default 1, as the AIoTBench app)"),
-    ("--aiotbench-warmup", "aiotbench_warmup", int, 10, "untimed warmup inferences per case (default 10)"),
-    ("--aiotbench-min-top1", "aiotbench_min_top1", float, None,
-     "required top-1 for every case, overriding the catalog's min_top1 (fraction, e.g. 0.7)"),
-    ("--aiotbench-strict", "aiotbench_strict", bool, False,
-     "fail (instead of skip) cases whose model file or framework runtime is missing"),
-    ("--aiotbench-json", "aiotbench_json", str, None, "write the aiotbench/1 JSON report here (atomically)"),
-    ("--aiotbench-cache", "aiotbench_cache", str, None,
-     "preprocessed-pixel cache folder (default: $XDG_CACHE_HOME/aiotbench; 'none' disables)"),
-    ("--device", "aiotbench_device", "append", None,
-     "where cases run: host (default), adb:SERIAL or ssh://user@host[:port]; repeat for a device farm "
-     "(with -n <devices> --dist loadgroup: one xdist worker per device)"),
-    ("--aiotbench-benchmark-model", "aiotbench_benchmark_model", str, None,
-     "stock Android: TFLite benchmark_model binary for the device ABI (latency on device, accuracy from host)"),
-    ("--aiotbench-device-python", "aiotbench_device_python", str, None, "Python on the device (default python3)"),
-    ("--aiotbench-device-workdir", "aiotbench_device_workdir", str, None,
-     "device folder for job work dirs (default /data/local/tmp for adb, /tmp for ssh)"),
-    ("--aiotbench-device-deadline", "aiotbench_device_deadline", float, None,
-     "seconds one remote job may take in all (default 900)"),
-    ("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout", float, None,
-     "seconds of silence that mean a device is frozen (default 30)"),
-    ("--aiotbench-ssh-key", "aiotbench_ssh_key", str, None, "private key for ssh:// devices"),
-    ("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", str, None, "known_hosts file for ssh:// devices"),
-    ("--aiotbench-baseline", "aiotbench_baseline", str, None,
-     "A/B: catalog of baseline cases (matched by id), each timed interleaved with its candidate in this run; "
-     "gated by the latency and accuracy limits of --aiotbench-fail-on"),
-    ("--aiotbench-repeat", "aiotbench_repeat", int, 1,
-     "time every case N times, interleaved across cases; report the median of the repeats and their spread"),
-    ("--aiotbench-fail-invalid", "aiotbench_fail_invalid", bool, False,
-     "fail the session when a gated latency cannot be judged (INVALID measurement)"),
-]
-
 
 def pytest_addhooks(pluginmanager):
     from . import hookspec
@@ -66,49 +25,33 @@ def pytest_addhooks(pluginmanager):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("aiotbench", "AIoTBench inference benchmarks")
+    group = parser.getgroup(*options.GROUP)
     group.addoption("--aiotbench", action="store_true", default=False,
                     help="run the AIoTBench benchmark cases (model x framework x quantization)")
-    for flag, ini, kind, default, help_text in OPTIONS:
-        if kind is bool:
-            group.addoption(flag, action="store_true", default=None, dest=ini, help=help_text)
-            parser.addini(ini, help_text, type="bool", default=default)
-        elif kind == "append":
-            group.addoption(flag, action="append", default=None, dest=ini, help=help_text)
-            parser.addini(ini, help_text, type="linelist", default=[])
-        else:
-            group.addoption(flag, type=kind, default=None, dest=ini, help=help_text)
-            parser.addini(ini, help_text, default=default)
+    options.register(parser, options.CORE_OPTIONS)
 
 
-def _setting(config: pytest.Config, ini: str, kind):
-    value = config.getoption(ini)
-    if value is None or value == []:
-        value = config.getini(ini)
-    if value in (None, "", []):
-        return None if kind is not bool else False
-    if kind in (int, float) and not isinstance(value, kind):
-        try:
-            value = kind(value)
-        except ValueError:
-            raise pytest.UsageError(f"{ini} = {value!r}: expected a {kind.__name__}") from None
-    return value
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args):
+    """``--device`` is a short alias of ``--aiotbench-device``, offered only once the initial conftests and every
+    plugin have declared their options, and only when none of them owns ``--device``: many ML projects declare
+    their own, and pytest refuses to start when two declare the same flag."""
+    result = yield
+    if not _option_declared(parser, options.DEVICE_ALIAS):
+        parser.getgroup(*options.GROUP).addoption(
+            options.DEVICE_ALIAS, action="append", default=None, dest="aiotbench_device", metavar="SPEC",
+            help="short for --aiotbench-device (offered because no other plugin or conftest declares --device)")
+    return result
 
 
-def _cache_dir(value: str | None) -> Path | None:
-    if value and value.lower() == "none":
-        return None
-    if value:
-        return Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "aiotbench"
+def _option_declared(parser: pytest.Parser, flag: str) -> bool:
+    groups = [parser._anonymous, *parser._groups]  # pytest has no public lookup of declared flags
+    return any(flag in opt.names() for group in groups for opt in group.options)
 
 
-def _builtin_catalog(config: pytest.Config) -> tuple[Path | None, Path]:
+def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | None, Path]:
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
-    models_dir = _setting(config, "aiotbench_models", str)
-    models_dir = Path(models_dir).expanduser() if models_dir else _project_path(config, "models")
-    models_dir = models_dir or config.invocation_params.dir / "models"
+    models_dir = settings.models_dir or _project_path(config, "models") or config.invocation_params.dir / "models"
     for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
                       Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))):
         if candidate.is_file():
@@ -116,20 +59,33 @@ def _builtin_catalog(config: pytest.Config) -> tuple[Path | None, Path]:
     return None, models_dir
 
 
-def _load_cases(config: pytest.Config) -> tuple[list, list[str] | None]:
+def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[str] | None]:
     """All cases to parametrize, and the ids of the canonical set (whether or not they run)."""
-    builtin, models_dir = _builtin_catalog(config)
+    builtin, models_dir = _builtin_catalog(config, settings)
     builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, builtin=True) if builtin else []
     canonical_ids = [c.id for c in builtin_cases if c.canonical] if builtin else None
-    cases = [] if _setting(config, "aiotbench_no_builtin", bool) else list(builtin_cases)
-    for path in _setting(config, "aiotbench_catalog", "append") or []:
-        cases += catalog_mod.load(Path(path).expanduser())
+    cases = [] if settings.no_builtin else list(builtin_cases)
+    for path in settings.catalogs:
+        cases += catalog_mod.load(path)
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise catalog_mod.CatalogError(f"case ids defined in more than one catalog: {', '.join(duplicates)}")
     config.hook.pytest_aiotbench_cases(config=config, cases=cases)
+    if not cases:
+        raise catalog_mod.CatalogError(
+            "no benchmark cases: the built-in catalog is left out or missing and no --aiotbench-catalog was given")
+    _check_frameworks(cases)
     return cases, canonical_ids
+
+
+def _check_frameworks(cases: list) -> None:
+    """Unknown frameworks are found at collection (entry-point names only: no runtime is imported)."""
+    known = set(available_frameworks())
+    for case in cases:
+        if case.framework not in known:
+            where = f"{case.catalog}: model {case.model!r}: " if case.catalog else f"case {case.id}: "
+            raise catalog_mod.CatalogError(where + str(UnknownFramework.for_name(case.framework)))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -137,40 +93,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "aiotbench: an AIoTBench benchmark case")
     if not config.getoption("aiotbench"):
         return
+    settings = options.read_settings(config)  # bad option values: UsageError naming the valid range
+    lock = None
     try:
-        cases, canonical_ids = _load_cases(config)
-        settings = Settings(
-            dataset=_setting(config, "aiotbench_dataset", str),
-            images=_setting(config, "aiotbench_images", int),
-            threads=_setting(config, "aiotbench_threads", int) or 1,
-            warmup=_setting(config, "aiotbench_warmup", int) or 0,
-            min_top1=_setting(config, "aiotbench_min_top1", float),
-            strict=_setting(config, "aiotbench_strict", bool),
-            json_path=Path(p).expanduser() if (p := _setting(config, "aiotbench_json", str)) else None,
-            cache_dir=_cache_dir(_setting(config, "aiotbench_cache", str)),
-            devices=list(dict.fromkeys(_setting(config, "aiotbench_device", "append") or ["host"])),
-            target_options=dict(
-                benchmark_model=_setting(config, "aiotbench_benchmark_model", str),
-                python=_setting(config, "aiotbench_device_python", str),
-                workdir_base=_setting(config, "aiotbench_device_workdir", str),
-                deadline_s=_setting(config, "aiotbench_device_deadline", float),
-                io_timeout_s=_setting(config, "aiotbench_device_io_timeout", float),
-                key_filename=_setting(config, "aiotbench_ssh_key", str),
-                known_hosts=_setting(config, "aiotbench_ssh_known_hosts", str),
-            ),
-            baseline=Path(p).expanduser() if (p := _setting(config, "aiotbench_baseline", str)) else None,
-            repeat=_setting(config, "aiotbench_repeat", int) or 1,
-            fail_invalid=_setting(config, "aiotbench_fail_invalid", bool),
-        )
-        if settings.images is not None and settings.images < 1:
-            raise pytest.UsageError("--aiotbench-images must be >= 1")
-        if settings.repeat < 1:
-            raise pytest.UsageError("--aiotbench-repeat must be >= 1")
+        if settings.json_path is not None and not hasattr(config, "workerinput"):
+            check_writable(settings.json_path)
+            lock = ReportLock(settings.json_path)
+            lock.acquire()
+        cases, canonical_ids = _load_cases(config, settings)
         dataset = open_dataset(settings.dataset, settings.images)
+        if not hasattr(config, "workerinput"):  # the controller checked it; workers see the same files
+            dataset.check_files()
         state = AiotbenchState(config, settings, dataset, cases, canonical_ids)
+        state.report_lock = lock
+        state.cache.probe()
         for device in settings.devices:  # a malformed --device is a usage error before anything runs
             state.target(device)
-    except (catalog_mod.CatalogError, DatasetError, TargetError, ValueError) as exc:
+    except (catalog_mod.CatalogError, DatasetError, TargetError, ReportPathError, ValueError) as exc:
+        if lock is not None:
+            lock.release()
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
@@ -206,6 +147,11 @@ def _project_path(config: pytest.Config, name: str) -> Path | None:
     return None
 
 
+# A case that fails or skips before timing says why in one line; pytest-benchmark's "fixture was not used"
+# warning would only repeat it as noise.
+QUIET_UNTIMED = pytest.mark.filterwarnings("ignore:Benchmark fixture was not used")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "aiotbench" not in metafunc.fixturenames:
         return
@@ -221,7 +167,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             repeats = range(1, state.settings.repeat + 1)
             params += [pytest.param((case, device, r), id=repeat_test_id(state.result_id(case, device), r, repeats),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
-                                           getattr(pytest.mark, case.quant), *device_marks])
+                                           getattr(pytest.mark, case.quant), *device_marks, QUIET_UNTIMED])
                        for case in state.cases for r in repeats]
     metafunc.parametrize("aiotbench", params, indirect=True)
 
@@ -274,12 +220,10 @@ class SessionHooks:
         for device in self.state.settings.devices:
             for case in self.state.cases:
                 if self.state.result_id(case, device) == result_id:
-                    return {"id": case.id, "result_id": result_id, "device": device, "model": case.model,
-                            "framework": case.framework, "quant": case.quant, "file": str(case.file),
-                            "file_sha256": None, "images": 0, "top1": None, "top5": None,
-                            "min_top1": case.min_top1, "latency_ms": None, "prepare_ms": None, "first_ms": None,
-                            "vips": None, "vops": None, "gflops": case.gflops, "status": status,
-                            "reason": reason, "per_image": None}
+                    return case_entry(id=case.id, result_id=result_id, device=device, model=case.model,
+                                      framework=case.framework, quant=case.quant, file=str(case.file),
+                                      min_top1=self.state.required_top1(case), gflops=case.gflops,
+                                      status=status, reason=reason)
         return None
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -288,21 +232,28 @@ class SessionHooks:
         from .table import render_farm, render_summary
 
         state = self.state
-        reports = [state.device_report(d) for d in state.settings.devices]
-        for report in reports:
-            for line in render_summary(report):
+        reports = state.finalize()
+        if state.cache.note:
+            terminalreporter.write_line(f"aiotbench: {state.cache.note}; ran without it")
+        for problem in state.report_problems:
+            terminalreporter.write_line(f"aiotbench: invalid {problem}", red=True)
+        for device in state.settings.devices:
+            for line in render_summary(reports[device]):
                 terminalreporter.write_line(line)
         if state.settings.farm:
-            for line in render_farm(state.build_report()):
+            for line in render_farm(reports["farm"]):
                 terminalreporter.write_line(line)
         if state.settings.json_path is not None:
-            state.write_json()
             terminalreporter.write_line(f"aiotbench: JSON report written to {state.settings.json_path}")
 
-    def pytest_sessionfinish(self) -> None:
-        self.state.write_json()  # also after Ctrl-C: whatever was measured is on disk
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.state.finalize()  # also after Ctrl-C: whatever was measured is on disk
+        if self.state.report_problems and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report our own tools reject is no green run
 
     def pytest_unconfigure(self) -> None:
+        if self.state.report_lock is not None:
+            self.state.report_lock.release()
         close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 

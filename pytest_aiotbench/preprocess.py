@@ -81,32 +81,57 @@ def crop_pixels(data: bytes, spec: PreprocessSpec, name: str) -> np.ndarray:
             else:
                 img = img.resize((size, size), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:
+        what = "empty file" if not data else f"not an image Pillow can decode ({len(data)} bytes)"
+        raise PreprocessError(f"cannot read image {name}: {what}") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PreprocessError(f"cannot read image {name}: {exc}") from None
 
 
 class PixelCache:
-    """On-disk cache of cropped pixels, keyed by sha256(image bytes) and the crop geometry."""
+    """On-disk cache of cropped pixels, keyed by sha256(image bytes) and the crop geometry. An entry that cannot be
+    read as the expected array is rebuilt; a cache that cannot be written is switched off for the session (``note``
+    says why, once) and the run goes on without it."""
 
     def __init__(self, root: Path | None):
         self.root = Path(root) if root else None
         self.hits = 0
         self.misses = 0
+        self.note: str | None = None
+
+    def disable(self, why: str) -> None:
+        self.note = f"pixel cache {self.root} not used: {why}"
+        self.root = None
+
+    def probe(self) -> None:
+        """Check once, before any case, that the cache folder can be written; else run without it."""
+        if self.root is None:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".probe")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            self.disable(exc.strerror or str(exc))
 
     def get(self, content_sha: str, data_loader, spec: PreprocessSpec, name: str) -> np.ndarray:
         path = self.root / spec.geometry / content_sha[:2] / f"{content_sha}.npy" if self.root else None
-        if path is not None and path.exists():
+        if path is not None and path.is_file():
             try:
                 pixels = np.load(path, allow_pickle=False)
                 if pixels.shape == (spec.input_size, spec.input_size, 3) and pixels.dtype == np.uint8:
                     self.hits += 1
                     return pixels
-            except (OSError, ValueError):
-                pass  # a damaged entry is rebuilt below
+            except Exception:  # noqa: BLE001 - zero-byte, truncated, not .npy (EOFError, ValueError, ...): rebuild
+                pass
         self.misses += 1
         pixels = crop_pixels(data_loader(), spec, name)
         if path is not None:
-            _atomic_save(path, pixels)
+            try:
+                _atomic_save(path, pixels)
+            except OSError as exc:
+                self.disable(exc.strerror or str(exc))
         return pixels
 
 

@@ -83,7 +83,7 @@ REPORT = {
                 "images": {"type": "integer"},
                 "fingerprint": {"type": "string"},
                 "labeled": {"type": "boolean"},
-                "labels": {"type": "array", "items": {"type": "integer"}},
+                "labels": {"type": ["array", "null"], "items": {"type": "integer"}},  # null: synthetic images
                 "files": {"type": "array", "items": {"type": "string"}},
             },
         },

@@ -44,3 +44,69 @@ def file_sha256(path: str | os.PathLike) -> str:
                 h.update(block)
         _sha_cache[key] = h.hexdigest()
     return _sha_cache[key]
+
+
+class ReportPathError(Exception):
+    """The report path cannot be written, or another run is writing it. One line naming the path."""
+
+
+def check_writable(path: Path) -> None:
+    """Before anything runs: the report can be created at ``path`` (not a directory; the nearest existing folder
+    above it is a folder we may write in, since the atomic write creates missing folders and a temporary file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ReportPathError(f"{path}: is a directory, expected a file name for the report")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ReportPathError(f"{path}: cannot create it, {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ReportPathError(f"{path}: cannot write in {folder} (permission denied)")
+    if path.exists() and not path.is_file():
+        raise ReportPathError(f"{path}: exists and is not a regular file")
+
+
+class ReportLock:
+    """An exclusive lock on a report path for the whole session (``.NAME.lock`` beside it, holding our PID), so
+    two runs never write the same report and silently drop each other's cases."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock (Windows): no lock, as before
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise ReportPathError(f"{self.path}: another aiotbench run (PID {holder}) is writing this report; "
+                                      "wait for it or choose another --aiotbench-json") from None
+            # The previous holder may have removed the lock file between our open and our flock: retry on the
+            # file that is there now, so two runs can never both hold "the" lock.
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.lock_path.unlink(missing_ok=True)  # while still holding it (see acquire)
+        os.close(self._fd)
+        self._fd = None

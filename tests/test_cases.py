@@ -225,11 +225,15 @@ def test_framework_added_through_the_entry_point_runs(run_aiotbench, tmp_path, s
     assert case["top1"] is not None
 
 
-def test_unknown_framework_fails_the_case_naming_the_registered_ones(run_aiotbench, tmp_path, shared):
+def test_unknown_framework_is_a_usage_error_at_collection_naming_the_registered_ones(run_aiotbench, tmp_path,
+                                                                                      shared):
     catalog = write_catalog(tmp_path / "c.toml", [small_entry(framework="caffe2")])
-    run = run_aiotbench("--aiotbench-images=2", catalogs=[catalog], dataset=IMAGENET_500)
-    assert run.returncode == 1
-    assert "unknown framework 'caffe2'; registered: executorch, onnxruntime, pytorch-mobile, tflite" in run.stdout
+    for args in (["--collect-only"], ["--aiotbench-images=2"]):
+        run = run_aiotbench(*args, catalogs=[catalog], dataset=IMAGENET_500)
+        assert run.returncode == 4, run.stdout + run.stderr
+        assert (f"{catalog}: model 'mobilenet_v1_025': unknown framework 'caffe2'; "
+                "registered: executorch, onnxruntime, pytorch-mobile, tflite") in run.stderr
+        assert "Traceback" not in run.stderr + run.stdout
 
 
 def test_installed_plugin_runs_cases_from_any_directory(run_aiotbench, tmp_path, small_catalog):
@@ -254,7 +258,8 @@ def test_bad_catalog_and_dataset_are_usage_errors(run_aiotbench, tmp_path):
     bad.write_text('[[model]]\nname = "x"\nframework = "tflite"\n')
     run = run_aiotbench(catalogs=[bad])
     assert run.returncode == 4 and "missing required key 'quant'" in run.stderr
-    missing = run_aiotbench(dataset=tmp_path / "no-such-dir")
+    good = write_catalog(tmp_path / "good.toml", [small_entry()])
+    missing = run_aiotbench(catalogs=[good], dataset=tmp_path / "no-such-dir")
     assert missing.returncode == 4 and "dataset folder not found" in missing.stderr
 
 

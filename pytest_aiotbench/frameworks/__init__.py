@@ -15,7 +15,10 @@ __all__ = ["Framework", "FrameworkUnavailable", "ModelLoadError", "PrepareOption
 
 
 class UnknownFramework(LookupError):
-    pass
+    @classmethod
+    def for_name(cls, name: str) -> "UnknownFramework":
+        return cls(f"unknown framework {name!r}; registered: {', '.join(available_frameworks()) or 'none'} "
+                   f"(a package adds one under the {GROUP!r} entry-point group)")
 
 
 def available_frameworks() -> list[str]:
@@ -28,7 +31,4 @@ def get_framework(name: str) -> Framework:
         if ep.name == name:
             obj = ep.load()
             return obj() if isinstance(obj, type) else obj
-    raise UnknownFramework(
-        f"unknown framework {name!r}; registered: {', '.join(available_frameworks()) or 'none'} "
-        f"(a package adds one under the {GROUP!r} entry-point group)"
-    )
+    raise UnknownFramework.for_name(name)

@@ -74,6 +74,10 @@ class ExecuTorchSession:
         out = self._execute([self._from_numpy(x)])[0]
         return out.numpy()[0]
 
+    def infer_full(self, x: np.ndarray) -> np.ndarray:
+        """The whole output tensor, batch dimension included (checked once, never timed)."""
+        return np.array(self._execute([self._from_numpy(x)])[0].numpy())
+
     def close(self) -> None:
         self._method = self._execute = self._program = None
 

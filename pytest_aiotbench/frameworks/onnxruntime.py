@@ -25,6 +25,10 @@ class OnnxRuntimeSession:
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self._run(self._outputs, {self._input_name: x})[0][0]
 
+    def infer_full(self, x: np.ndarray) -> np.ndarray:
+        """The whole output tensor, batch dimension included (checked once, never timed)."""
+        return np.asarray(self._run(self._outputs, {self._input_name: x})[0])
+
     def close(self) -> None:
         self._session = None
 

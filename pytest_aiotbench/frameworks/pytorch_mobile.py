@@ -24,6 +24,15 @@ class TorchSession:
         with self._torch.inference_mode():
             return self._module(self._from_numpy(x))[0].numpy()
 
+    def infer_full(self, x: np.ndarray) -> np.ndarray:
+        """The whole output, batch dimension included (checked once, never timed): TorchScript carries no input
+        shape, so a wrong input_size shows up here (e.g. 4x1001 instead of 1x1001)."""
+        with self._torch.inference_mode():
+            out = self._module(self._from_numpy(x))
+        if not isinstance(out, self._torch.Tensor):
+            raise TypeError(f"model returns a {type(out).__name__}, expected one tensor of class scores")
+        return out.numpy()
+
     def close(self) -> None:
         self._module = None
 

@@ -56,6 +56,12 @@ class TFLiteSession:
         self._invoke()
         return self._get(self._out)[0]
 
+    def infer_full(self, x: np.ndarray) -> np.ndarray:
+        """The whole output tensor, batch dimension included (checked once, never timed)."""
+        self._set(self._in, x)
+        self._invoke()
+        return np.array(self._get(self._out))
+
     def close(self) -> None:
         self._interpreter = None
 
@@ -68,6 +74,9 @@ class TFLite:
         module, runtime = _interpreter_module()
         # XNNPACK is the runtime's default CPU delegate; options.extra["delegate"] = "none" turns it off.
         delegate = str(options.extra.get("delegate", "xnnpack")).lower()
+        if delegate not in ("xnnpack", "none"):  # never report a delegate that is not the one used
+            raise ModelLoadError(f"{model_file}: options.delegate = {delegate!r}: the tflite framework runs "
+                                 "'xnnpack' (default) or 'none'")
         kwargs = {"model_path": str(model_file), "num_threads": options.threads}
         if delegate == "none":
             kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES

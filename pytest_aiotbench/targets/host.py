@@ -34,8 +34,21 @@ class Prepared:
 
     def measurement(self, outputs, latencies, where: str = "host") -> Measurement:
         ranked = np.stack([topk(o, self.job.top_k, self.job.background) for o in outputs])
-        return Measurement(ranked, list(latencies), self.prepare_s, self.first_s, with_emulation(dict(self.session.info)),
-                           timed_on=where)
+        return Measurement(ranked, list(latencies), self.prepare_s, self.first_s,
+                           with_emulation(dict(self.session.info)), timed_on=where)
+
+
+def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
+    """One line naming the file, the expected and the actual shape when the model's answer is not one row of
+    ``num_classes`` scores (e.g. a TorchScript model fed a larger input_size answers 4 rows: scoring row 0 would
+    be garbage that passes)."""
+    expected = (1, job.num_classes) if batched else (job.num_classes,)
+    shape = tuple(output.shape)
+    if (batched and (not shape or shape[0] != 1)) or output.size != job.num_classes:
+        raise InferenceError(
+            f"{job.model_file.name}: model output is {'x'.join(map(str, shape)) or 'a scalar'}, expected "
+            f"{'x'.join(map(str, expected))} ({'batch 1 x ' if batched else ''}num_classes = {job.num_classes}); "
+            "check input_size, layout and num_classes in the catalog")
 
 
 @contextmanager
@@ -48,15 +61,16 @@ def prepared(job: Job, framework=None) -> Iterator[Prepared]:
     prepare_s = perf_counter() - start
     try:
         inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+        # The first inference (timed alone, as first_ms) also checks the output: batch 1 x num_classes.
+        # Sessions that can return the whole output tensor show its batch dimension too.
+        infer_full = getattr(session, "infer_full", None)
         start = perf_counter()
         try:
-            first = session.infer(inputs[0])
+            first = infer_full(inputs[0]) if infer_full is not None else session.infer(inputs[0])
         except Exception as exc:  # the runtime's own error types: report one line, not its traceback
             raise InferenceError(f"{job.model_file.name}: first inference failed: {one_line(exc)}") from None
         first_s = perf_counter() - start
-        if np.asarray(first).size != job.num_classes:
-            raise InferenceError(f"{job.model_file.name}: model outputs {np.asarray(first).size} scores, "
-                                 f"the catalog says num_classes = {job.num_classes}")
+        check_output_shape(np.asarray(first), job, batched=infer_full is not None)
         yield Prepared(job, session, inputs, prepare_s, first_s)
     finally:
         session.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_aiotbench.entry import case_entry
 from tests.helpers.shared import REPO  # noqa: F401 (re-exported)
 
 FINGERPRINT = "sha256:" + "ab" * 32
@@ -22,28 +23,25 @@ FINGERPRINT = "sha256:" + "ab" * 32
 def make_case(case_id: str, *, top1: float | None = 0.70, top5: float | None = 0.89, latency_ms: float = 5.0,
               spread: float = 0.05, images: int = 200, seed: int = 0, gflops: float | None = 0.3,
               status: str = "passed", file_sha256: str = "f" * 64) -> dict:
+    """A case entry built by the plugin's own builder (pytest_aiotbench.entry.case_entry)."""
     model, framework, quant = (case_id.split("-") + ["", "", ""])[:3]
+    identity = dict(id=case_id, model=model, framework=framework, quant=quant, file=f"{model}.bin", gflops=gflops)
     if status in ("skipped", "error"):
-        return {"id": case_id, "model": model, "framework": framework, "quant": quant, "file": f"{model}.bin",
-                "file_sha256": None, "images": 0, "top1": None, "top5": None, "min_top1": None,
-                "latency_ms": None, "prepare_ms": None, "first_ms": None, "vips": None, "vops": None,
-                "gflops": gflops, "status": status, "reason": f"{status} on purpose", "per_image": None}
+        return case_entry(**identity, status=status, reason=f"{status} on purpose")
     rng = np.random.default_rng(seed)
     lat = latency_ms * rng.lognormal(0.0, spread, images)
     q1, q3 = np.percentile(lat, [25, 75])
     mean_s = float(lat.mean()) / 1e3
     vips = top1 / mean_s if top1 is not None else None
-    return {
-        "id": case_id, "model": model, "framework": framework, "quant": quant, "file": f"{model}.bin",
-        "file_sha256": file_sha256, "images": images, "top1": top1, "top5": top5, "min_top1": 0.1,
-        "latency_ms": {"min": float(lat.min()), "median": float(np.median(lat)), "mean": float(lat.mean()),
-                       "p90": float(np.percentile(lat, 90)), "stddev": float(lat.std(ddof=1)),
-                       "max": float(lat.max()), "iqr": float(q3 - q1)},
-        "prepare_ms": 12.0, "first_ms": float(lat[0]) * 3, "vips": vips,
-        "vops": vips * gflops if vips is not None and gflops is not None else None, "gflops": gflops,
-        "status": status, "reason": None,
-        "per_image": {"top5": [[1, 2, 3, 4, 5]] * images, "latency_ms": [float(x) for x in lat]},
-    }
+    return case_entry(
+        **identity, status=status, file_sha256=file_sha256, images=images, top1=top1, top5=top5, min_top1=0.1,
+        latency_ms={"min": float(lat.min()), "median": float(np.median(lat)), "mean": float(lat.mean()),
+                    "p90": float(np.percentile(lat, 90)), "stddev": float(lat.std(ddof=1)),
+                    "max": float(lat.max()), "iqr": float(q3 - q1)},
+        prepare_ms=12.0, first_ms=float(lat[0]) * 3, vips=vips,
+        vops=vips * gflops if vips is not None and gflops is not None else None,
+        per_image={"top5": [[1, 2, 3, 4, 5]] * images, "latency_ms": [float(x) for x in lat]},
+    )
 
 
 def make_report(cases: list[dict], *, device: str = "host-a", fingerprint: str = FINGERPRINT,
