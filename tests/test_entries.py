@@ -121,7 +121,8 @@ def test_measured_entry_of_every_framework_is_plain_json_that_xdist_can_carry(fr
     ds = open_dataset(IMAGENET_500, limit=3)
     pixels = ds.pixels(spec, PixelCache(tmp_path / "cache"))
     case = Case("m", framework, "q", file, spec, classes, classes == 1001, gflops=0.01)
-    job = Job(case.id, framework, file, PrepareOptions(threads=1), pixels, spec, 1, classes, case.background)
+    job = Job(case_id=case.id, framework=framework, model_file=file, options=PrepareOptions(threads=1),
+              pixels=pixels, preprocess=spec, warmup=1, num_classes=classes, background=case.background)
     measurement = execute(job, PerfCounterTiming())
     entry = measured_entry(case, case.id, "host", measurement, ds, None, 0.0, 1)
     assert _exact_json_types(entry), entry["runtime"]
