@@ -7,7 +7,7 @@ export AIOTBENCH_SHARED := $(SHARED)
 DATASET ?= $(SHARED)/data/imagenet-val-500
 RESULTS ?= results
 
-.PHONY: setup system-deps bench test clean
+.PHONY: setup system-deps bench test test-fast clean
 
 # torch is pinned in pyproject (an unpinned torch resolves to a multi-GB CUDA build). executorch shares the venv:
 # resolved together with the zoo toolchain (xdsl needs typing_extensions<4.13, so pip picks cattrs 25.2.0), pip
@@ -29,6 +29,10 @@ system-deps:
 
 test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The fast tier: every module, a few minutes (no whole-dataset runs, zoo exports, farms or emulated board).
+test-fast: setup system-deps
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(RESULTS)
