@@ -20,6 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import thresholds
 from .preprocess import PreprocessSpec
 
 BUILTIN_CATALOG = "aiotbench.toml"
@@ -39,6 +40,7 @@ class Case:
     num_classes: int
     background: bool
     min_top1: float | None = None
+    min_top1_rule: thresholds.RelativeThreshold | None = None  # min_top1 = "99% of fp32": relative, see thresholds
     reference_top1: float | None = None
     reference_top5: float | None = None
     params: int | None = None
@@ -104,7 +106,10 @@ def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> lis
         if case.id in seen:
             raise CatalogError(f"{path}: case {case.id} is defined twice")
         seen.add(case.id)
-    return cases
+    try:
+        return thresholds.resolve(cases, str(path))
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
 
 
 def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, builtin: bool) -> Case:
@@ -121,6 +126,10 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
     file = Path(_expand(str(entry["file"])))
     if not file.is_absolute():
         file = base_dir / file
+    try:
+        rule = thresholds.parse_relative(entry.get("min_top1"))
+    except ValueError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
     gflops = entry.get("gflops")
     if gflops is None and entry.get("flops"):
         gflops = entry["flops"] / 1e9
@@ -132,7 +141,8 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         preprocess=spec,
         num_classes=int(entry.get("num_classes", 1000)),
         background=bool(entry.get("background", False)),
-        min_top1=_fraction(entry.get("min_top1"), "min_top1", where),
+        min_top1=None if rule else _fraction(entry.get("min_top1"), "min_top1", where),
+        min_top1_rule=rule,
         reference_top1=_fraction(entry.get("reference_top1"), "reference_top1", where),
         reference_top5=_fraction(entry.get("reference_top5"), "reference_top5", where),
         params=entry.get("params"),

@@ -196,11 +196,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # A farm keeps each device's cases on one xdist worker (--dist loadgroup): devices run in parallel,
             # one case at a time each.
             device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
+            # Otherwise a model's cases share a group, so a relative threshold's reference runs on the same worker.
+            group_by_model = not state.settings.farm and metafunc.config.pluginmanager.hasplugin("xdist")
             params += [pytest.param((case, device), id=state.result_id(case, device),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
-                                           getattr(pytest.mark, case.quant), *device_marks])
+                                           getattr(pytest.mark, case.quant), *device_marks,
+                                           *([pytest.mark.xdist_group(name=case.model)] if group_by_model else [])])
                        for case in state.cases]
     metafunc.parametrize("aiotbench", params, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """A case with a relative threshold ("99% of fp32") runs after its reference."""
+    if get_state(config) is not None:
+        from .thresholds import order_items
+
+        items[:] = order_items(items, _case_of)
+
+
+def _case_of(item):
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("aiotbench") if callspec is not None else None
+    return param if isinstance(param, tuple) else None
 
 
 @pytest.fixture
