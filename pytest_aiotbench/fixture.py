@@ -38,6 +38,8 @@ def _manifest_check(case: Case) -> str | None:
     """Zoo artifacts carry a manifest: verify the checksum and return the weights tag. None when not a zoo file."""
     manifest.verify(case.file)  # raises ManifestMismatch with a clear message
     found = manifest.lookup(case.file)
+    if found:
+        manifest.check_input(case.file, found, case.preprocess)
     return found.get("weights") if found else None
 
 
