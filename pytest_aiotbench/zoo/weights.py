@@ -71,17 +71,21 @@ class _Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.t0, self.start_bytes = time.monotonic(), done
-        self.next_step = 0
+        self.next_step = 10
+        self.last_draw = 0.0
 
     def update(self, n: int) -> None:
         self.done += n
-        if self.tty:
-            self._line("\r", "")
+        if self.tty:  # redraw at most 10 times a second, and at the end
+            now = time.monotonic()
+            if now - self.last_draw >= 0.1 or self.done == self.total:
+                self.last_draw = now
+                self._line("\r", "")
         elif self.total:
             pct = int(100 * self.done / self.total)
-            while pct >= self.next_step and self.next_step <= 100:
+            if pct >= self.next_step:
                 self._line("", "\n")
-                self.next_step += 10
+                self.next_step = (pct // 10 + 1) * 10
 
     def _line(self, head: str, tail: str) -> None:
         rate = (self.done - self.start_bytes) / max(time.monotonic() - self.t0, 1e-6) / 1e6
