@@ -36,7 +36,9 @@ def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, floa
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    lo = 0.0 if hits == 0 else max(0.0, centre - half)  # exact at the ends, not a rounding error off them
+    hi = 1.0 if hits == n else min(1.0, centre + half)
+    return float(lo), float(hi)
 
 
 def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
