@@ -86,6 +86,10 @@ def register(subparsers) -> None:
     ts.add_argument("--reference-top5", type=float, default=None, help="known top-5 (fraction) for the catalog")
     b.set_defaults(func=_build)
 
+    w = zsub.add_parser("weights", help="which weights each model of a zoo folder was built from")
+    w.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
+    w.set_defaults(func=_weights)
+
     v = zsub.add_parser("verify", help="check every artifact of a zoo folder against its manifest")
     v.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
     v.set_defaults(func=_verify)
@@ -116,6 +120,26 @@ def _build(args) -> int:
         std=args.std, num_classes=args.num_classes, background=args.background,
         reference_top1=args.reference_top1, reference_top5=args.reference_top5)
     return build(opts)
+
+
+def _weights(args) -> int:
+    """One line per model: its weights tag and where they came from (what `make bench` measured)."""
+    from . import manifest as mf
+
+    try:
+        data = mf.read(Path(args.out) / mf.MANIFEST_NAME)
+    except mf.ManifestMismatch as exc:
+        print(f"aiotbench zoo weights: {exc}", file=sys.stderr)
+        return 2
+    if not data.get("models"):
+        print(f"aiotbench zoo weights: nothing built in {args.out}", file=sys.stderr)
+        return 2
+    for name, m in sorted(data["models"].items()):
+        tag = m.get("weights") or "?"
+        note = "  (latency only: random weights are never scored for accuracy)" if tag == "random" else ""
+        print(f"{name:<14} {tag[:24] + ('…' if len(tag) > 24 else ''):<25} "
+              f"{(m.get('source') or {}).get('info', {}).get('source', '')}{note}")
+    return 0
 
 
 def _verify(args) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import socket
 import sys
 import time
 import urllib.error
@@ -160,7 +161,11 @@ def fetch(url: str, dest: Path, *, attempts: int = 4, timeout: float = 30.0, bac
             if exc.code in (404, 401, 403, 410):  # retrying will not help
                 raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
             why = f"HTTP {exc.code} {exc.reason}"
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, socket.gaierror):  # no name resolution: no network, retrying won't help
+                raise FetchError(f"{url}: cannot resolve the host ({exc.reason}): no network?") from None
+            why = str(exc.reason)
+        except (http.client.HTTPException, OSError) as exc:
             why = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
             if isinstance(exc, http.client.IncompleteRead):
                 why = f"connection dropped ({exc.expected} bytes missing)"
