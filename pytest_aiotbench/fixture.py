@@ -95,14 +95,14 @@ class AiotbenchFixture:
         stats = latency_stats_ms(m.latencies_s)
         vips_value = vips(top1, stats["mean"] / 1e3)
         images = len(m.latencies_s)
-        rule, reference = self.case.min_top1_rule, self._reference_top1()
+        rule, reference = self._relative_rule(), self._reference_top1()
         return {
             "id": case.id, "result_id": self.result_id, "device": self.device, "model": case.model, "framework": case.framework, "quant": case.quant,
             "file": str(case.file), "file_sha256": file_sha256(case.file), "weights": weights or "unspecified",
             "images": images, "top1": top1, "top5": top5,
             "top1_ci95": wilson_interval(round(top1 * images), images) if top1 is not None else None,
             "min_top1": self.required_top1(),
-            "min_top1_rule": rule.text if rule and self.state.settings.min_top1 is None else None,
+            "min_top1_rule": rule.text if rule else None,
             "min_top1_reference": {"id": rule.reference_id, "top1": reference} if reference is not None else None,
             "reference_top1": case.reference_top1, "latency_ms": stats,
             "prepare_ms": m.prepare_s * 1e3, "first_ms": m.first_s * 1e3, "warmup": self.state.settings.warmup,
@@ -115,14 +115,18 @@ class AiotbenchFixture:
 
     def required_top1(self) -> float | None:
         override = self.state.settings.min_top1
-        if override is None and self.case.min_top1_rule is not None:
+        if self._relative_rule() is not None:
             reference = self._reference_top1()
             return None if reference is None else self.case.min_top1_rule.fraction * reference
         return override if override is not None else self.case.min_top1
 
+    def _relative_rule(self) -> thresholds.RelativeThreshold | None:
+        """The catalog's relative threshold, unless --aiotbench-min-top1 overrides every threshold."""
+        return self.case.min_top1_rule if self.state.settings.min_top1 is None else None
+
     def _reference_top1(self) -> float | None:
-        """The reference case's top-1 for a relative threshold (None when absent: check() then fails)."""
-        if self.case.min_top1_rule is None or self.state.settings.min_top1 is not None:
+        """The reference case's top-1 for a relative threshold (None when not measured: check() then fails)."""
+        if self._relative_rule() is None:
             return None
         try:
             return thresholds.reference_top1(self.case, self.device, self.state)
@@ -131,18 +135,19 @@ class AiotbenchFixture:
 
     def check(self, result: CaseResult) -> None:
         """Fail the case when its top-1 is under the threshold (catalog min_top1, or --aiotbench-min-top1)."""
-        required, top1 = self.required_top1(), result.top1
-        rule = self.case.min_top1_rule if self.state.settings.min_top1 is None else None
-        if rule is not None and top1 is not None and required is None:
-            try:  # the reference was not measured: say why instead of passing unchecked
-                thresholds.reference_top1(self.case, self.device, self.state)
+        top1, rule = result.top1, self._relative_rule()
+        if top1 is None:
+            return
+        relative = ""
+        if rule is not None:
+            try:  # a reference that was not measured fails the case, saying why: never passes unchecked
+                required, reference = thresholds.requirement(self.case, self.device, self.state)
             except thresholds.ReferenceMissing as exc:
                 pytest.fail(str(exc), pytrace=False)
-        if required is None or top1 is None:
-            return
-        if top1 < required:
-            relative = (f" = {rule.text}'s top-1 {result.entry['min_top1_reference']['top1']:.4f}"
-                        if rule is not None else "")
+            relative = f" = {rule.text}'s top-1 {reference:.4f}"
+        else:
+            required = self.required_top1()
+        if required is not None and top1 < required:
             pytest.fail(f"{self.case.id}: top-1 {top1:.4f} < required {required:.4f}{relative} "
                         f"on {result.entry['images']} images", pytrace=False)
 
