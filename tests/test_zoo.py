@@ -22,7 +22,7 @@ import pytest
 from pytest_aiotbench.zoo import BUILD_VARIANTS, DEFAULT_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
 from pytest_aiotbench.zoo import manifest as mf
 from tests.helpers.shared import REPO
-from tests.helpers.zoo import SAMPLES, missing_zoo_deps, needs_zoo, zoo_cli
+from tests.helpers.zoo import EVAL_SET, SAMPLES, missing_zoo_deps, needs_zoo, zoo_cli
 
 pytestmark = pytest.mark.zoo
 
