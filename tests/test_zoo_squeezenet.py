@@ -115,6 +115,11 @@ def test_manifest_and_catalog_record_the_users_preprocessing(measured):
     catalog = (out / "catalog.toml").read_text()
     assert 'arch = "squeezenet1_0"' in catalog and "resize = 0" in catalog and "mean = [123.0, 117.0, 104.0]" in catalog
     assert 'min_top1 = "97% of tflite-fp32"' in catalog
+    listed = zoo_cli("weights", "--out", str(out))  # what `make bench` prints: which weights each model came from
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert lines["squeezenet"].split()[1].startswith(f"state_dict:{_sha(PTH)[:12]}") and str(PTH) in lines["squeezenet"]
+    assert lines["squeezenet1_0_ts"].split()[1].startswith(f"torchscript:{_sha(PT)[:12]}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
