@@ -151,3 +151,16 @@ def test_state_dict_for_another_architecture_fails_in_one_line(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "does not fit torchvision.models.squeezenet1_1" in r.stderr and "--arch" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "out" / "squeezenet" / "squeezenet.onnx").exists()
+
+
+def test_bgr_models_are_calibrated_and_probed_in_bgr():
+    """--color BGR: the export's calibration and probe inputs swap the decoded RGB pixels, as the plugin does."""
+    import numpy as np
+
+    from pytest_aiotbench.zoo.exporters import _normalize
+
+    pixels = np.zeros((1, 2, 2, 3), np.uint8)
+    pixels[..., 0], pixels[..., 1], pixels[..., 2] = 10, 20, 30  # R, G, B
+    rgb = _normalize(pixels, [0, 0, 0], [1, 1, 1], "RGB")
+    bgr = _normalize(pixels, [1, 2, 3], [1, 1, 1], "BGR")
+    assert rgb[0, :, 0, 0].tolist() == [10, 20, 30] and bgr[0, :, 0, 0].tolist() == [29, 18, 7]
