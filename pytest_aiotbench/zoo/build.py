@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS, VARIANTS, ZooModel
+from . import (ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS, VARIANTS,
+               ZooModel)
 from . import manifest as mf
 from . import weights as wt
 from ..catalog import toml_value
@@ -323,7 +324,7 @@ class Builder:
             m = MODELS[n]
             try:
                 wt.fetch(wt.checkpoint_url(m.weights_enum, m.checkpoint, mirror), hub_checkpoint_dir() / m.checkpoint)
-            except wt.FetchError as exc:
+            except (wt.FetchError, ImportError) as exc:  # ImportError: no torchvision to ask for the URL
                 raise BuildError(f"pretrained weights for {n} could not be downloaded: {exc}; {fix}") from None
 
     def _calibration_plan(self) -> tuple[dict | None, str | None]:
