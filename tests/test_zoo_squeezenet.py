@@ -80,7 +80,7 @@ def test_every_variant_matches_the_reference_accuracy(measured):
     for case_id, c in cases.items():
         tol = TOLERANCE[case_id.split("-", 1)[1]]
         assert c["images"] == 500 and c["status"] == "passed", summary
-        assert abs(c["top1"] - REFERENCE_TOP1) <= tol + 1e-9, f"{case_id}: top-1 {c['top1']} not within {tol}\n{summary}"
+        assert abs(c["top1"] - REFERENCE_TOP1) <= tol + 1e-9, f"{case_id}: {c['top1']} not within {tol}\n{summary}"
         lo, hi = c["top1_ci95"]
         assert lo < c["top1"] < hi and hi - lo < 0.08  # 500 images: about +-4 points
         if c["quant"] == "fp32":  # same weights, float: the independent evaluation's top-5 too
