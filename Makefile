@@ -28,7 +28,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 test: setup system-deps
-	$(BIN)/pytest -n 2 --dist loadfile
+	AIOTBENCH_OFFLINE=1 $(BIN)/pytest -n 2 --dist loadfile
 
 # The fast tier: every module, a few minutes (no whole-dataset runs, zoo exports, farms or emulated board).
 test-fast: setup system-deps

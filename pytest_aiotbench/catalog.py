@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import thresholds
 from .preprocess import PreprocessSpec
 
 BUILTIN_CATALOG = "aiotbench.toml"
@@ -40,6 +41,7 @@ class Case:
     num_classes: int
     background: bool
     min_top1: float | None = None
+    min_top1_rule: thresholds.RelativeThreshold | None = None  # min_top1 = "99% of fp32": relative, see thresholds
     reference_top1: float | None = None
     reference_top5: float | None = None
     params: int | None = None
@@ -153,10 +155,15 @@ def _table(value: Any) -> dict:
     return value
 
 
-def parse_min_top1(value: Any) -> float:
-    """The accuracy threshold: a fraction in [0, 1]. The one place a threshold is parsed (other forms, e.g.
-    relative thresholds, belong here)."""
-    return _number(0.0, 1.0)(value)
+def parse_min_top1(value: Any) -> float | thresholds.RelativeThreshold:
+    """The accuracy threshold, the one place it is parsed: a fraction in [0, 1], or relative to another case of the
+    same model in the same run (``"99% of fp32"``, see thresholds)."""
+    if isinstance(value, str):
+        return thresholds.parse_relative(value)
+    try:
+        return _number(0.0, 1.0)(value)
+    except ValueError:
+        raise ValueError("expected a number in [0, 1] or 'P% of REF' (e.g. '99% of fp32')") from None
 
 
 MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
@@ -227,7 +234,10 @@ def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> lis
         if case.id in seen:
             raise CatalogError(f"{path}: case {case.id} is defined twice")
         seen.add(case.id)
-    return cases
+    try:
+        return thresholds.resolve(cases, str(path))
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
 
 
 def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, builtin: bool) -> Case:
@@ -262,6 +272,7 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         baseline = base_dir / baseline
     if file.is_dir():
         raise CatalogError(f"{where}: file = {_shown(entry['file'])}: {file} is a directory, expected a model file")
+    threshold = values.get("min_top1")
     gflops = values.get("gflops")
     if gflops is None and values.get("flops"):
         gflops = values["flops"] / 1e9
@@ -273,7 +284,8 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         preprocess=spec,
         num_classes=values.get("num_classes", 1000),
         background=values.get("background", False),
-        min_top1=values.get("min_top1"),
+        min_top1=None if isinstance(threshold, thresholds.RelativeThreshold) else threshold,
+        min_top1_rule=threshold if isinstance(threshold, thresholds.RelativeThreshold) else None,
         reference_top1=values.get("reference_top1"),
         reference_top5=values.get("reference_top5"),
         params=values.get("params"),

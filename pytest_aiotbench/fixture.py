@@ -13,7 +13,8 @@ from .dataset import Dataset
 from .entry import EntryError, case_entry, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
-from .score import accuracy, latency_stats_ms, vips, vops
+from . import thresholds
+from .score import accuracy, latency_stats_ms, vips, vops, wilson_interval
 from .session import AiotbenchState
 from .storage import file_sha256
 from .zoo import manifest
@@ -42,6 +43,8 @@ def _manifest_check(case: Case) -> str | None:
     """Zoo artifacts carry a manifest: verify the checksum and return the weights tag. None when not a zoo file."""
     manifest.verify(case.file)  # raises ManifestMismatch with a clear message
     found = manifest.lookup(case.file)
+    if found:
+        manifest.check_input(case.file, found, case.preprocess)
     return found.get("weights") if found else None
 
 
@@ -145,34 +148,66 @@ class AiotbenchFixture:
 
     def _score(self, m: Measurement, weights: str | None) -> dict:
         return measured_entry(self.case, self.result_id, self.device, m, self.state.dataset, weights,
-                              self.required_top1(), self.state.settings.warmup)
+                              self.required_top1(), self.state.settings.warmup, self._relative_rule(),
+                              self._reference_top1())
 
     def required_top1(self) -> float | None:
+        if self._relative_rule() is not None:
+            reference = self._reference_top1()
+            return None if reference is None else self.case.min_top1_rule.fraction * reference
         return self.state.required_top1(self.case)
+
+    def _relative_rule(self) -> thresholds.RelativeThreshold | None:
+        """The catalog's relative threshold, unless --aiotbench-min-top1 overrides every threshold."""
+        return self.case.min_top1_rule if self.state.settings.min_top1 is None else None
+
+    def _reference_top1(self) -> float | None:
+        """The reference case's top-1 for a relative threshold (None when not measured: check() then fails)."""
+        if self._relative_rule() is None:
+            return None
+        try:
+            return thresholds.reference_top1(self.case, self.device, self.state)
+        except thresholds.ReferenceMissing:
+            return None
 
     def check(self, result: CaseResult) -> None:
         """Fail the case when its top-1 is under the threshold (catalog min_top1, or --aiotbench-min-top1)."""
-        required, top1 = self.required_top1(), result.top1
-        if required is None or top1 is None:
+        top1, rule = result.top1, self._relative_rule()
+        if top1 is None:
             return
-        if top1 < required:
-            pytest.fail(f"{self.case.id}: top-1 {top1:.4f} < required {required:.4f} "
+        relative = ""
+        if rule is not None:
+            try:  # a reference that was not measured fails the case, saying why: never passes unchecked
+                required, reference = thresholds.requirement(self.case, self.device, self.state)
+            except thresholds.ReferenceMissing as exc:
+                pytest.fail(str(exc), pytrace=False)
+            relative = f" = {rule.text}'s top-1 {reference:.4f}"
+        else:
+            required = self.required_top1()
+        if required is not None and top1 < required:
+            pytest.fail(f"{self.case.id}: top-1 {top1:.4f} < required {required:.4f}{relative} "
                         f"on {result.entry['images']} images", pytrace=False)
 
 
 def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: Dataset, weights: str | None,
-                   min_top1: float | None, warmup: int) -> dict:
+                   min_top1: float | None, warmup: int, rule: thresholds.RelativeThreshold | None = None,
+                   rule_reference_top1: float | None = None) -> dict:
     """The report entry of a measured case (scored against the dataset's labels unless weights are random)."""
     scored = ds.labeled and weights != "random"
     top1 = accuracy(m.topk, ds.labels, 1) if scored else None
     top5 = accuracy(m.topk, ds.labels, 5) if scored else None
     stats = latency_stats_ms(m.latencies_s)
     vips_value = vips(top1, stats["mean"] / 1e3)
+    images = len(m.latencies_s)
     return case_entry(
         id=case.id, result_id=result_id, device=device, model=case.model, framework=case.framework,
         quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
-        weights=weights or "unspecified", images=len(m.latencies_s), top1=top1, top5=top5,
-        min_top1=min_top1, reference_top1=case.reference_top1, latency_ms=stats,
+        weights=weights or "unspecified", images=images, top1=top1, top5=top5,
+        top1_ci95=wilson_interval(round(top1 * images), images) if top1 is not None else None,
+        min_top1=min_top1, min_top1_rule=rule.text if rule else None,
+        min_top1_reference={"id": rule.reference_id, "top1": rule_reference_top1}
+        if rule is not None and rule_reference_top1 is not None else None,
+        reference_top1=case.reference_top1, latency_ms=stats,
         prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
         images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,

@@ -164,12 +164,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             # A farm keeps each device's cases on one xdist worker (--dist loadgroup): devices run in parallel,
             # one case at a time each.
             device_marks = [pytest.mark.xdist_group(name=device)] if state.settings.farm else []
+            # Otherwise a model's cases share a group, so a relative threshold's reference runs on the same worker.
+            group_by_model = not state.settings.farm and metafunc.config.pluginmanager.hasplugin("xdist")
+            model_marks = lambda case: [pytest.mark.xdist_group(name=case.model)] if group_by_model else []  # noqa: E731
             repeats = range(1, state.settings.repeat + 1)
             params += [pytest.param((case, device, r), id=repeat_test_id(state.result_id(case, device), r, repeats),
                                     marks=[pytest.mark.aiotbench, getattr(pytest.mark, case.framework),
-                                           getattr(pytest.mark, case.quant), *device_marks, QUIET_UNTIMED])
+                                           getattr(pytest.mark, case.quant), *device_marks, *model_marks(case),
+                                           QUIET_UNTIMED])
                        for case in state.cases for r in repeats]
     metafunc.parametrize("aiotbench", params, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """A case with a relative threshold ("99% of fp32") runs after its reference; with --aiotbench-repeat, all
+    cases once, then all again."""
+    state = get_state(config)
+    if state is None:
+        return
+    from .thresholds import order_items
+
+    items[:] = order_items(items, _case_of)
+    if state.settings.repeat > 1:
+        from .repeats import interleave
+
+        interleave(items)
+
+
+def _case_of(item):
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("aiotbench") if callspec is not None else None
+    return param if isinstance(param, tuple) else None
 
 
 @pytest.fixture
@@ -179,14 +204,6 @@ def aiotbench(request, benchmark):
 
     case, device, repeat = request.param
     return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    state = get_state(config)
-    if state is not None and state.settings.repeat > 1:
-        from .repeats import interleave
-
-        interleave(items)
 
 
 class SessionHooks:

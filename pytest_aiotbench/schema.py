@@ -28,6 +28,10 @@ CASE = {
         "top1": _fraction_or_null,
         "top5": _fraction_or_null,
         "min_top1": _fraction_or_null,
+        "top1_ci95": {"type": ["array", "null"], "items": {"type": "number", "minimum": 0, "maximum": 1},
+                      "minItems": 2, "maxItems": 2},
+        "min_top1_rule": {"type": ["string", "null"]},
+        "min_top1_reference": {"type": ["object", "null"], "required": ["id", "top1"]},
         "latency_ms": {
             "type": ["object", "null"],
             "required": ["min", "median", "mean", "p90", "stddev"],

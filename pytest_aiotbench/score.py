@@ -30,6 +30,19 @@ def accuracy(topk_rows: np.ndarray, labels: Sequence[int], k: int) -> float:
     return float(hits.mean())
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """Wilson score interval of a binomial proportion (95 % by default): the sampling error of an accuracy measured
+    on n images (on 500 images at 0.72 top-1: 0.679-0.757). None for n = 0."""
+    if n <= 0:
+        return None
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    lo = 0.0 if hits == 0 else max(0.0, centre - half)  # exact at the ends, not a rounding error off them
+    hi = 1.0 if hits == n else min(1.0, centre + half)
+    return float(lo), float(hi)
+
+
 def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     ms = np.asarray(latencies_s, dtype=np.float64) * 1e3
     q1, median, q3, p90 = np.percentile(ms, [25, 50, 75, 90])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: build the model zoo where it is missing or stale (pretrained torchvision weights for each model
-# whose checkpoint is in the torch hub cache, else random weights, said out loud), then benchmark every case:
+# The main job: build the model zoo where it is missing or stale (pretrained torchvision weights, downloaded into the
+# torch hub cache and hash-checked when missing -- AIOTBENCH_OFFLINE=1 forbids it, AIOTBENCH_WEIGHTS_MIRROR=URL
+# replaces the location -- else random weights, said out loud), then benchmark every case:
 # the six AIoTBench models x {tflite fp32, dynamic, int8, fp16; pytorch-mobile; onnxruntime} plus the real
 # pretrained MobileNets of the shared folder, on the shared ImageNet images when present (else synthetic images).
 set -uo pipefail
@@ -20,12 +21,15 @@ for model in "${MODELS[@]}"; do
   "$BIN/aiotbench" zoo build --models "$model" "${calibration_args[@]}"
   status=$?
   if [ $status -eq 2 ]; then
-    echo "main-job: no pretrained $model checkpoint in the torch hub cache: building it with random weights (latency only; its accuracy is not scored)" >&2
+    echo "main-job: WARNING: no pretrained $model weights (offline, or the download failed: see above): building it with random weights (latency only; its accuracy is not scored)" >&2
     "$BIN/aiotbench" zoo build --models "$model" --weights random "${calibration_args[@]}" || echo "main-job: some $model artifacts failed (listed above); their cases will be skipped" >&2
   elif [ $status -ne 0 ]; then
     echo "main-job: some $model artifacts failed (listed above); their cases will be skipped" >&2
   fi
 done
+
+echo "main-job: weights used (models/zoo/manifest.json):" >&2
+"$BIN/aiotbench" zoo weights >&2 || true
 
 dataset_args=()
 if [ -d "$DATASET" ]; then

@@ -13,6 +13,10 @@ import pytest
 from tests.helpers.catalogs import Run
 from tests.helpers.shared import IMAGENET_500, SHARED
 
+# Tests never reach the internet: a zoo build in any subprocess must not download checkpoints (the download tests
+# override it and point --weights-mirror at a loopback server).
+os.environ.setdefault("AIOTBENCH_OFFLINE", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _children_are_not_xdist_workers():

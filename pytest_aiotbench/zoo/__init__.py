@@ -53,16 +53,31 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in (
              "mnasnet1.0_top1_73.512-f206786ef8.pth"),
 )}
 
-# variant -> (framework, quant, layout, file name pattern, threshold slack under the reference top-1)
+# Builders a user's own state_dict (``--weights FILE.pth --arch``) may pick, per AIoTBench model; the first is the
+# canonical one. SqueezeNet has two published versions, and AIoTBench's original app ships 1.0.
+ARCHS: dict[str, tuple[str, ...]] = {name: (m.builder,) for name, m in MODELS.items()}
+ARCHS["squeezenet"] = ("squeezenet1_1", "squeezenet1_0")
+
+# variant -> (framework, quant, layout, file name pattern, absolute floor: slack under the reference top-1)
+# The float floors are three standard errors of a top-1 measured on 500 images (sigma ~0.02 near 0.72): they catch a
+# broken export or preprocessing, not a subset that happens to be harder. The quantized variants' floors apply only
+# when the catalog has no tflite-fp32 case of the model to be relative to (RELATIVE_THRESHOLDS).
+FLOAT_FLOOR_SLACK = 0.06
 VARIANTS: dict[str, tuple[str, str, str, str, float]] = {
-    "ptl": ("pytorch-mobile", "fp32", "NCHW", "{name}.ptl", 0.01),
-    "onnx": ("onnxruntime", "fp32", "NCHW", "{name}.onnx", 0.01),
-    "fp32": ("tflite", "fp32", "NHWC", "{name}-fp32.tflite", 0.01),
-    "dynamic": ("tflite", "dynamic", "NHWC", "{name}-dynamic.tflite", 0.03),
-    "int8": ("tflite", "int8", "NHWC", "{name}-int8.tflite", 0.06),
-    "fp16": ("tflite", "fp16", "NHWC", "{name}-fp16.tflite", 0.015),
-    "pte": ("executorch", "fp32", "NCHW", "{name}.pte", 0.01),
+    "ptl": ("pytorch-mobile", "fp32", "NCHW", "{name}.ptl", FLOAT_FLOOR_SLACK),
+    "onnx": ("onnxruntime", "fp32", "NCHW", "{name}.onnx", FLOAT_FLOOR_SLACK),
+    "fp32": ("tflite", "fp32", "NHWC", "{name}-fp32.tflite", FLOAT_FLOOR_SLACK),
+    "dynamic": ("tflite", "dynamic", "NHWC", "{name}-dynamic.tflite", FLOAT_FLOOR_SLACK + 0.02),
+    "int8": ("tflite", "int8", "NHWC", "{name}-int8.tflite", FLOAT_FLOOR_SLACK + 0.03),
+    "fp16": ("tflite", "fp16", "NHWC", "{name}-fp16.tflite", FLOAT_FLOOR_SLACK + 0.01),
+    "pte": ("executorch", "fp32", "NCHW", "{name}.pte", FLOAT_FLOOR_SLACK),
 }
+# Quantized variants are held to a share of the same run's TFLite fp32 top-1 (pytest_aiotbench.thresholds), as
+# MLPerf holds int8 to 99 % of FP32 -- on 50,000 images; on 500 a difference of a few images is noise, so the shares
+# leave 1 (fp16), 2 (dynamic) and 3 (int8) points. Measured: MobileNetV2 98.5 % (int8), 99.2 % (dynamic);
+# SqueezeNet 1.0 99.7 % (both).
+RELATIVE_REFERENCE = "fp32"  # the variant every relative threshold refers to
+RELATIVE_THRESHOLDS = {"fp16": "99% of tflite-fp32", "dynamic": "98% of tflite-fp32", "int8": "97% of tflite-fp32"}
 # The six variants of every model (the canonical cases).
 DEFAULT_VARIANTS = ("ptl", "onnx", "fp32", "dynamic", "int8", "fp16")
 # Variants whose toolchain is an optional extra: built only when its module is importable in the interpreter that

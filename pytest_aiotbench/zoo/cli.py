@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from . import BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
+from . import ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
 
 
 def _floats3(text: str) -> tuple[float, float, float]:
@@ -42,9 +42,19 @@ def register(subparsers) -> None:
     optional = ", ".join(f"{v} only when {m.split('.')[0]} is installed" for v, (m, _) in OPTIONAL_VARIANTS.items())
     b.add_argument("--variants", type=_csv, default=list(BUILD_VARIANTS),
                    help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all; {optional})")
-    b.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
-                   help="torchvision pretrained weights from the torch hub cache (never downloaded; exit 2 when "
-                        "missing), or random init with BatchNorm statistics re-estimated (marked weights: random)")
+    b.add_argument("--weights", default="pretrained", metavar="pretrained|random|FILE.pth",
+                   help="pretrained: torchvision's checkpoint, from the torch hub cache or downloaded there "
+                        "(hash-checked); random: random init with BatchNorm statistics re-estimated (marked "
+                        "weights: random); FILE.pth: your own state_dict for the torchvision builder (one model, "
+                        "see --arch; tagged state_dict:<sha256>)")
+    archs = "; ".join(f"{m}: {', '.join(a)}" for m, a in ARCHS.items() if len(a) > 1)
+    b.add_argument("--arch", default=None,
+                   help=f"torchvision builder for --weights FILE.pth where a model has several ({archs})")
+    b.add_argument("--offline", action="store_true",
+                   help="never download (also AIOTBENCH_OFFLINE=1): a missing checkpoint is a clear exit 2")
+    b.add_argument("--weights-mirror", default=None, metavar="URL",
+                   help="download pretrained checkpoints from URL/<checkpoint file name> instead of torchvision's "
+                        "location (also AIOTBENCH_WEIGHTS_MIRROR)")
     b.add_argument("--calibration", type=Path, default=None,
                    help="images for int8 calibration, not evaluation images (default: $AIOTBENCH_CALIBRATION)")
     b.add_argument("--calibration-count", type=int, default=200,
@@ -59,7 +69,8 @@ def register(subparsers) -> None:
                         "for fast test builds, e.g. 64)")
     b.add_argument("--force", action="store_true", help="rebuild even what is up to date")
     b.add_argument("--timeout", type=float, default=1800.0, help="seconds per export step (default 1800)")
-    ts = b.add_argument_group("your own model (--from-torchscript)")
+    ts = b.add_argument_group("your own model (--from-torchscript, or --weights FILE.pth: preprocessing and "
+                              "reference accuracy recorded in the manifest and the generated catalog)")
     ts.add_argument("--from-torchscript", type=Path, default=None, metavar="FILE.pt",
                     help="a TorchScript classifier taking NCHW float input")
     ts.add_argument("--name", default=None, help="model name (case ids are <name>-<framework>-<quant>)")
@@ -67,11 +78,17 @@ def register(subparsers) -> None:
                     help="shorter side before the center crop (default round(input_size/0.875); 0 = straight resize)")
     ts.add_argument("--mean", type=_floats3, default=None, help="per-channel mean in pixel units, e.g. 127.5")
     ts.add_argument("--std", type=_floats3, default=None, help="per-channel std in pixel units, e.g. 127.5")
+    ts.add_argument("--color", type=str.upper, choices=("RGB", "BGR"), default=None,
+                    help="channel order the model expects (default RGB)")
     ts.add_argument("--num-classes", type=int, default=1000, help="number of model outputs, background included (e.g. 1001 with --background; default 1000)")
     ts.add_argument("--background", action="store_true", help="output 0 is a background class (1001 outputs)")
     ts.add_argument("--reference-top1", type=float, default=None, help="known top-1 (fraction) for the catalog")
     ts.add_argument("--reference-top5", type=float, default=None, help="known top-5 (fraction) for the catalog")
     b.set_defaults(func=_build)
+
+    w = zsub.add_parser("weights", help="which weights each model of a zoo folder was built from")
+    w.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
+    w.set_defaults(func=_weights)
 
     v = zsub.add_parser("verify", help="check every artifact of a zoo folder against its manifest")
     v.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
@@ -98,11 +115,16 @@ def torchscript_problem(path: Path) -> str | None:
 def _build(args) -> int:
     from .build import BuildOptions, build
 
+    own_weights = args.weights not in ("pretrained", "random")
     if args.from_torchscript is None:
-        stray = [flag for flag, val in (("--name", args.name), ("--mean", args.mean), ("--std", args.std),
-                                        ("--resize", args.resize)) if val is not None]
+        flags = [("--name", args.name)] + ([] if own_weights else [
+            ("--mean", args.mean), ("--std", args.std), ("--resize", args.resize), ("--color", args.color),
+            ("--arch", args.arch), ("--reference-top1", args.reference_top1),
+            ("--reference-top5", args.reference_top5)])
+        stray = [flag for flag, val in flags if val is not None]
         if stray:
-            print(f"aiotbench zoo build: {', '.join(stray)} only apply with --from-torchscript", file=sys.stderr)
+            where = "--from-torchscript" if args.name is not None else "--from-torchscript or --weights FILE.pth"
+            print(f"aiotbench zoo build: {', '.join(stray)} only apply with {where}", file=sys.stderr)
             return 2
     else:
         problem = torchscript_problem(args.from_torchscript)
@@ -110,7 +132,8 @@ def _build(args) -> int:
             print(f"aiotbench zoo build: {problem}", file=sys.stderr)
             return 2
     opts = BuildOptions(
-        out=args.out, models=args.models, weights=args.weights, variants=tuple(args.variants),
+        out=args.out, models=args.models, weights=args.weights, arch=args.arch, color=args.color,
+        offline=args.offline, weights_mirror=args.weights_mirror, variants=tuple(args.variants),
         calibration=args.calibration, calibration_count=args.calibration_count,
         calibration_margin=args.calibration_margin, exclude=list(args.exclude), seed=args.seed,
         input_size=None if args.from_torchscript else args.input_size, force=args.force, timeout=args.timeout,
@@ -119,6 +142,26 @@ def _build(args) -> int:
         std=args.std, num_classes=args.num_classes, background=args.background,
         reference_top1=args.reference_top1, reference_top5=args.reference_top5)
     return build(opts)
+
+
+def _weights(args) -> int:
+    """One line per model: its weights tag and where they came from (what `make bench` measured)."""
+    from . import manifest as mf
+
+    try:
+        data = mf.read(Path(args.out) / mf.MANIFEST_NAME)
+    except mf.ManifestMismatch as exc:
+        print(f"aiotbench zoo weights: {exc}", file=sys.stderr)
+        return 2
+    if not data.get("models"):
+        print(f"aiotbench zoo weights: nothing built in {args.out}", file=sys.stderr)
+        return 2
+    for name, m in sorted(data["models"].items()):
+        tag = m.get("weights") or "?"
+        note = "  (latency only: random weights are never scored for accuracy)" if tag == "random" else ""
+        print(f"{name:<14} {tag[:24] + ('…' if len(tag) > 24 else ''):<25} "
+              f"{(m.get('source') or {}).get('info', {}).get('source', '')}{note}")
+    return 0
 
 
 def _verify(args) -> int:

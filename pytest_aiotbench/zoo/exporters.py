@@ -84,7 +84,9 @@ def state_sha256(state_dict) -> str:
     return h.hexdigest()
 
 
-def _normalize(pixels: np.ndarray, mean, std) -> np.ndarray:
+def _normalize(pixels: np.ndarray, mean, std, color: str = "RGB") -> np.ndarray:
+    if color == "BGR":  # pixels are decoded RGB; the model wants the other channel order
+        pixels = pixels[..., ::-1]
     x = (pixels.astype(np.float32) - np.float32(mean)) / np.float32(std)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # NCHW
 
@@ -153,21 +155,25 @@ def step_source(job: dict) -> dict:
         bn_info = None
     else:
         pretrained = weights == "pretrained"
-        net = _build_arch(model, pretrained)
-        if pretrained:
+        if weights == "state_dict":
+            net, source = _load_state_dict(model, Path(job["state_dict"]))
+            bn_info = None
+        elif pretrained:
+            net = _build_arch(model, pretrained)
             ckpt = pretrained_checkpoint(model)
-            if not ckpt.is_file():
+            if not ckpt.is_file():  # the parent downloads it first; reaching this means it vanished meanwhile
                 raise PretrainedUnavailable(
-                    f"{model['name']}: pretrained weights not in the torch hub cache ({ckpt}); this build never "
-                    f"downloads: put the checkpoint there, or use --weights random")
+                    f"{model['name']}: pretrained weights not in the torch hub cache ({ckpt}): run the build "
+                    f"again to download them, or use --weights random")
             net.load_state_dict(torch.load(str(ckpt), map_location="cpu", weights_only=True))
             _strip_aux(net)
             source = f"torchvision.models.{model['builder']}({model['weights_enum']}.IMAGENET1K_V1) {ckpt.name}"
             bn_info = None
         else:
+            net = _build_arch(model, pretrained)
             n = int(job.get("bn_images", 32))
             bn_pixels = pixels[:n] if pixels is not None and len(pixels) else _synthetic_pixels(n, size, 0)
-            x = _normalize(bn_pixels, model["mean"], model["std"])
+            x = _normalize(bn_pixels, model["mean"], model["std"], model.get("color", "RGB"))
             batches = [x[i:i + 8] for i in range(0, len(x), 8)]
             count = _reestimate_batchnorm(net, batches)
             source = f"torchvision.models.{model['builder']}(weights=None), seed {job.get('seed', 0)}"
@@ -178,7 +184,9 @@ def step_source(job: dict) -> dict:
         state = net.state_dict()
         sha = state_sha256(state)
         torch.save({"state_dict": state, "model": model, "weights": weights, "sha256": sha}, job["out"])
-        info = {"weights": weights, "source_sha256": sha, "source": source}
+        tag = f"state_dict:{hashlib.sha256(Path(job['state_dict']).read_bytes()).hexdigest()}" \
+            if weights == "state_dict" else weights
+        info = {"weights": tag, "source_sha256": sha, "source": source}
         if bn_info:
             info["batchnorm_reestimated"] = bn_info
     x = torch.zeros(1, 3, size, size)
@@ -190,11 +198,42 @@ def step_source(job: dict) -> dict:
         info["flops_error"] = f"{type(exc).__name__}: {exc}"
     probe = pixels[:16] if pixels is not None else _synthetic_pixels(8, size, 1)
     with torch.no_grad():
-        info["output_health"] = _output_health(net(torch.from_numpy(_normalize(probe, model["mean"], model["std"])))
-                                               .numpy())
+        info["output_health"] = _output_health(net(torch.from_numpy(
+            _normalize(probe, model["mean"], model["std"], model.get("color", "RGB")))).numpy())
     info["torchvision_shimmed"] = bool(sys.modules.get("pytest_aiotbench.zoo.torchvision_compat")
                                        and sys.modules["pytest_aiotbench.zoo.torchvision_compat"].SHIMMED)
     return info
+
+
+def _load_state_dict(model: dict, path: Path):
+    """The user's ``state_dict`` (or a checkpoint dict holding one under ``state_dict``) in torchvision's builder,
+    loaded strictly: a file for another architecture is a one-line error naming what does not fit."""
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise StepError(f"{path}: not a loadable PyTorch state_dict ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise StepError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
+    has_aux = any(k.startswith("AuxLogits.") for k in state)
+    net = _build_arch(model, pretrained=has_aux)
+    try:
+        result = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = [ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln][:1] or [str(exc)[:200]]
+        raise StepError(f"{path} does not fit torchvision.models.{model['builder']}: {first[0]} (pick the "
+                        f"builder with --arch, or check --num-classes)") from None
+    bad = [f"{len(v)} {what} (e.g. {', '.join(list(v)[:3])})" for what, v in
+           (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)) if v]
+    if bad:
+        raise StepError(f"{path} does not fit torchvision.models.{model['builder']}: {'; '.join(bad)} keys "
+                        f"(pick the builder with --arch, or check --num-classes)")
+    _strip_aux(net)
+    return net, f"torchvision.models.{model['builder']}(weights=None) + state_dict {path.resolve()}"
 
 
 def load_source(job: dict):
@@ -393,7 +432,7 @@ def step_quant(job: dict) -> dict:
 
         model = job["model"]
         pixels = make_pixels(job["calibration"], int(model["input_size"]), int(model["resize"]))
-        x = (pixels.astype(np.float32) - np.float32(model["mean"])) / np.float32(model["std"])  # NHWC
+        x = _normalize(pixels, model["mean"], model["std"], model.get("color", "RGB")).transpose(0, 2, 3, 1)  # NHWC
         from ai_edge_litert.interpreter import Interpreter
 
         it = Interpreter(model_path=fp32)

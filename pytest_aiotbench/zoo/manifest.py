@@ -63,6 +63,21 @@ def lookup(model_file: Path) -> dict | None:
     return {**entry, "manifest": str(manifest_path), "key": key}
 
 
+def check_input(model_file: Path, entry: dict, spec) -> None:
+    """Raise ManifestMismatch when the catalog feeds a zoo artifact other preprocessing than it was built for (e.g.
+    the built-in catalog's 224/ImageNet-normalized input to a model built with --input-size 227 --mean ...)."""
+    built = entry.get("input") or {}
+    want = {"size": spec.input_size, "resize": spec.resize, "color": spec.color, "mean": list(spec.mean),
+            "std": list(spec.std)}
+    wrong = [f"{k} {want[k]} (built for {built[k]})" for k in want if k in built and
+             (built[k] != want[k] if not isinstance(want[k], list) else
+              [round(float(v), 4) for v in built[k]] != [round(float(v), 4) for v in want[k]])]
+    if wrong:
+        raise ManifestMismatch(f"{model_file}: the catalog's preprocessing does not match the build: {', '.join(wrong)}"
+                               f"; use the catalog the build wrote ({Path(entry.get('manifest', '.')).parent}/"
+                               f"catalog.toml) or rebuild")
+
+
 def verify(model_file: Path) -> None:
     """Raise ManifestMismatch when ``model_file`` is listed in a manifest with different bytes. A file no manifest
     lists is not checked (not a zoo artifact)."""

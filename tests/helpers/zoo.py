@@ -23,7 +23,9 @@ needs_zoo = pytest.mark.skipif(bool(missing_zoo_deps()), reason=f"zoo extra not 
 
 
 def zoo_cli(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
+    """``aiotbench zoo ARGS`` in a subprocess; offline (AIOTBENCH_OFFLINE=1) unless ``env`` says otherwise: tests
+    never reach the internet (the download tests point --weights-mirror at a loopback server)."""
+    full_env = {**os.environ, "AIOTBENCH_OFFLINE": "1", **(env or {})}
     full_env["PYTHONPATH"] = str(REPO) + (os.pathsep + full_env["PYTHONPATH"] if full_env.get("PYTHONPATH") else "")
     return subprocess.run([sys.executable, "-m", "pytest_aiotbench", "zoo", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=str(REPO))

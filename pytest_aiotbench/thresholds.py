@@ -1,0 +1,120 @@
+"""Accuracy thresholds relative to another case of the same model in the same run (MLPerf's rule: a quantized model
+must keep >= 99 % of its FP32 accuracy), e.g. ``min_top1 = "99% of tflite-fp32"``.
+
+An absolute top-1 floor carries the sampling error of the dataset (on 500 images the 95 % interval is about
++-4 points), and a subset can be easier or harder than the full set; the float model measured on the same images in
+the same run moves with both, so a variant's loss *relative* to it is what a gate can hold.
+
+Syntax: ``"P% of REF"``. REF names the reference case of the same model: ``FRAMEWORK-QUANT`` (``tflite-fp32``) or
+just ``QUANT`` (``fp32``: the same framework's case). The reference is resolved when the catalog is read (a missing
+one is a catalog error), runs before the cases that need it (:func:`order_items`), and a case whose reference was
+not measured earlier in the run fails with the reason; it never passes unchecked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*of\s+([A-Za-z0-9_.\-]+)\s*$")
+
+
+@dataclass(frozen=True)
+class RelativeThreshold:
+    fraction: float  # 0.99 for "99% of ..."
+    reference: str  # as written: "fp32" or "tflite-fp32"
+    reference_id: str | None = None  # the resolved case id, e.g. "squeezenet-tflite-fp32"
+
+    @property
+    def text(self) -> str:
+        return f"{self.fraction * 100:g}% of {self.reference_id or self.reference}"
+
+
+class ReferenceMissing(Exception):
+    """The reference case of a relative threshold has no top-1 in this run; the message says why."""
+
+
+def parse_relative(value) -> RelativeThreshold | None:
+    """A catalog ``min_top1`` value: None for a number (an absolute threshold, checked by the catalog) or absent;
+    a RelativeThreshold for ``"P% of REF"``. Raises ValueError for any other string."""
+    if not isinstance(value, str):
+        return None
+    match = _RELATIVE.match(value)
+    if not match:
+        raise ValueError("expected a fraction (0.70) or 'P% of REF' (e.g. '99% of fp32' or '99% of tflite-fp32')")
+    percent = float(match.group(1))
+    if not 0 < percent <= 100:
+        raise ValueError("the percentage must be in (0, 100]")
+    return RelativeThreshold(percent / 100, match.group(2))
+
+
+def resolve(cases: list, where: str) -> list:
+    """Bind every relative threshold of ``cases`` (one catalog) to its reference case's id. Raises ValueError
+    naming the case when the reference is not in the catalog, is the case itself, or is relative too."""
+    by_id = {c.id: c for c in cases}
+    out = []
+    for case in cases:
+        rule = case.min_top1_rule
+        if rule is None:
+            out.append(case)
+            continue
+        candidates = [f"{case.model}-{rule.reference}", f"{case.model}-{case.framework}-{rule.reference}"]
+        ref = next((by_id[c] for c in candidates if c in by_id), None)
+        if ref is None:
+            raise ValueError(f"{where}: {case.id}: min_top1 = '{rule.text}': no case {' or '.join(candidates)} "
+                             f"in this catalog")
+        if ref.id == case.id or ref.min_top1_rule is not None:
+            raise ValueError(f"{where}: {case.id}: min_top1 = '{rule.text}': the reference {ref.id} must be "
+                             f"another case with an absolute (or no) threshold")
+        out.append(dataclasses.replace(case, min_top1_rule=dataclasses.replace(rule, reference_id=ref.id)))
+    return out
+
+
+def reference_top1(case, device: str, state) -> float:
+    """The top-1 the reference case measured on ``device`` earlier in this run. Raises ReferenceMissing."""
+    rule = case.min_top1_rule
+    ref_case = next((c for c in state.cases if c.id == rule.reference_id), None)
+    entry = state.results.get(state.result_id(ref_case, device)) if ref_case is not None else None
+    if entry is None or entry.get("top1") is None:
+        status = f" (it {entry['status']}: {entry.get('reason')})" if entry and entry.get("status") not in (
+            None, "passed") else ""
+        raise ReferenceMissing(
+            f"{case.id}: min_top1 = '{rule.text}' needs {rule.reference_id} measured earlier in this run, and it "
+            f"was not{status}: select it too (-k), make it runnable, or under xdist keep a model's cases on one "
+            f"worker (--dist loadgroup)")
+    return float(entry["top1"])
+
+
+def requirement(case, device: str, state) -> tuple[float, float]:
+    """(required top-1, the reference's top-1) for a case with a relative threshold. Raises ReferenceMissing."""
+    ref = reference_top1(case, device, state)
+    return case.min_top1_rule.fraction * ref, ref
+
+
+def order_items(items: list, case_of) -> list:
+    """The collected items, each relative-threshold case moved right after its reference (same device) when it
+    came before it; everything else keeps its order. ``case_of(item)`` -> (case, device) or None."""
+    emitted: set = set()
+    waiting: dict = {}
+    out = []
+
+    def emit(item) -> None:
+        out.append(item)
+        key = case_of(item)
+        if key is not None:
+            ident = (key[0].id, key[1])
+            emitted.add(ident)
+            for waiter in waiting.pop(ident, []):
+                emit(waiter)
+
+    for item in items:
+        key = case_of(item)
+        rule = key[0].min_top1_rule if key is not None else None
+        if rule is not None and (rule.reference_id, key[1]) not in emitted:
+            waiting.setdefault((rule.reference_id, key[1]), []).append(item)
+        else:
+            emit(item)
+    for waiters in waiting.values():  # reference not collected: they run last and fail saying so
+        out.extend(waiters)
+    return out
