@@ -116,9 +116,10 @@ class Bench:
         self.large = write_catalog(workdir, "0.5_160")
 
     def job(self, case: Case, warmup: int = 10) -> Job:
-        return Job(case.id, case.framework, case.file, PrepareOptions(threads=1, extra=case.options),
-                   self.dataset.pixels(case.preprocess, self.cache), case.preprocess, warmup, case.num_classes,
-                   case.background)
+        return Job(case_id=case.id, framework=case.framework, model_file=case.file,
+                   options=PrepareOptions(threads=1, extra=case.options),
+                   pixels=self.dataset.pixels(case.preprocess, self.cache), preprocess=case.preprocess,
+                   warmup=warmup, num_classes=case.num_classes, background=case.background)
 
     def entry(self, case: Case, measurement, load) -> dict:
         """A report case entry as the plugin writes it (the parts compare and the A/B read)."""
