@@ -25,7 +25,6 @@ judged.
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -96,13 +95,21 @@ def _units(ratios: Sequence[float]) -> np.ndarray:
     return r.reshape(-1, 2)
 
 
+def _nan_median(x: np.ndarray, axis: int) -> np.ndarray:
+    """Median along ``axis`` ignoring NaN (NaN where a row has none): sorting puts NaN last, so the finite count
+    locates the middle. np.nanmedian does the same a row at a time, ~20x slower on bootstrap resamples."""
+    ordered = np.sort(x, axis=axis)
+    count = np.isfinite(x).sum(axis=axis, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=axis)
+    high = np.take_along_axis(ordered, np.minimum(count // 2, x.shape[axis] - 1), axis=axis)
+    return np.squeeze(np.where(count > 0, (low + high) / 2, np.nan), axis=axis)
+
+
 def _balanced(units: np.ndarray, axis: int = 0) -> np.ndarray:
     """Geometric mean of the NEW-first and the BASE-first pairs' median ratios: whatever the position in a pair
     does (the second model runs with the first one's data in the caches) multiplies one half's ratios by c and
     the other's by 1/c, and cancels here; a plain median of both halves lands anywhere between them."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without a clean pair of one order: NaN
-        medians = np.nanmedian(units, axis=axis)
+    medians = _nan_median(units, axis)
     return np.sqrt(np.take(medians, 0, axis=-1) * np.take(medians, 1, axis=-1))
 
 
