@@ -13,7 +13,7 @@ consecutive ABBA units (neighbouring pairs share the machine's state), then wide
 sessions of the **same file** in one process differ by a stable offset that no resampling of pairs can see
 (measured with benchmarks/ab_noise.py: swapping the roles inverts it, one session against itself shows none,
 which file or which session was created first does not decide its sign, and it can change within seconds: SD
-0.37 %, up to 1.1 %, on MobileNetV1 TFLite int8, with or without a hog). A latency limit ``+5%`` is crossed only
+0.35 %, up to 1.1 %, on MobileNetV1 TFLite int8, with or without a hog). A latency limit ``+5%`` is crossed only
 when the whole widened interval lies above 1.05.
 
 The pairing itself can be untrustworthy: too few clean pairs, or ratios that drift (first half vs second half of
