@@ -209,7 +209,8 @@ def main() -> int:
                 print(f"[{repeat}] sequential, hog in 2nd half of run 2: median {quiet['latency_ms']['median']:.3f}"
                       f" -> {hogged['latency_ms']['median']:.3f} ms ({delta.change:+.1f}%); run 1 "
                       f"{validity.label(quiet['validity'])}, run 2 {validity.label(hogged['validity'])}; compare: "
-                      f"{'CANNOT JUDGE' if delta.cannot_judge else 'REGRESSION' if delta.regressed else 'no regression'}")
+                      + ("CANNOT JUDGE" if delta.cannot_judge else "REGRESSION" if delta.regressed
+                         else "no regression"))
             if 3 in run:
                 calm = bench.ab(bench.large, bench.small, hog=False)
                 loud = bench.ab(bench.large, bench.small, hog=True)
