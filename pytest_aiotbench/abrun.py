@@ -104,8 +104,9 @@ def ab_lines(results: list[dict]) -> list[str]:
             continue
         r, base = pair["ratio"], pair["baseline"]
         acc = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+        num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731 (no clean pair of one order: no ratio)
         timed = pair["pair_validity"]["checks"].get("pairs", r["pairs"])
-        lines.append(f"{entry['id']}: latency NEW/BASE x{r['median']:.3f} (95% {r['low']:.3f}-{r['high']:.3f}, "
+        lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
                      f"{r['pairs']} clean pairs of {timed}), top-1 {acc(base['top1'])} -> {acc(entry['top1'])}: "
                      f"{pair['verdict'].upper()}")
         lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]

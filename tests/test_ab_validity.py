@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from pytest_aiotbench import ab, validity
+from pytest_aiotbench import ab, abrun, validity
 from pytest_aiotbench.compare import parse_limits
 
 ACC = {"top1": 0.70, "top5": 0.90}
@@ -189,6 +189,11 @@ def test_one_order_without_clean_pairs_cannot_be_judged():
     verdict = _pair(new, base)
     assert verdict.verdict == ab.CANNOT_JUDGE
     assert "15 with each model first" in verdict.validity["reasons"][0]
+    base[::2] *= 5  # and every NEW-first pair on the BASE side: no ratio at all, still one line in the summary
+    entry = {"id": "c", "top1": 0.7, "ab": {**_pair(new, base).as_dict(), "baseline": {"top1": 0.7}}}
+    assert entry["ab"]["ratio"]["median"] is None and entry["ab"]["verdict"] == ab.CANNOT_JUDGE
+    assert abrun.ab_lines([entry])[0] == ("c: latency NEW/BASE xn/a (95% n/a-n/a, 0 clean pairs of 200), "
+                                          "top-1 70.0% -> 70.0%: CANNOT JUDGE")
 
 
 def test_a_ratio_within_the_session_floor_is_never_a_regression():
