@@ -117,7 +117,8 @@ def ratio_interval(ratios: Sequence[float], case_id: str = "") -> RatioEstimate:
     """Order-balanced ratio (``_balanced``) of the clean pairs (NaN = not clean) and its 95 % interval from a
     moving-block bootstrap over runs of ``BLOCK_UNITS`` consecutive ABBA units: contention and the machine's
     state last longer than one image, so neighbouring pairs are not independent, and resampling single pairs
-    made the interval too narrow to contain 1.0 for an identical copy. Blocks start on a NEW-first pair, so
+    makes the interval too narrow (tests/test_ab_validity.py: 32 of 40 vs 36 of 40 hold 1.0). Blocks start on a
+    NEW-first pair, so
     every resample keeps the design's balance of both orders. The interval is then widened by
     ``SESSION_FLOOR`` each way: two sessions of one file differ by that much (see module doc). Seeded by case
     id, so a given set of samples always gets the same verdict."""
