@@ -10,6 +10,10 @@ same core; the hog is started when half of a case's images are timed and stopped
 1. A/B of MobileNetV1-0.25 against an identical copy of its file, hog in the second half: paired ratio and verdict.
 2. The same two timed one after the other, the hog in the second one: per-case validity and compare's verdict.
 3. A/B of MobileNetV1-0.5 (candidate) against 0.25 (baseline), without and with the hog: ratio and verdict.
+4. Where an identical copy's ratio comes from: two sessions of one file timed A/B, then the same two sessions with
+   the roles swapped, then one session against itself (each with the hog in the second half); the creation
+   order of the two sessions alternates between repeats. Printed: the ratio with its sampling interval (block
+   bootstrap alone) and with ``ab.SESSION_FLOOR``.
 
 ``tests/test_ab_run.py`` runs these experiments once (marked slow) and asserts what contention cannot flip.
 """
@@ -29,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pytest_aiotbench import ab, validity  # noqa: E402
-from pytest_aiotbench.abrun import pair_entry, time_pair  # noqa: E402
+from pytest_aiotbench.abrun import pair_entry, time_pair, time_prepared  # noqa: E402
 from pytest_aiotbench.catalog import Case, load  # noqa: E402
 from pytest_aiotbench.compare import compare_reports, parse_limits  # noqa: E402
 from pytest_aiotbench.dataset import open_dataset  # noqa: E402
@@ -37,7 +41,7 @@ from pytest_aiotbench.frameworks import PrepareOptions  # noqa: E402
 from pytest_aiotbench.preprocess import PixelCache  # noqa: E402
 from pytest_aiotbench.score import accuracy, latency_stats_ms  # noqa: E402
 from pytest_aiotbench.targets.base import Job  # noqa: E402
-from pytest_aiotbench.targets.host import execute  # noqa: E402
+from pytest_aiotbench.targets.host import execute, prepared  # noqa: E402
 from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
 
 SHARED = Path(os.environ.get("AIOTBENCH_SHARED") or REPO.parent / "shared")
@@ -116,9 +120,10 @@ class Bench:
         self.large = write_catalog(workdir, "0.5_160")
 
     def job(self, case: Case, warmup: int = 10) -> Job:
-        return Job(case.id, case.framework, case.file, PrepareOptions(threads=1, extra=case.options),
-                   self.dataset.pixels(case.preprocess, self.cache), case.preprocess, warmup, case.num_classes,
-                   case.background)
+        return Job(case_id=case.id, framework=case.framework, model_file=case.file,
+                   options=PrepareOptions(threads=1, extra=case.options),
+                   pixels=self.dataset.pixels(case.preprocess, self.cache), preprocess=case.preprocess,
+                   warmup=warmup, num_classes=case.num_classes, background=case.background)
 
     def entry(self, case: Case, measurement, load) -> dict:
         """A report case entry as the plugin writes it (the parts compare and the A/B read)."""
@@ -137,6 +142,18 @@ class Bench:
             new_m, base_m, load = time_pair(self.job(new), self.job(base), cpu_hog.at_half if hog else _nothing)
         entry = self.entry(new, new_m, load)
         return pair_entry(entry["id"], base, base_m, entry, self.dataset.labels, True, load, LIMITS)
+
+    def sessions(self, copy_first: bool, hog: bool = True) -> dict[str, ab.RatioEstimate]:
+        """Experiment 4: two sessions of one file both ways round, and one session against itself."""
+        order = (self.copy, self.small) if copy_first else (self.small, self.copy)
+        out = {}
+        with pinned(self.core), prepared(self.job(order[0])) as first, prepared(self.job(order[1])) as second:
+            copy, orig = (first, second) if copy_first else (second, first)
+            for name, new, base in (("copy/orig", copy, orig), ("orig/copy", orig, copy), ("same session", copy, copy)):
+                with CpuHog(self.core) as cpu_hog:
+                    new_m, base_m, _ = time_prepared(new, base, 10, cpu_hog.at_half if hog else _nothing)
+                out[name] = ab.ratio_interval(ab.clean_ratios(new_m.latencies_s, base_m.latencies_s), name)
+        return out
 
     def single(self, case: Case, hog: bool) -> dict:
         with pinned(self.core), CpuHog(self.core) as cpu_hog:
@@ -163,30 +180,48 @@ def _ratio(pair: dict) -> str:
     return f"x{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
 
 
+def _sessions(e: ab.RatioEstimate) -> str:
+    """The ratio, its sampling interval (SESSION_FLOOR taken out again) and whether that alone contains 1.0."""
+    floor = 1 + ab.SESSION_FLOOR
+    low, high = e.low * floor, e.high / floor
+    return f"x{e.median:.4f} sampling [{low:.4f}, {high:.4f}]{'' if low <= 1 <= high else ' excludes 1'}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--core", type=int, default=0)
+    parser.add_argument("--experiments", default="1,2,3,4", help="which experiments to run, e.g. 1,4")
     args = parser.parse_args()
+    run = {int(x) for x in args.experiments.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.images, Path(tmp), args.core)
         print(f"{args.images} images, this process and the hog pinned to core {args.core}, limit latency:+5%")
         for repeat in range(1, args.repeats + 1):
-            same = bench.ab(bench.copy, bench.small, hog=True)
-            print(f"[{repeat}] identical copy A/B, hog in 2nd half: {_ratio(same)} -> {same['verdict']}"
-                  f" (pairing {'VALID' if same['pair_validity']['valid'] else 'INVALID'})")
-            quiet, hogged, comparison = bench.sequential()
-            delta = comparison.cases[0].deltas["median"]
-            print(f"[{repeat}] sequential, hog in 2nd half of run 2: median {quiet['latency_ms']['median']:.3f} -> "
-                  f"{hogged['latency_ms']['median']:.3f} ms ({delta.change:+.1f}%); run 1 "
-                  f"{validity.label(quiet['validity'])}, run 2 {validity.label(hogged['validity'])}; compare: "
-                  f"{'CANNOT JUDGE' if delta.cannot_judge else 'REGRESSION' if delta.regressed else 'no regression'}")
-            calm = bench.ab(bench.large, bench.small, hog=False)
-            loud = bench.ab(bench.large, bench.small, hog=True)
-            change = loud["ratio"]["median"] / calm["ratio"]["median"] - 1
-            print(f"[{repeat}] 0.5_160 vs 0.25_128 A/B: no hog {_ratio(calm)} -> {calm['verdict']}; hog in 2nd "
-                  f"half {_ratio(loud)} -> {loud['verdict']} ({change:+.1%} vs no hog)")
+            if 1 in run:
+                same = bench.ab(bench.copy, bench.small, hog=True)
+                print(f"[{repeat}] identical copy A/B, hog in 2nd half: {_ratio(same)} -> {same['verdict']}"
+                      f" (pairing {'VALID' if same['pair_validity']['valid'] else 'INVALID'})")
+            if 2 in run:
+                quiet, hogged, comparison = bench.sequential()
+                delta = comparison.cases[0].deltas["median"]
+                print(f"[{repeat}] sequential, hog in 2nd half of run 2: median {quiet['latency_ms']['median']:.3f}"
+                      f" -> {hogged['latency_ms']['median']:.3f} ms ({delta.change:+.1f}%); run 1 "
+                      f"{validity.label(quiet['validity'])}, run 2 {validity.label(hogged['validity'])}; compare: "
+                      + ("CANNOT JUDGE" if delta.cannot_judge else "REGRESSION" if delta.regressed
+                         else "no regression"))
+            if 3 in run:
+                calm = bench.ab(bench.large, bench.small, hog=False)
+                loud = bench.ab(bench.large, bench.small, hog=True)
+                change = loud["ratio"]["median"] / calm["ratio"]["median"] - 1
+                print(f"[{repeat}] 0.5_160 vs 0.25_128 A/B: no hog {_ratio(calm)} -> {calm['verdict']}; hog in 2nd "
+                      f"half {_ratio(loud)} -> {loud['verdict']} ({change:+.1%} vs no hog)")
+            if 4 in run:
+                copy_first = repeat % 2 == 1
+                found = bench.sessions(copy_first)
+                print(f"[{repeat}] two sessions of one file ({'copy' if copy_first else 'orig'} created first), hog in "
+                      f"2nd half: " + "; ".join(f"{name} {_sessions(e)}" for name, e in found.items()))
     return 0
 
 

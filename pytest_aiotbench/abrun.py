@@ -20,7 +20,7 @@ from .reports import ReportError
 from .score import accuracy, latency_stats_ms
 from .storage import file_sha256
 from .targets.base import Job, Measurement
-from .targets.host import prepared
+from .targets.host import Prepared, prepared
 
 
 def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
@@ -46,32 +46,38 @@ def ab_limits(config: pytest.Config) -> list:
 
 def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1
               ) -> tuple[Measurement, Measurement, dict | None]:
-    """Time NEW and BASE alternately on the same images (ABBA), warmup excluded. Returns both measurements and
-    the machine load during the timed pairs."""
+    """Prepare NEW and BASE, then time them alternately on the same images (``time_prepared``)."""
     with prepared(new) as a, prepared(base) as b:
-        if len(a.inputs) != len(b.inputs):
-            raise ValueError(f"A/B needs the same images on both sides ({len(a.inputs)} vs {len(b.inputs)})")
-        for i in range(max(new.warmup, base.warmup)):  # warm both, alternately, as they will be timed
-            a.session.infer(a.inputs[i % len(a.inputs)])
-            b.session.infer(b.inputs[i % len(b.inputs)])
-        infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
-        out_a, out_b, lat_a, lat_b = [], [], [], []
-        clock, total = perf_counter, len(xa)
-        before = validity.snapshot()
-        for i in range(total):
-            if ab.new_first(i):
-                t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
-                lat_a.append(t1 - t0)
-                lat_b.append(t2 - t1)
-            else:
-                t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
-                lat_b.append(t1 - t0)
-                lat_a.append(t2 - t1)
-            out_a.append(ya)
-            out_b.append(yb)
-            progress(i + 1, total)
-        load = validity.machine_load(before, validity.snapshot(), threads)
-        return a.measurement(out_a, lat_a), b.measurement(out_b, lat_b), load
+        return time_prepared(a, b, max(new.warmup, base.warmup), progress, threads)
+
+
+def time_prepared(a: Prepared, b: Prepared, warmup: int, progress=lambda done, total: None, threads: int = 1
+                  ) -> tuple[Measurement, Measurement, dict | None]:
+    """Time two prepared sessions alternately on the same images (ABBA), warmup excluded; ``a is b`` times one
+    session against itself. Returns both measurements and the machine load during the timed pairs."""
+    if len(a.inputs) != len(b.inputs):
+        raise ValueError(f"A/B needs the same images on both sides ({len(a.inputs)} vs {len(b.inputs)})")
+    for i in range(warmup):  # warm both, alternately, as they will be timed
+        a.session.infer(a.inputs[i % len(a.inputs)])
+        b.session.infer(b.inputs[i % len(b.inputs)])
+    infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
+    out_a, out_b, lat_a, lat_b = [], [], [], []
+    clock, total = perf_counter, len(xa)
+    before = validity.snapshot()
+    for i in range(total):
+        if ab.new_first(i):
+            t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
+            lat_a.append(t1 - t0)
+            lat_b.append(t2 - t1)
+        else:
+            t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
+            lat_b.append(t1 - t0)
+            lat_a.append(t2 - t1)
+        out_a.append(ya)
+        out_b.append(yb)
+        progress(i + 1, total)
+    load = validity.machine_load(before, validity.snapshot(), threads)
+    return a.measurement(out_a, lat_a), b.measurement(out_b, lat_b), load
 
 
 def pair_entry(case_id: str, baseline: Case, base: Measurement, new_entry: dict, labels, scored: bool,
@@ -98,8 +104,9 @@ def ab_lines(results: list[dict]) -> list[str]:
             continue
         r, base = pair["ratio"], pair["baseline"]
         acc = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+        num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731 (no clean pair of one order: no ratio)
         timed = pair["pair_validity"]["checks"].get("pairs", r["pairs"])
-        lines.append(f"{entry['id']}: latency NEW/BASE x{r['median']:.3f} (95% {r['low']:.3f}-{r['high']:.3f}, "
+        lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
                      f"{r['pairs']} clean pairs of {timed}), top-1 {acc(base['top1'])} -> {acc(entry['top1'])}: "
                      f"{pair['verdict'].upper()}")
         lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]

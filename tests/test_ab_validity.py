@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from pytest_aiotbench import ab, validity
+from pytest_aiotbench import ab, abrun, validity
 from pytest_aiotbench.compare import parse_limits
 
 ACC = {"top1": 0.70, "top5": 0.90}
@@ -120,6 +120,92 @@ def test_interval_is_deterministic_per_case_and_needs_equal_lengths():
     assert ab.ratio_interval(r, "x") == ab.ratio_interval(r, "x")
     with pytest.raises(ValueError, match="one latency per image"):
         ab.paired_ratios([1.0, 2.0], [1.0])
+
+
+def _exchangeable_run(seed, n=400, order=0.01, phi=0.9, slow=0.01, white=0.02):
+    """Per-image latencies of two sides of identical cost: contention both share, a slow state per side (AR(1):
+    it lasts ~10 pairs, so neighbouring pairs are not independent), white jitter, and a position effect (the
+    model timed second in a pair runs ``order`` slower)."""
+    rng = np.random.default_rng(seed)
+
+    def slow_state(sd):
+        steps, x = rng.normal(0, sd * np.sqrt(1 - phi ** 2), n), np.empty(n)
+        x[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            x[i] = phi * x[i - 1] + steps[i]
+        return x
+
+    base_second = np.array([ab.new_first(i) for i in range(n)])
+    shared = slow_state(0.1)
+    new = np.exp(shared + slow_state(slow) + rng.normal(0, white, n) + order * ~base_second)
+    base = np.exp(shared + slow_state(slow) + rng.normal(0, white, n) + order * base_second)
+    return new, base
+
+
+def test_interval_covers_one_for_exchangeable_sides_with_correlated_noise_and_an_order_effect(monkeypatch):
+    """The statistic alone (no session floor): over 40 constructed identical-cost runs the 95 % interval holds
+    1.0 in at least 34 (nominal 38; resampling single pairs held it in fewer), and it is narrow enough that +3 %
+    on NEW is seen every time."""
+    monkeypatch.setattr(ab, "SESSION_FLOOR", 0.0)
+    covered = detected = 0
+    for seed in range(40):
+        new, base = _exchangeable_run(seed)
+        estimate = ab.ratio_interval(ab.clean_ratios(new, base), str(seed))
+        covered += estimate.low <= 1.0 <= estimate.high
+        assert abs(estimate.median - 1) < 0.01  # the 1 % position effect is not in the estimate
+        detected += ab.ratio_interval(ab.clean_ratios(new * 1.03, base), str(seed)).low > 1.0
+    assert covered >= 34 and detected == 40
+
+
+def test_position_effect_cancels_even_when_one_order_lost_more_pairs():
+    """Identical cost, the second model of every pair 2 % slower: NEW-first pairs read 1/1.02, BASE-first 1.02.
+    If preemptions took most BASE-first pairs, a plain median reads "2 % faster"; the balanced ratio reads 1."""
+    base = _latencies(400, spread=0.0)
+    new = base.copy()
+    new_first = np.array([ab.new_first(i) for i in range(400)])
+    base[new_first] *= 1.02
+    new[~new_first] *= 1.02
+    lost = ~new_first & (np.arange(400) % 10 != 1)  # 4 of every 5 BASE-first pairs preempted on the NEW side
+    new[lost] *= 4
+    clean = ab.clean_ratios(new, base)
+    assert np.median(clean[np.isfinite(clean)]) == pytest.approx(1 / 1.02)
+    estimate = ab.ratio_interval(clean, "c")
+    assert estimate.median == pytest.approx(1.0) and estimate.pairs == 240
+
+
+def test_clean_ratios_keep_each_pair_in_its_place_and_runs_keep_their_order_when_joined():
+    new, base = np.array([1.0, 1.0, 9.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.0, 1.2, 1.0])
+    r = ab.clean_ratios(new, base)  # pair 2: NEW preempted (9 > 1.5 x its 25th percentile): not clean
+    assert r.size == 6 and np.isnan(r[[2, 5]]).all()  # odd count padded: the next run starts NEW first
+    assert r[[0, 1, 3, 4]] == pytest.approx([1.0, 2.0, 1 / 1.2, 1.0])
+    units = ab._units(np.concatenate([r, r]))
+    assert units.shape == (6, 2) and units[3, 0] == pytest.approx(1.0)  # second run's pair 0, NEW first
+
+
+def test_one_order_without_clean_pairs_cannot_be_judged():
+    base = _latencies(200, seed=14)
+    new = base * 1.3
+    new[1::2] *= 5  # every BASE-first pair preempted on the NEW side: nothing to balance the order with
+    verdict = _pair(new, base)
+    assert verdict.verdict == ab.CANNOT_JUDGE
+    assert "15 with each model first" in verdict.validity["reasons"][0]
+    base[::2] *= 5  # and every NEW-first pair on the BASE side: no ratio at all, still one line in the summary
+    entry = {"id": "c", "top1": 0.7, "ab": {**_pair(new, base).as_dict(), "baseline": {"top1": 0.7}}}
+    assert entry["ab"]["ratio"]["median"] is None and entry["ab"]["verdict"] == ab.CANNOT_JUDGE
+    assert abrun.ab_lines([entry])[0] == ("c: latency NEW/BASE xn/a (95% n/a-n/a, 0 clean pairs of 200), "
+                                          "top-1 70.0% -> 70.0%: CANNOT JUDGE")
+
+
+def test_a_ratio_within_the_session_floor_is_never_a_regression():
+    """Two sessions of one file differ by a steady offset no resampling sees: x1.01 on every pair (a zero-width
+    sampling interval) is not resolved from 1.0 even against a +0 % limit; x1.10 is a regression against +5 %."""
+    base = _latencies(200, spread=0.0)
+    offset = _pair(base * 1.01, base, limits=["latency:+0%"])
+    assert offset.estimate.low == pytest.approx(1.01 / (1 + ab.SESSION_FLOOR)) and offset.estimate.low < 1.0
+    assert offset.verdict == ab.NO_REGRESSION
+    far = _pair(base * 1.10, base)
+    assert far.verdict == ab.REGRESSION and far.estimate.low == pytest.approx(1.10 / (1 + ab.SESSION_FLOOR))
+    assert far.as_dict()["ratio"]["session_floor"] == ab.SESSION_FLOOR
 
 
 # ------------------------------------------------------------------------------------------------------ validity
