@@ -42,7 +42,7 @@ def parse_relative(value) -> RelativeThreshold | None:
         return None
     match = _RELATIVE.match(value)
     if not match:
-        raise ValueError("expected a fraction (0.70) or 'P% of REF' (e.g. '99% of fp32' or '99% of tflite-fp32')")
+        raise ValueError("expected a number in [0, 1] or 'P% of REF' (e.g. '99% of fp32' or '99% of tflite-fp32')")
     percent = float(match.group(1))
     if not 0 < percent <= 100:
         raise ValueError("the percentage must be in (0, 100]")

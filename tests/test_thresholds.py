@@ -60,11 +60,11 @@ def test_relative_threshold_parses_and_binds_to_the_reference(tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ('"99 of fp32"', "expected a fraction (0.70) or 'P% of REF'"),
+    ('"99 of fp32"', "expected a number in [0, 1] or 'P% of REF'"),
     ('"150% of fp32"', "the percentage must be in (0, 100]"),
     ('"99% of fp16"', "no case m-fp16 or m-tflite-fp16 in this catalog"),
     ('"99% of int8"', "the reference m-tflite-int8 must be another case"),
-    ('1.5', "must be a fraction in [0, 1]"),
+    ('1.5', "expected a number in [0, 1]"),
 ])
 def test_bad_relative_thresholds_are_catalog_errors(tmp_path, value, message):
     path = _catalog(tmp_path, dedent(f'''
