@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from .frameworks.coverage import describe_gap
+
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "status")
 
 
@@ -38,6 +40,7 @@ def render_summary(report: dict) -> list[str]:
             lines.append(r[0])
         else:
             lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    lines += coverage_notes(cases)
     score = report["score"]
     if score["vips"] is None:
         lines.append("Device score: n/a (no case was scored for accuracy)")
@@ -51,6 +54,13 @@ def render_summary(report: dict) -> list[str]:
     elif ds.get("note"):
         lines.append(f"Dataset: {ds['note']}")
     return lines
+
+
+def coverage_notes(cases: list[dict]) -> list[str]:
+    """A line per case whose ops do not all run in the accelerated delegate: its latency is not the framework's
+    best, and the reader must see why next to the number."""
+    gaps = [(c["id"], describe_gap((c.get("runtime") or {}).get("coverage"))) for c in cases]
+    return [f"  ! {case}: {gap}" for case, gap in gaps if gap]
 
 
 def render_farm(report: dict) -> list[str]:

@@ -74,6 +74,11 @@ class ExecuTorchSession:
         out = self._execute([self._from_numpy(x)])[0]
         return out.numpy()[0]
 
+    def coverage(self) -> dict:
+        from .coverage import executorch_coverage
+
+        return executorch_coverage(self.info["file"], self.info["method"])
+
     def close(self) -> None:
         self._method = self._execute = self._program = None
 
@@ -117,5 +122,5 @@ class ExecuTorch:
         backends = runtime.backend_registry.registered_backend_names
         info = {"runtime": "executorch", "version": et_version, "threads": threads, "threads_set_by": how,
                 "requested_threads": options.threads, "method": "forward", "backends_available": backends,
-                "torch": torch.__version__}
+                "torch": torch.__version__, "file": os.fspath(model_file)}
         return ExecuTorchSession(program, method, torch, shape, dtype, info)

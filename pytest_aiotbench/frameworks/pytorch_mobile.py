@@ -23,6 +23,11 @@ class TorchSession:
         with self._torch.inference_mode():
             return self._module(self._from_numpy(x))[0].numpy()
 
+    def coverage(self) -> dict:
+        from .coverage import torch_mobile_coverage
+
+        return torch_mobile_coverage(self._module)
+
     def close(self) -> None:
         self._module = None
 

@@ -45,6 +45,11 @@ class TFLiteSession:
         self._invoke()
         return self._get(self._out)[0]
 
+    def coverage(self) -> dict:
+        from .coverage import tflite_coverage
+
+        return tflite_coverage(self._interpreter, self.info["delegate"])
+
     def close(self) -> None:
         self._interpreter = None
 
