@@ -445,6 +445,8 @@ class Builder:
                 "export_seconds": round(res.seconds, 2), "peak_memory_mb": round(res.peak_mb, 1),
                 "built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "details": res.info,
+                # ops inside/outside the accelerated delegate and the exact rewrites that kept them in (issue 13)
+                "coverage": res.info.get("coverage"), "rewrites": res.info.get("rewrites"),
             }
             if variant == "int8":
                 file_entry["calibration"] = cal_plan
