@@ -287,12 +287,14 @@ def onnxruntime_coverage(model_file: str | os.PathLike, providers: list[str], in
 def torch_mobile_coverage(module) -> dict:
     """The lite interpreter has no delegate: every op runs on ATen's CPU kernels. XNNPACK enters only through
     ``optimize_for_mobile``'s prepacked ops; their presence is what this records."""
-    try:
-        from torch.jit.mobile import _export_operator_list
+    graph = getattr(module, "inlined_graph", None)
+    if graph is not None:  # TorchScript (.pt) through torch.jit.load: count the ATen calls of its graph
+        calls = sum(1 for node in graph.nodes() if node.kind().startswith("aten::"))
+        return summary(None, calls, 0, {}, 0, "TorchScript graph: aten:: calls",
+                       note="no delegate (TorchScript): ATen CPU kernels")
+    from torch.jit.mobile import _export_operator_list
 
-        ops = sorted(_export_operator_list(module))
-    except Exception as exc:  # a TorchScript module (not lite) has no mobile operator list
-        return summary(None, None, 0, {}, 0, "unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+    ops = sorted(_export_operator_list(module))
     prepacked = [op for op in ops if op.startswith("prepacked::")]
     if prepacked:
         return summary("XNNPACK (prepacked conv/linear)", len(ops), len(prepacked), {}, None,
