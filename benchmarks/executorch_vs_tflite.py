@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=3)
+    ap.add_argument("--other-pte", type=Path, default=None,
+                    help="another .pte of the same model (e.g. exported without the zoo's rewrites), timed alongside")
+    ap.add_argument("--only-model", action="store_true", help="skip the one-op and one-conv measurements")
     a = ap.parse_args(argv)
     report = {}
     import os
@@ -90,6 +93,9 @@ def main(argv=None) -> int:
     # 1 + 2: the zoo model at 1 and 2 threads
     for threads in (1, 2):
         s = sessions(a.zoo, a.model, threads)
+        if a.other_pte:
+            other = get_framework("executorch").prepare(str(a.other_pte), PrepareOptions(threads=threads))
+            s["other"] = (other, s["pte"][1])
         from executorch.extension.pybindings import portable_lib
 
         et_threads = portable_lib._threadpool_get_thread_count()
@@ -97,10 +103,16 @@ def main(argv=None) -> int:
         report[f"model_{threads}t"] = {"executorch_ms": ms["pte"], "tflite_ms": ms["fp32"],
                                        "ratio": ms["pte"] / ms["fp32"], "executorch_threadpool": et_threads,
                                        "tflite_threads": s["fp32"][0].info["threads"]}
+        if "other" in ms:
+            report[f"model_{threads}t"].update(other_pte_ms=ms["other"], other_ratio=ms["other"] / ms["fp32"])
+            print(f"  {a.other_pte.name}: {ms['other']:.1f} ms, ratio to TFLite {ms['other'] / ms['fp32']:.2f}")
         print(f"{a.model} {threads} thread(s): ExecuTorch {ms['pte']:.1f} ms, TFLite {ms['fp32']:.1f} ms, "
               f"ratio {ms['pte'] / ms['fp32']:.2f} (ExecuTorch threadpool: {et_threads} thread(s))", flush=True)
         for sess, _ in s.values():
             sess.close()
+    if a.only_model:
+        print(json.dumps(report, indent=1))
+        return 0
     # 3 + 4: one-op and one-conv programs, same weights in both formats
     import torch
 
