@@ -16,7 +16,7 @@ from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 from tests.helpers.zoo import needs_zoo, zoo_cli
 
-pytestmark = [pytest.mark.zoo, pytest.mark.real]
+pytestmark = pytest.mark.real
 
 
 def _has(module: str) -> bool:
@@ -51,6 +51,7 @@ def inception_pte(tmp_path_factory):
 # the InceptionV3 export
 
 
+@pytest.mark.zoo
 @pytest.mark.slow
 @needs_zoo
 @needs_executorch
@@ -74,6 +75,7 @@ def test_inception_pte_runs_every_op_in_xnnpack_and_the_manifest_says_so(incepti
     assert tfl["total_ops"] > 100 and tfl["accelerator"] == "XNNPACK"
 
 
+@pytest.mark.zoo
 @pytest.mark.slow
 @needs_zoo
 @needs_executorch
@@ -155,6 +157,7 @@ def _imagenet_entry(name: str, file: Path) -> dict:
             "num_classes": 1000, "background": False}
 
 
+@pytest.mark.zoo
 @pytest.mark.slow
 @needs_executorch
 @needs_shared
@@ -200,3 +203,37 @@ def test_every_framework_case_carries_its_coverage_and_gaps_are_flagged(tmp_path
     assert [f for f in flags if "mnv1_nodelegate" in f and "XNNPACK turned off" in f], flags
     page = html.read_text()
     assert "coverage-gap" in page and "1 ops outside XNNPACK" in page
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fast: the readers on the shared models, no export
+
+
+@pytest.mark.skipif(not (TFLITE_DIR / "mobilenet_v2_1.0_224_quant.tflite").is_file(), reason="shared models not found")
+def test_tflite_coverage_counts_every_node_once_with_and_without_xnnpack():
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from pytest_aiotbench.frameworks.coverage import describe_gap, tflite_coverage
+
+    model = str(TFLITE_DIR / "mobilenet_v2_1.0_224_quant.tflite")
+    on = Interpreter(model_path=model, num_threads=1)
+    on.allocate_tensors()
+    off = Interpreter(model_path=model, num_threads=1,
+                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    off.allocate_tensors()
+    with_xnnpack, without = tflite_coverage(on), tflite_coverage(off, "none")
+    assert with_xnnpack["total_ops"] == without["total_ops"] == 66  # the model's own nodes, DELEGATE nodes apart
+    assert with_xnnpack["delegated_ops"] + with_xnnpack["outside_ops"] == with_xnnpack["total_ops"]
+    assert with_xnnpack["delegated_ops"] > 60 and with_xnnpack["subgraphs"] >= 1
+    assert without["delegated_ops"] == 0 and without["outside_ops"] == 66 and not without["complete"]
+    assert "XNNPACK turned off" in describe_gap(without)
+
+
+def test_a_file_the_reader_does_not_know_is_reported_not_raised(tmp_path):
+    from pytest_aiotbench.frameworks.coverage import collect, describe_gap, executorch_coverage
+
+    bogus = tmp_path / "bogus.pte"
+    bogus.write_bytes(b"\x08\x00\x00\x00ET12" + b"\xff" * 24)
+    cov = collect(lambda: executorch_coverage(bogus))
+    assert cov["error"] and cov["complete"] is False
+    assert describe_gap(cov).startswith("coverage unknown (")
