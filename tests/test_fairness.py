@@ -87,7 +87,6 @@ def test_inception_pte_equals_eager_on_the_shared_images(inception_pte):
     from executorch.runtime import Runtime
 
     from pytest_aiotbench.zoo.exporters import load_source
-    from pytest_aiotbench.zoo.torchvision_compat import import_torchvision  # noqa: F401 (shim before torchvision)
 
     out, manifest = inception_pte
     model = {**manifest["models"]["inception_v3"], "name": "inception_v3", "builder": "inception_v3"}

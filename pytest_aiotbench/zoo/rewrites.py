@@ -6,8 +6,8 @@ pools: 3x3, stride 1, padding 1) to the portable reference kernels, between dele
 an explicit zero pad followed by an unpadded pool: the window sums and the divisor (kernel area) are identical.
 InceptionV3's ``transform_input`` (channel slices, unsqueeze, cat) likewise becomes one per-channel multiply-add
 with the same float32 constants; MnasNet's ``mean(dim=[2, 3])`` without keepdim becomes the keepdim mean XNNPACK
-takes plus a reshape; DenseNet's one-tensor ``cat`` (first layer of each block) is the tensor itself. Each rewrite is recorded (what, how many) for the manifest. Imported only inside
-export subprocesses (needs torch).
+takes plus a reshape; DenseNet's one-tensor ``cat`` (first layer of each block) is the tensor itself. Each rewrite
+is recorded (what, how many) for the manifest. Imported only inside export subprocesses (needs torch).
 """
 
 from __future__ import annotations
