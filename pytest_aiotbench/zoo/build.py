@@ -380,8 +380,8 @@ class Builder:
             recipe = {"variant": variant, "input_size": model["input_size"], "tools": self._tools_for(step)}
             if variant == "onnx":
                 recipe["opset"] = 17
-            if variant == "pte":
-                recipe["xnnpack_rewrites"] = 1  # zoo/rewrites.py revision: a .pte exported before it is rebuilt
+            if variant in ("pte", "fp32"):
+                recipe["xnnpack_rewrites"] = 1  # zoo/rewrites.py revision: files exported before it are rebuilt
             if variant == "int8":
                 recipe.update(calibration=_fingerprint(cal_plan) if cal_plan else None,
                               margin=o.calibration_margin, resize=model["resize"])

@@ -314,13 +314,20 @@ def _exportable_source(job: dict):
 def step_tflite(job: dict) -> dict:
     import litert_torch
 
+    from collections import Counter
+
+    from .rewrites import rewrite_max_pool_after_relu
+
     t0 = time.perf_counter()
     net, x, ref, scripted = _exportable_source(job)
+    rewrites: Counter = Counter()
+    if not scripted:  # module-level rewrite: a TorchScript source has no torchvision structure to match
+        rewrite_max_pool_after_relu(net, rewrites)
     nhwc = litert_torch.to_channel_last_io(net, args=[0])  # net is in eval mode (an exported module refuses .eval())
     edge = litert_torch.convert(nhwc, (x.permute(0, 2, 3, 1).contiguous(),))
     edge.export(job["out"])
     info = {"converter": "litert_torch.convert + to_channel_last_io(args=[0])", "layout": "NHWC",
-            "convert_seconds": time.perf_counter() - t0}
+            "convert_seconds": time.perf_counter() - t0, "rewrites": dict(rewrites)}
     out = _tflite_run(job["out"], x.permute(0, 2, 3, 1).numpy())
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
     info["coverage"] = _coverage("tflite", job["out"])

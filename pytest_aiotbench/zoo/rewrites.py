@@ -88,6 +88,39 @@ def rewrite_module(net, counts: Counter) -> None:
         counts["inception transform_input (select + unsqueeze + cat) -> per-channel mul + add"] += 1
 
 
+def _zero_padded_pool(pool):
+    """MaxPool2d(k, s, p) on a non-negative input == ZeroPad2d(p) + MaxPool2d(k, s, 0): every window holds at
+    least one real pixel (p <= k // 2), all >= 0, so a 0 in the window never wins over them."""
+    if not isinstance(pool, torch.nn.MaxPool2d) or pool.ceil_mode or pool.return_indices:
+        return None
+    pad, kernel, dilation = (_pair(v) for v in (pool.padding, pool.kernel_size, pool.dilation))
+    if not any(pad) or dilation != [1, 1] or any(p > k // 2 for p, k in zip(pad, kernel)):
+        return None
+    return torch.nn.Sequential(torch.nn.ZeroPad2d((pad[1], pad[1], pad[0], pad[0])),
+                               torch.nn.MaxPool2d(pool.kernel_size, pool.stride, 0))
+
+
+def rewrite_max_pool_after_relu(net, counts: Counter) -> None:
+    """TFLite: litert-torch lowers a padded max pool to PADV2 with -inf, which XNNPACK does not take (ResNet50's and
+    DenseNet121's stem). After a ReLU the input is >= 0 and zero padding is exact; XNNPACK takes PAD with 0."""
+    what = "max_pool2d(padding>0) after ReLU -> zero pad + max_pool2d(padding=0) (input >= 0)"
+    relu = (torch.nn.ReLU, torch.nn.ReLU6)
+    for module in net.modules():  # Sequential containers: DenseNet's features (relu0, pool0)
+        if isinstance(module, torch.nn.Sequential):
+            names = list(module._modules)
+            for prev, name in zip(names, names[1:]):
+                fixed = _zero_padded_pool(module._modules[name]) if isinstance(module._modules[prev], relu) else None
+                if fixed is not None:
+                    module._modules[name] = fixed
+                    counts[what] += 1
+    # torchvision ResNet: forward runs conv1 -> bn1 -> relu -> maxpool
+    if type(net).__name__ == "ResNet" and isinstance(getattr(net, "relu", None), relu):
+        fixed = _zero_padded_pool(getattr(net, "maxpool", None))
+        if fixed is not None:
+            net.maxpool = fixed
+            counts[what] += 1
+
+
 def rewrite_exported(exported, counts: Counter):
     """Graph-level rewrites of an ExportedProgram (works for TorchScript sources too)."""
     return exported.run_decompositions({aten.avg_pool2d.default: _avg_pool2d_explicit_pad(counts),
