@@ -236,3 +236,22 @@ def test_a_file_the_reader_does_not_know_is_reported_not_raised(tmp_path):
     cov = collect(lambda: executorch_coverage(bogus))
     assert cov["error"] and cov["complete"] is False
     assert describe_gap(cov).startswith("coverage unknown (")
+
+
+def test_max_pool_after_relu_becomes_zero_pad_and_is_bit_identical():
+    torch = pytest.importorskip("torch")
+    from pytest_aiotbench.zoo.rewrites import rewrite_max_pool_after_relu
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1),
+                              torch.nn.Conv2d(8, 8, 1), torch.nn.MaxPool2d(3, 2, 1)).eval()  # 2nd: input may be < 0
+    x = torch.randn(2, 3, 33, 33)
+    with torch.no_grad():
+        before = net(x)
+    counts: Counter = Counter()
+    rewrite_max_pool_after_relu(net, counts)
+    with torch.no_grad():
+        after = net(x)
+    assert sum(counts.values()) == 1
+    assert isinstance(net[2], torch.nn.Sequential) and isinstance(net[4], torch.nn.MaxPool2d)
+    assert torch.equal(before, after)
