@@ -1,8 +1,8 @@
 """Framework fairness: for each zoo model, each fp32 framework's latency divided by the fastest framework's on that
 model, in one run, with the delegation coverage of each artifact beside it.
 
-    python benchmarks/framework_fairness.py --zoo models/zoo [--models resnet50,inception_v3] [--rounds 5]
-        [--calls 5] [--threads 1] [--json out.json]
+    python benchmarks/framework_fairness.py --zoo models/zoo [--models resnet50,inception_v3] [--rounds 8]
+        [--calls 3] [--threads 1] [--json out.json]
 
 All artifacts of one model come from the same weights (the zoo's manifest says so). Each is prepared through the
 plugin's own framework sessions (what a benchmark case times), then timed in interleaved rounds: every round runs
@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", type=Path, default=REPO / "models" / "zoo")
     ap.add_argument("--models", default=None)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
