@@ -77,7 +77,7 @@ class ExecuTorchSession:
     def coverage(self) -> dict:
         from .coverage import executorch_coverage
 
-        return executorch_coverage(self.info["file"], self.info["method"])
+        return executorch_coverage(self.model_file, self.info["method"])
 
     def close(self) -> None:
         self._method = self._execute = self._program = None
@@ -122,5 +122,7 @@ class ExecuTorch:
         backends = runtime.backend_registry.registered_backend_names
         info = {"runtime": "executorch", "version": et_version, "threads": threads, "threads_set_by": how,
                 "requested_threads": options.threads, "method": "forward", "backends_available": backends,
-                "torch": torch.__version__, "file": os.fspath(model_file)}
-        return ExecuTorchSession(program, method, torch, shape, dtype, info)
+                "torch": torch.__version__}
+        session = ExecuTorchSession(program, method, torch, shape, dtype, info)
+        session.model_file = os.fspath(model_file)  # read again by coverage(), after timing
+        return session
