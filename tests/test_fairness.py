@@ -226,6 +226,9 @@ def test_tflite_coverage_counts_every_node_once_with_and_without_xnnpack():
     assert with_xnnpack["delegated_ops"] > 60 and with_xnnpack["subgraphs"] >= 1
     assert without["delegated_ops"] == 0 and without["outside_ops"] == 66 and not without["complete"]
     assert "XNNPACK turned off" in describe_gap(without)
+    # FLOPs from filter and output shapes: MobileNetV2 at 224 is 0.30 G multiply-adds, all of them in XNNPACK
+    assert with_xnnpack["flops"] == without["flops"] and 0.55e9 < with_xnnpack["flops"] < 0.65e9
+    assert with_xnnpack["delegated_flops_share"] == 1.0 and without["delegated_flops_share"] == 0.0
 
 
 def test_a_file_the_reader_does_not_know_is_reported_not_raised(tmp_path):

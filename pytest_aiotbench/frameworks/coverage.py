@@ -230,6 +230,10 @@ def tflite_coverage(interpreter, delegate: str = "xnnpack") -> dict:
             taken.add(node)
             stack.extend(int(i) for i in by_index[node]["inputs"] if int(i) >= 0)
     outside = Counter(op["op_name"] for op in original if op["index"] not in taken)
+    shapes = {t["index"]: tuple(int(d) for d in t["shape"]) for t in interpreter.get_tensor_details()}
+    flops = {op["index"]: _tflite_op_flops(shapes, op) for op in original}
+    total_flops = sum(flops.values())
+    share = (sum(f for i, f in flops.items() if i in taken) / total_flops) if total_flops else None
     accelerator = "XNNPACK" if delegate_nodes and delegate != "none" else None
     note = None
     if delegate == "none":
@@ -238,7 +242,31 @@ def tflite_coverage(interpreter, delegate: str = "xnnpack") -> dict:
         note = "XNNPACK took no op: every op on TFLite's builtin kernels"
     return summary(accelerator, len(original), len(taken), outside, len(delegate_nodes),
                    "interpreter: original nodes replaced by DELEGATE nodes (reconstructed from their boundary)",
-                   note=note)
+                   note=note, flops=total_flops or None,
+                   delegated_flops_share=None if share is None else round(share, 4))
+
+
+_TFLITE_MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def _tflite_op_flops(shapes: dict, op) -> int:
+    """2 x multiply-adds of a convolution or fully connected node from its filter and output shapes; 0 for other
+    ops (pools, adds, concatenations move memory, they are not where the FLOPs are)."""
+    if op["op_name"] not in _TFLITE_MAC_OPS or len(op["inputs"]) < 2:
+        return 0
+    filt, out = shapes.get(int(op["inputs"][1])), shapes.get(int(op["outputs"][0]))
+    if not filt or not out:
+        return 0
+    out_elems = 1
+    for d in out:
+        out_elems *= int(d)
+    if op["op_name"] == "FULLY_CONNECTED":
+        per_output = int(filt[-1])
+    elif op["op_name"] == "DEPTHWISE_CONV_2D":
+        per_output = int(filt[1]) * int(filt[2])
+    else:
+        per_output = int(filt[1]) * int(filt[2]) * int(filt[3])
+    return 2 * out_elems * per_output
 
 
 # -- ONNX Runtime ----------------------------------------------------------------------------------------------------
