@@ -195,6 +195,8 @@ def executorch_coverage(model_file: str | os.PathLike, method: str = "forward") 
     return summary(accelerator, total, delegated, outside, calls,
                    "program: XNNPACK nodes in delegate payloads vs kernel calls on portable kernels",
                    delegated_kinds=dict(inside), backends=dict(backends),
+                   # nothing outside: all FLOPs are delegated; with ops outside, their FLOPs are not counted here
+                   delegated_flops_share=1.0 if backends and not outside and not unknown_backend else None,
                    note=None if backends else "not delegated: every op on ExecuTorch's portable kernels")
 
 
