@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .compare import Comparison, Limit, compare_reports, parse_limits, verdict
+from .frameworks.coverage import describe_gap
 from .reports import ReportError, cli_command, describe_dataset, load_report
 from .storage import write_text_atomic
 
@@ -136,7 +137,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .facts dd{margin:0}table{border-collapse:collapse;font-size:13px;width:100%}
 th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{background:#f6f6f6;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
-td.text,th.text{text-align:left}.passed{color:#1a7f37}.failed,.error{color:#c62828;font-weight:600}
+td.text,th.text{text-align:left}.passed{color:#1a7f37}.failed,.error,.coverage-gap{color:#c62828;font-weight:600}
 .skipped{color:#888}.regressed{background:#fde2e2;color:#b71c1c;font-weight:600}.noise{background:#fff4d6}
 .score{font-size:18px;font-weight:600}img{max-width:100%;height:auto;border:1px solid #eee}
 pre{background:#f6f6f6;padding:10px;overflow-x:auto;font-size:12px}.note{color:#666}
@@ -167,10 +168,19 @@ def _facts(run: dict) -> str:
             f'over {score.get("cases")} case(s){partial}</p><dl class="facts">{body}</dl>')
 
 
+def _coverage_cell(coverage: dict | None) -> str:
+    """Full delegation shows the accelerator; a gap is flagged ("9 ops outside XNNPACK ...")."""
+    gap = describe_gap(coverage)
+    if gap:
+        return f'<td class="text coverage-gap">&#9888; {escape(gap)}</td>'
+    done = f"all {coverage.get('total_ops')} ops in {coverage['accelerator']}" if coverage else ""
+    return f'<td class="text">{escape(done)}</td>'
+
+
 def _cases_table(run: dict) -> str:
     front = {c["id"] for c in pareto_front(run["cases"])}
     headers = ["case", "model", "framework", "quant", "status", "images", "top-1 %", "top-5 %", "median ms",
-               "mean ms", "p90 ms", "VIPS", "VOPS", "Pareto"]
+               "mean ms", "p90 ms", "VIPS", "VOPS", "Pareto", "coverage"]
     head = "".join(f'<th class="{"text" if i < 5 else ""}">{h}</th>' for i, h in enumerate(headers))
     rows = []
     for case in run["cases"]:
@@ -185,6 +195,7 @@ def _cases_table(run: dict) -> str:
             f'<td>{_fmt(lat.get("mean"), ".2f")}</td>', f'<td>{_fmt(lat.get("p90"), ".2f")}</td>',
             f'<td>{_fmt(case.get("vips"))}</td>', f'<td>{_fmt(case.get("vops"))}</td>',
             f'<td>{"&#9733;" if case["id"] in front else ""}</td>',
+            _coverage_cell((case.get("runtime") or {}).get("coverage")),
         ]
         rows.append(f'<tr data-case="{escape(case["id"])}">{"".join(cells)}</tr>')
     return f'<table id="cases"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
+from .frameworks.coverage import describe_gap
 
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
 
@@ -57,6 +58,7 @@ def render_summary(report: dict) -> list[str]:
         lines += [f"  {c['id']}: {c['repeats']['measured']}/{c['repeats']['n']} repeats, median "
                   f"{c['repeats']['median_of_medians_ms']:.3g} ms, spread {c['repeats']['spread']:.1%}"
                   for c in spread]
+    lines += coverage_notes(cases)
     score = report["score"]
     if emulated_ids(cases):
         lines.append(f"* {EMULATED_NOTE}")
@@ -72,6 +74,13 @@ def render_summary(report: dict) -> list[str]:
     elif ds.get("note"):
         lines.append(f"Dataset: {ds['note']}")
     return lines
+
+
+def coverage_notes(cases: list[dict]) -> list[str]:
+    """A line per case whose ops do not all run in the accelerated delegate: its latency is not the framework's
+    best, and the reader must see why next to the number."""
+    gaps = [(c["id"], describe_gap((c.get("runtime") or {}).get("coverage"))) for c in cases]
+    return [f"  ! {case}: {gap}" for case, gap in gaps if gap]
 
 
 def render_farm(report: dict) -> list[str]:

@@ -78,6 +78,11 @@ class ExecuTorchSession:
         """The whole output tensor, batch dimension included (checked once, never timed)."""
         return np.array(self._execute([self._from_numpy(x)])[0].numpy())
 
+    def coverage(self) -> dict:
+        from .coverage import executorch_coverage
+
+        return executorch_coverage(self.model_file, self.info["method"])
+
     def close(self) -> None:
         self._method = self._execute = self._program = None
 
@@ -121,4 +126,6 @@ class ExecuTorch:
         info = {"runtime": "executorch", "version": et_version, "threads": threads, "threads_set_by": how,
                 "requested_threads": options.threads, "method": "forward", "backends_available": backends,
                 "torch": torch.__version__}
-        return ExecuTorchSession(program, method, torch, shape, dtype, info)
+        session = ExecuTorchSession(program, method, torch, shape, dtype, info)
+        session.model_file = os.fspath(model_file)  # read again by coverage(), after timing
+        return session

@@ -11,8 +11,9 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(u
 
 
 class OnnxRuntimeSession:
-    def __init__(self, session, ort_version: str, threads: int):
+    def __init__(self, session, ort_version: str, threads: int, model_file: str = ""):
         self._session = session
+        self._model_file = model_file
         inp = session.get_inputs()[0]
         shape = tuple(d if isinstance(d, int) else -1 for d in inp.shape)
         self.input = TensorSpec(shape, np.dtype(_DTYPES.get(inp.type, np.float32)))
@@ -28,6 +29,12 @@ class OnnxRuntimeSession:
     def infer_full(self, x: np.ndarray) -> np.ndarray:
         """The whole output tensor, batch dimension included (checked once, never timed)."""
         return np.asarray(self._run(self._outputs, {self._input_name: x})[0])
+
+    def coverage(self) -> dict:
+        from .coverage import onnxruntime_coverage
+
+        return onnxruntime_coverage(self._model_file, self.info["providers"], self._input_name, self.input.shape,
+                                    self.input.dtype, self.info["threads"])
 
     def close(self) -> None:
         self._session = None
@@ -50,4 +57,4 @@ class OnnxRuntime:
             session = ort.InferenceSession(str(model_file), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ort raises its own Fail/InvalidProtobuf/... types
             raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {one_line(exc)}") from None
-        return OnnxRuntimeSession(session, ort.__version__, options.threads)
+        return OnnxRuntimeSession(session, ort.__version__, options.threads, str(model_file))

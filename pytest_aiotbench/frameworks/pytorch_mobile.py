@@ -33,6 +33,11 @@ class TorchSession:
             raise TypeError(f"model returns a {type(out).__name__}, expected one tensor of class scores")
         return out.numpy()
 
+    def coverage(self) -> dict:
+        from .coverage import torch_mobile_coverage
+
+        return torch_mobile_coverage(self._module)
+
     def close(self) -> None:
         self._module = None
 

@@ -62,6 +62,11 @@ class TFLiteSession:
         self._invoke()
         return np.array(self._get(self._out))
 
+    def coverage(self) -> dict:
+        from .coverage import tflite_coverage
+
+        return tflite_coverage(self._interpreter, self.info["delegate"])
+
     def close(self) -> None:
         self._interpreter = None
 

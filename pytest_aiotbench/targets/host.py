@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..emulation import with_emulation
-from ..frameworks import get_framework
+from ..frameworks import coverage, get_framework
 from ..frameworks.base import one_line
 from ..preprocess import to_model_inputs
 from ..score import topk
@@ -34,8 +34,10 @@ class Prepared:
 
     def measurement(self, outputs, latencies, where: str = "host") -> Measurement:
         ranked = np.stack([topk(o, self.job.top_k, self.job.background) for o in outputs])
-        return Measurement(ranked, list(latencies), self.prepare_s, self.first_s,
-                           with_emulation(dict(self.session.info)), timed_on=where)
+        info = with_emulation(dict(self.session.info))
+        if hasattr(self.session, "coverage"):  # after timing: inspecting the model never counts as its latency
+            info["coverage"] = coverage.collect(self.session.coverage)
+        return Measurement(ranked, list(latencies), self.prepare_s, self.first_s, info, timed_on=where)
 
 
 def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:

@@ -433,6 +433,8 @@ class Builder:
                       "input": {k: model[k] for k in ("resize", "mean", "std", "color")}}
             if variant == "onnx":
                 recipe["opset"] = 17
+            if variant in ("pte", "fp32"):
+                recipe["xnnpack_rewrites"] = 1  # zoo/rewrites.py revision: files exported before it are rebuilt
             if variant == "int8":
                 recipe.update(calibration=_fingerprint(cal_plan) if cal_plan else None,
                               margin=o.calibration_margin, resize=model["resize"])
@@ -498,6 +500,8 @@ class Builder:
                 "export_seconds": round(res.seconds, 2), "peak_memory_mb": round(res.peak_mb, 1),
                 "built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "details": res.info,
+                # ops inside/outside the accelerated delegate and the exact rewrites that kept them in (issue 13)
+                "coverage": res.info.get("coverage"), "rewrites": res.info.get("rewrites"),
             }
             if variant == "int8":
                 file_entry["calibration"] = cal_plan

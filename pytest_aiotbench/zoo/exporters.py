@@ -286,6 +286,7 @@ def step_ptl(job: dict) -> dict:
 
     lite = _load_for_lite_interpreter(job["out"])
     info["max_abs_diff_vs_eager"] = float(np.abs(lite(x).detach().numpy() - ref).max())
+    info["coverage"] = _coverage("ptl", job["out"], module=lite)
     return info
 
 
@@ -308,6 +309,7 @@ def step_onnx(job: dict) -> dict:
     sess = ort.InferenceSession(job["out"], providers=["CPUExecutionProvider"])
     out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    info["coverage"] = _coverage("onnx", job["out"])
     return info
 
 
@@ -353,28 +355,46 @@ def _exportable_source(job: dict):
 def step_tflite(job: dict) -> dict:
     import litert_torch
 
+    from collections import Counter
+
+    from .rewrites import rewrite_max_pool_after_relu
+
     t0 = time.perf_counter()
     net, x, ref, scripted = _exportable_source(job)
+    rewrites: Counter = Counter()
+    if not scripted:  # module-level rewrite: a TorchScript source has no torchvision structure to match
+        rewrite_max_pool_after_relu(net, rewrites)
     nhwc = litert_torch.to_channel_last_io(net, args=[0])  # net is in eval mode (an exported module refuses .eval())
     edge = litert_torch.convert(nhwc, (x.permute(0, 2, 3, 1).contiguous(),))
     edge.export(job["out"])
     info = {"converter": "litert_torch.convert + to_channel_last_io(args=[0])", "layout": "NHWC",
-            "convert_seconds": time.perf_counter() - t0}
+            "convert_seconds": time.perf_counter() - t0, "rewrites": dict(rewrites)}
     out = _tflite_run(job["out"], x.permute(0, 2, 3, 1).numpy())
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    info["coverage"] = _coverage("tflite", job["out"])
     return info
 
 
 def step_pte(job: dict) -> dict:
-    """ExecuTorch: torch.export -> to_edge_transform_and_lower(XNNPACK partitioner) -> .pte; fp32, NCHW IO."""
+    """ExecuTorch: torch.export -> exact rewrites that keep ops in XNNPACK (zoo/rewrites.py) ->
+    to_edge_transform_and_lower(XNNPACK partitioner) -> .pte; fp32, NCHW IO."""
+    from collections import Counter
+
     import torch
     from executorch import version as et_version
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    from .rewrites import rewrite_exported, rewrite_module
+
     t0 = time.perf_counter()
     net, x, ref, scripted = _exportable_source(job)
+    rewrites: Counter = Counter()
+    if job.get("rewrites", True):
+        rewrite_module(net, rewrites)
     exported = torch.export.export(net, (x,))
+    if job.get("rewrites", True):
+        exported = rewrite_exported(exported, rewrites)
     lowered = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     delegated = sum(1 for node in lowered.exported_program().graph.nodes
                     if node.op == "call_function" and "executorch_call_delegate" in str(node.target))
@@ -384,13 +404,40 @@ def step_pte(job: dict) -> dict:
     info = {"converter": "torch.export + executorch.exir.to_edge_transform_and_lower(XnnpackPartitioner)",
             "from": "torchscript via TS2EPConverter" if scripted else "eager", "delegate": "XNNPACK",
             "delegated_subgraphs": delegated, "layout": "NCHW", "executorch": et_version.__version__,
-            "convert_seconds": time.perf_counter() - t0}
+            "convert_seconds": time.perf_counter() - t0, "rewrites": dict(rewrites)}
     from executorch.runtime import Runtime
 
     method = Runtime.get().load_program(job["out"]).load_method("forward")
     out = method.execute([x])[0].numpy()
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
+    info["coverage"] = _coverage("pte", job["out"])
     return info
+
+
+def _coverage(kind: str, path: str, module=None) -> dict:
+    """The artifact's delegation coverage, measured the way the benchmark measures it per case (one definition:
+    frameworks/coverage.py), so the manifest says before any run which ops fall outside the accelerator."""
+    from ..frameworks import coverage
+
+    def inspect():
+        if kind == "pte":
+            return coverage.executorch_coverage(path)
+        if kind == "ptl":
+            return coverage.torch_mobile_coverage(module)
+        if kind == "onnx":
+            import onnxruntime as ort
+
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            i = sess.get_inputs()[0]
+            return coverage.onnxruntime_coverage(path, sess.get_providers(), i.name, i.shape,
+                                                 np.float32 if i.type == "tensor(float)" else np.uint8)
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=path, num_threads=1)
+        it.allocate_tensors()
+        return coverage.tflite_coverage(it)
+
+    return coverage.collect(inspect)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -465,6 +512,7 @@ def step_quant(job: dict) -> dict:
     probe = rng.normal(0, 1, (4, size, size, 3)).astype(np.float32)
     a, b = _tflite_run(fp32, probe), _tflite_run(job["out"], probe)
     info["max_abs_diff_vs_fp32_noise"] = float(np.abs(a - b).max())
+    info["coverage"] = _coverage("tflite", job["out"])
     return info
 
 
