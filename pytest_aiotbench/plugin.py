@@ -16,7 +16,7 @@ from .options import Settings
 from .session import STATE_KEY, AiotbenchState, get_state
 from .storage import ReportLock, ReportPathError, check_writable
 from .repeats import repeat_test_id
-from .targets import TargetError, close_all as close_all_targets
+from .targets import TargetError, close_all as close_all_targets, parse_device_spec
 
 def pytest_addhooks(pluginmanager):
     from . import hookspec
@@ -96,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = options.read_settings(config)  # bad option values: UsageError naming the valid range
     lock = None
     try:
+        for device in settings.devices:  # a malformed --device is a usage error first (parsed, never connected)
+            parse_device_spec(device)
         if settings.json_path is not None and not hasattr(config, "workerinput"):
             check_writable(settings.json_path)
             lock = ReportLock(settings.json_path)
@@ -107,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state = AiotbenchState(config, settings, dataset, cases, canonical_ids)
         state.report_lock = lock
         state.cache.probe()
-        for device in settings.devices:  # a malformed --device is a usage error before anything runs
+        for device in settings.devices:  # target options checked too (building a target never connects)
             state.target(device)
     except (catalog_mod.CatalogError, DatasetError, TargetError, ReportPathError, ValueError) as exc:
         if lock is not None:
