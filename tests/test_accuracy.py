@@ -10,7 +10,7 @@ from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 from tests.helpers.reference import accuracy, labels_csv, onnx_predictions, tflite_predictions
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

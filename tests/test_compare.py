@@ -326,6 +326,7 @@ ACCURACY_FAIL_ON = [arg for limit in ("top1:-0.5pt", "top5:-1pt") for arg in ("-
 
 
 @requires_real_run
+@pytest.mark.slow
 def test_real_worse_model_fails_on_accuracy(real_runs):
     result = run_cli("compare", real_runs / "base.json", real_runs / "worse.json", *FAIL_ON)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -335,6 +336,7 @@ def test_real_worse_model_fails_on_accuracy(real_runs):
 
 
 @requires_real_run
+@pytest.mark.slow
 def test_real_reports_carry_what_latency_gating_needs(real_runs):
     """Per-image latencies, a validity verdict and the machine's ISA facts; compare computes the latency deltas
     from them (noise-checked, or 'cannot judge' when a side is INVALID) whatever their outcome."""
@@ -353,6 +355,7 @@ def test_real_reports_carry_what_latency_gating_needs(real_runs):
 
 
 @requires_real_run
+@pytest.mark.slow
 def test_real_rerun_of_the_same_model_has_identical_accuracy(real_runs):
     result = run_cli("compare", real_runs / "base.json", real_runs / "rerun.json", *ACCURACY_FAIL_ON)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -361,6 +364,7 @@ def test_real_rerun_of_the_same_model_has_identical_accuracy(real_runs):
 
 
 @requires_real_run
+@pytest.mark.slow
 def test_real_pytest_gate_exit_codes(real_runs, tmp_path):
     gate_args = [*gate_plugin_args(), "--aiotbench-compare", str(real_runs / "base.json"),
                  *[arg for limit in ("top1:-0.5pt", "top5:-1pt") for arg in ("--aiotbench-fail-on", limit)]]

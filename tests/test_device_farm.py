@@ -11,7 +11,7 @@ from tests.helpers.adbdevice.adbd import FakeAdbd
 from tests.helpers.adbdevice.fixtures import adb_server  # noqa: F401
 from tests.helpers.adbdevice.jobs import REPO, shared_dir
 
-pytestmark = pytest.mark.device
+pytestmark = [pytest.mark.device, pytest.mark.slow]
 
 # Loaded in the farm's controller and in each xdist worker: how many targets hold a connection when the session
 # ends, and after the plugin's unconfigure (this impl runs last).

@@ -65,6 +65,7 @@ def test_frozen_transport_during_push(adb_device, job):
     assert elapsed < 30
 
 
+@pytest.mark.slow
 def test_frozen_device_during_run_hits_the_deadline(adb_device, job):
     adb_device.faults.freeze_on = "shell:runner.pyz"
     message, elapsed = fails_cleanly(adb_device, job, r": run: job deadline of 6s exceeded", deadline_s=6, io_timeout_s=3)

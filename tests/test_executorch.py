@@ -74,6 +74,7 @@ def pte_zoo(tmp_path_factory):
 
 
 @needs_executorch
+@pytest.mark.slow
 def test_pte_export_is_recorded_in_the_manifest(pte_zoo):
     out, r = pte_zoo
     assert "mobilenet_v2_tf pte" in r.stderr and "ok in" in r.stderr
@@ -99,6 +100,7 @@ def test_pte_export_is_recorded_in_the_manifest(pte_zoo):
 
 
 @needs_executorch
+@pytest.mark.slow
 def test_pte_real_accuracy_through_the_plugin(pte_zoo, run_aiotbench):
     out, _ = pte_zoo
     run = run_aiotbench(catalogs=[out / "catalog.toml"], dataset=IMAGENET_500)
@@ -111,6 +113,7 @@ def test_pte_real_accuracy_through_the_plugin(pte_zoo, run_aiotbench):
 
 
 @needs_executorch
+@pytest.mark.slow
 def test_pte_threads_are_honored(pte_zoo, run_aiotbench):
     out, _ = pte_zoo
     run = run_aiotbench("--aiotbench-images=4", "--aiotbench-warmup=1", "--aiotbench-threads=2",
@@ -121,6 +124,7 @@ def test_pte_threads_are_honored(pte_zoo, run_aiotbench):
 
 
 @needs_executorch
+@pytest.mark.slow
 def test_corrupt_pte_fails_with_one_line(run_aiotbench, tmp_path, shared):
     bad = tmp_path / "corrupt.pte"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
@@ -150,6 +154,7 @@ def test_missing_executorch_skips_cases_with_pip_command(run_aiotbench, tmp_path
     assert case["status"] == "skipped" and PIP_FIX in case["reason"]
 
 
+@pytest.mark.slow
 def test_zoo_without_executorch_lists_pte_as_skipped_not_failed(tmp_path):
     if not TS_MODEL.is_file():
         pytest.skip(f"shared data not found: {TS_MODEL} (set AIOTBENCH_SHARED)")

@@ -108,6 +108,7 @@ def _chromium(tmp_path, page, *mode: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
 @requires_real_run
+@pytest.mark.slow
 def test_real_run_report_renders_in_headless_chromium(real_runs, tmp_path):
     """`pytest --aiotbench-html` on a real run, compared with a base; Chromium must show charts and rows."""
     page = tmp_path / "report.html"

@@ -105,6 +105,7 @@ def test_one_file_and_bad_files_exit_2(tmp_path):
 
 
 @requires_real_run
+@pytest.mark.slow
 def test_real_runs_rank_the_faster_device_first(real_runs, tmp_path):
     """The same MobileNetV1 case measured on two 'devices': the faster one must lead."""
     fast = json.loads((real_runs / "worse.json").read_text())  # 0.25_128: several times faster

@@ -291,6 +291,7 @@ def small_zoo(tmp_path_factory):
 
 
 @needs_zoo
+@pytest.mark.slow
 def test_small_zoo_exports_every_format(small_zoo):
     out, r = small_zoo
     assert "[zoo] mobilenet_v2 fp32" in r.stderr and "ok in" in r.stderr  # progress on stderr
@@ -304,6 +305,7 @@ def test_small_zoo_exports_every_format(small_zoo):
 
 
 @needs_zoo
+@pytest.mark.slow
 def test_rebuild_is_incremental_and_repairs_tampering(small_zoo):
     out, _ = small_zoo
     r = zoo_cli("build", "--out", str(out), "--weights", "random", "--models", "mobilenet_v2,squeezenet",
@@ -329,6 +331,7 @@ def test_rebuild_is_incremental_and_repairs_tampering(small_zoo):
 
 
 @needs_zoo
+@pytest.mark.slow
 def test_failed_artifact_keeps_the_others(tmp_path):
     """int8 cannot be calibrated (every calibration image is an evaluation image): it alone fails, the rest is
     built and listed, the failure is listed at the end and the exit code is 1."""
@@ -352,6 +355,7 @@ def test_failed_artifact_keeps_the_others(tmp_path):
 
 
 @needs_zoo
+@pytest.mark.slow
 def test_pretrained_weights_load_from_the_hub_cache_only(tmp_path):
     """The pretrained path with a stand-in checkpoint in a private TORCH_HOME (the real ones cannot be downloaded
     here): loaded by file name, tagged 'pretrained', reference accuracy kept; InceptionV3's aux head is dropped."""

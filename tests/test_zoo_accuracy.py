@@ -26,7 +26,7 @@ from pytest_aiotbench.zoo import manifest as mf
 from tests.helpers.shared import REPO, SHARED
 from tests.helpers.zoo import EVAL_SET, SAMPLES, missing_zoo_deps, zoo_cli
 
-pytestmark = pytest.mark.zoo
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
 
 TS_MODEL = SHARED / "models" / "torch" / "mobilenet_v2_1.0_224.pt"
 REFERENCE_TOP1 = 0.792
