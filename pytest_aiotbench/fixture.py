@@ -118,9 +118,10 @@ class AiotbenchFixture:
             facts = plain_json(state.facts(self.device), f"device {self.device}")
         except EntryError as exc:  # what cannot be written as JSON cannot travel to the xdist controller either
             failure = f"{case.id}: result cannot be reported: {exc}"
-        progress.finish(case_summary(entry, perf_counter() - started) if failure is None else None)
         if failure is not None:
+            progress.clear()
             self._fail(failure)
+        progress.finish(case_summary(entry, perf_counter() - started))
         self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
         ds = state.dataset
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
