@@ -154,7 +154,8 @@ def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = 
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}" if not root.exists()
                            else f"{root}: not a folder (give the folder that holds labels.csv or the synset folders)")
-    ds = _from_labels_csv(root) if (root / "labels.csv").is_file() else _from_imagenet_tree(root, seed)
+    # exists(), not is_file(): a labels.csv that is a folder is an error, never a silent switch to the tree layout
+    ds = _from_labels_csv(root) if (root / "labels.csv").exists() else _from_imagenet_tree(root, seed)
     if limit is not None and limit < len(ds):
         ds.files, ds.labels = ds.files[:limit], ds.labels[:limit] if ds.labels is not None else None
         ds.complete = False
@@ -175,7 +176,11 @@ def _from_labels_csv(root: Path) -> Dataset:
             if not reader.fieldnames or not {"file", "class_index"} <= {f.strip() for f in reader.fieldnames}:
                 raise DatasetError(f"{csv_path}: needs a header with columns file,synset,class_index")
             reader.fieldnames = [f.strip() for f in reader.fieldnames]
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                line = reader.line_num  # the physical line: blank lines are skipped but still counted
+                if row.get("class_index") is None:
+                    raise DatasetError(f"{csv_path} line {line}: {len([v for v in row.values() if v is not None])} "
+                                       f"column(s), expected {len(reader.fieldnames)} ({','.join(reader.fieldnames)})")
                 name = (row.get("file") or "").strip()
                 if not name or "\x00" in name:
                     raise DatasetError(f"{csv_path} line {line}: {'empty file name' if not name else 'NUL in file name'}")
@@ -202,6 +207,8 @@ def _from_labels_csv(root: Path) -> Dataset:
         raise DatasetError(f"{csv_path}: not a valid CSV file ({exc})") from None
     except OSError as exc:
         raise DatasetError(f"{csv_path}: cannot read ({exc.strerror or exc})") from None
+    if not files:
+        raise DatasetError(f"{csv_path}: lists no images (a header and no rows)")
     return Dataset("labels.csv", root, files, labels, note="images and order from labels.csv")
 
 

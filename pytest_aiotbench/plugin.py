@@ -12,6 +12,7 @@ from . import options
 from .dataset import DatasetError, open_dataset
 from .entry import case_entry
 from .frameworks import UnknownFramework, available_frameworks
+from .oneline import one_line
 from .options import Settings
 from .session import STATE_KEY, AiotbenchState, get_state
 from .storage import ReportLock, ReportPathError, check_writable
@@ -205,7 +206,7 @@ class SessionHooks:
         status = report.outcome
         if report.when != "call" and report.outcome == "failed":
             status = "error"
-        reason = _one_line(report) if report.outcome != "passed" else None
+        reason = _reason(report) if report.outcome != "passed" else None
         if "aiotbench_device" in props:
             device, facts = props["aiotbench_device"]
             self.state.device_facts.setdefault(device, facts)
@@ -257,9 +258,13 @@ class SessionHooks:
         close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 
-def _one_line(report: pytest.TestReport) -> str:
+def _reason(report: pytest.TestReport) -> str:
+    """Why a case did not pass, as one line (the one rule: ``oneline.one_line``), without pytest's prefixes."""
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = (crash.message if crash is not None else str(report.longrepr)).strip()
-    return message.splitlines()[0].removeprefix("Failed: ") if message else report.outcome
+        message, prefix = str(report.longrepr[2]), "Skipped: "
+    else:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message, prefix = (crash.message if crash is not None else str(report.longrepr or "")), "Failed: "
+    if not message.strip():
+        return report.outcome
+    return one_line(message.strip().removeprefix(prefix), limit=None)

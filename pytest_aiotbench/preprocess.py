@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .frameworks.base import TensorSpec
+from .storage import write_atomic
 
 # Bump when decoding/resizing changes: it is part of every cache key, so old entries are never served.
 PIXELS_VERSION = "pil-bilinear-v1"
@@ -107,6 +108,9 @@ class PixelCache:
         """Check once, before any case, that the cache folder can be written; else run without it."""
         if self.root is None:
             return
+        if self.root.exists() and not self.root.is_dir():
+            self.disable("it is a file, not a folder")
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".probe")
@@ -129,22 +133,10 @@ class PixelCache:
         pixels = crop_pixels(data_loader(), spec, name)
         if path is not None:
             try:
-                _atomic_save(path, pixels)
+                write_atomic(path, lambda fh: np.save(fh, pixels, allow_pickle=False), durable=False)
             except OSError as exc:
                 self.disable(exc.strerror or str(exc))
         return pixels
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sha256_bytes(data: bytes) -> str:

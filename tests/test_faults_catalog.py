@@ -121,6 +121,12 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "unset variable":
         cat.write_text(_catalog_text(file="${AIOTBENCH_TEST_UNSET_VAR}/m.tflite"))
         return args, "environment variable AIOTBENCH_TEST_UNSET_VAR is not set"
+    if kind == "malformed variable":
+        cat.write_text(_catalog_text(file="${AIOTBENCH_SHARED/models/m.tflite"))
+        return args, 'file = "${AIOTBENCH_SHARED/models/m.tflite": malformed ${...}: expected ${VAR} or ${VAR:-default}'
+    if kind == "unset variable in baseline":
+        cat.write_text(_catalog_text(baseline="${AIOTBENCH_TEST_UNSET_VAR}/old.tflite"))
+        return args, 'baseline = "${AIOTBENCH_TEST_UNSET_VAR}/old.tflite": environment variable AIOTBENCH_TEST_UNSET_VAR'
     if kind == "empty catalog":
         cat.write_text("# nothing yet\n")
         return args, f"{cat}: no [[model]] entries"
@@ -129,6 +135,17 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "not TOML":
         cat.write_text("[[model]\nname = \n")
         return args, f"{cat}: not valid TOML"
+    if kind == "labels.csv header only":
+        (data / "labels.csv").write_text("file,synset,class_index\n")
+        return args, f"{data / 'labels.csv'}: lists no images"
+    if kind == "labels.csv is a folder":
+        (data / "labels.csv").unlink()
+        (data / "labels.csv").mkdir()
+        return args, f"{data / 'labels.csv'}: cannot read"
+    if kind == "labels.csv short row":  # after a blank line: the line number is the file's, not the row count's
+        rows = (data / "labels.csv").read_text().splitlines()
+        (data / "labels.csv").write_text("\n".join(rows[:3] + ["", rows[3].split(",")[0]] + rows[4:]) + "\n")
+        return args, f"{data / 'labels.csv'} line 5: 1 column(s), expected 3 (file,synset,class_index)"
     if kind in ("missing image", "zero-byte image", "duplicate row", "escaping row", "label text"):
         rows = (data / "labels.csv").read_text().splitlines()
         first = rows[1].split(",")[0]
@@ -160,9 +177,14 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         (root / "afile").write_text("x")
         return args + [f"--aiotbench-json={root / 'afile' / 'r.json'}"], f"{root / 'afile'} is not a folder"
     option_faults = {
-        "threads 0": (["--aiotbench-threads=0"], "--aiotbench-threads 0: expected an integer >= 1"),
-        "threads -3": (["--aiotbench-threads=-3"], "--aiotbench-threads -3: expected an integer >= 1"),
-        "threads text": (["--aiotbench-threads=two"], "--aiotbench-threads two: expected an integer >= 1"),
+        "threads 0": (["--aiotbench-threads=0"], "--aiotbench-threads 0: expected an integer in [1, 256]"),
+        "threads -3": (["--aiotbench-threads=-3"], "--aiotbench-threads -3: expected an integer in [1, 256]"),
+        "threads text": (["--aiotbench-threads=two"], "--aiotbench-threads two: expected an integer in [1, 256]"),
+        "threads huge": (["--aiotbench-threads=100000"], "--aiotbench-threads 100000: expected an integer in [1, 256]"),
+        "repeat 0": (["--aiotbench-repeat=0"], "--aiotbench-repeat 0: expected an integer >= 1"),
+        "io-timeout -1": (["--aiotbench-device-io-timeout=-1"], "--aiotbench-device-io-timeout -1: expected a number > 0"),
+        "json empty": (["--aiotbench-json="], "--aiotbench-json '': expected a non-empty value"),
+        "unknown device scheme": (["--aiotbench-device=bogus:xyz"], "expected host, adb:SERIAL or ssh://user@host[:port]"),
         "warmup -1": (["--aiotbench-warmup=-1"], "--aiotbench-warmup -1: expected an integer >= 0"),
         "min-top1 70": (["--aiotbench-min-top1=70"], "--aiotbench-min-top1 70: expected a number in [0, 1]"),
         "min-top1 nan": (["--aiotbench-min-top1=nan"], "--aiotbench-min-top1 nan: expected a number in [0, 1]"),
@@ -174,7 +196,15 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         return args + extra, message
     if kind == "ini threads 0":
         (root / "pytest.ini").write_text("[pytest]\naiotbench_threads = 0\n")
-        return args, "aiotbench_threads (ini) 0: expected an integer >= 1"
+        return args, "aiotbench_threads (ini) 0: expected an integer in [1, 256]"
+    if kind == "ini flag not a boolean":
+        (root / "pytest.ini").write_text("[pytest]\naiotbench_strict = maybe\n")
+        return args, "aiotbench_strict (ini): invalid truth value 'maybe': expected true or false"
+    if kind == "json in an uncreatable folder":  # os.access says yes to root here; creating a file does not
+        return args + ["--aiotbench-json=/proc/aiotbench.json"], "/proc/aiotbench.json: cannot write in /proc"
+    if kind == "html in an uncreatable folder":
+        return args + ["--aiotbench-html=/proc/aiotbench.html"], \
+            "--aiotbench-html: /proc/aiotbench.html: cannot write in /proc"
     raise AssertionError(kind)
 
 
@@ -182,11 +212,15 @@ CONFIGURE_FAULTS = [
     "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "input_size huge",
     "mean -inf", "background text",
     "catalog missing", "dataset is a file", "model is a string", "unknown framework",
-    "model path is a directory", "unset variable", "empty catalog", "no cases at all", "not TOML",
+    "model path is a directory", "unset variable", "malformed variable", "unset variable in baseline",
+    "empty catalog", "no cases at all", "not TOML",
     "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
-    "json is a directory", "json under a file", "html is a directory",
-    "threads 0", "threads -3", "threads text", "warmup -1", "min-top1 70", "min-top1 nan", "images 0",
-    "deadline 0", "ini threads 0",
+    "labels.csv header only", "labels.csv is a folder", "labels.csv short row",
+    "json is a directory", "json under a file", "html is a directory", "json in an uncreatable folder",
+    "html in an uncreatable folder", "json empty",
+    "threads 0", "threads -3", "threads text", "threads huge", "warmup -1", "min-top1 70", "min-top1 nan",
+    "images 0", "repeat 0", "deadline 0", "io-timeout -1", "unknown device scheme", "ini threads 0",
+    "ini flag not a boolean",
 ]
 
 
@@ -206,6 +240,23 @@ def test_labels_csv_with_a_byte_order_mark_is_accepted(tmp_path, shared):
     (data / "labels.csv").write_bytes("\ufeff".encode() + text.encode())
     ds = dataset.open_dataset(data)
     assert ds.files == [line.split(",")[0] for line in text.splitlines()[1:]] and len(ds.labels) == 3
+
+
+def test_a_catalog_with_a_byte_order_mark_is_accepted(tmp_path):
+    text = _catalog_text()
+    (tmp_path / "plain.toml").write_text(text)
+    (tmp_path / "bom.toml").write_bytes("\ufeff".encode() + text.encode())
+    (bom,), (plain,) = catalog.load(tmp_path / "bom.toml"), catalog.load(tmp_path / "plain.toml")
+    assert (bom.id, bom.file, bom.preprocess) == (plain.id, plain.file, plain.preprocess)
+
+
+def test_a_cache_path_that_is_a_file_runs_without_cache_saying_why(tmp_path):
+    from pytest_aiotbench.preprocess import PixelCache
+
+    (tmp_path / "cache").write_text("not a folder")
+    cache = PixelCache(tmp_path / "cache")
+    cache.probe()
+    assert cache.root is None and cache.note == f"pixel cache {tmp_path / 'cache'} not used: it is a file, not a folder"
 
 
 def test_a_second_run_on_the_same_report_path_exits_4_naming_the_first(pytester, shared, tmp_path):
