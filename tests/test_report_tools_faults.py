@@ -163,6 +163,27 @@ def test_report_output_that_cannot_be_written_is_one_line(tmp_path):
     assert result.stderr.startswith("aiotbench report: error: ") and "Traceback" not in result.stderr
 
 
+def test_report_output_in_a_folder_that_cannot_hold_files_names_the_output_before_rendering(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = write_json(tmp_path / "run.json", make_report([make_case("a-tflite-int8")]))
+    result = run_cli("report", run, "-o", "/proc/aiotbench-report.html")  # os.access says yes to root here
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "error: -o /proc/aiotbench-report.html: cannot write in /proc" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["compare", "rank", "report"])
+def test_a_report_saved_with_a_byte_order_mark_loads_in_every_tool(tmp_path, command):
+    if command == "report":
+        pytest.importorskip("matplotlib")
+    report = make_report([make_case("a-tflite-int8"), make_case("b-onnx-fp32")])
+    plain = write_json(tmp_path / "plain.json", report)
+    bom = tmp_path / "bom.json"
+    bom.write_bytes("\ufeff".encode() + plain.read_bytes())
+    args = {"compare": [plain, bom], "rank": [plain, bom], "report": [bom, "-o", tmp_path / "r.html"]}[command]
+    result = run_cli(command, *args)
+    assert result.returncode == 0 and "error" not in result.stderr, result.stderr
+
+
 def _zoo_build(tmp_path, model: Path):
     return run_cli("zoo", "build", "--from-torchscript", model, "--input-size", "224", "--num-classes", "1000",
                    "--name", "mine", "--mean", "0.5", "--std", "0.5", "--out", tmp_path / "zoo")
