@@ -184,6 +184,18 @@ def test_a_report_saved_with_a_byte_order_mark_loads_in_every_tool(tmp_path, com
     assert result.returncode == 0 and "error" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("limits, unchecked", [(["top1:-1pt"], "top1:-1pt"),
+                                               (["top5:-1pt", "p90:+10%"], "top5:-1pt")])
+def test_a_limit_that_no_case_could_be_held_to_is_no_pass(tmp_path, limits, unchecked):
+    """Synthetic runs have no accuracy: an accuracy limit over them checked nothing, so "OK" would be a lie."""
+    synthetic = make_report([make_case("a-tflite-int8", images=30, top1=None, top5=None),
+                             make_case("b-onnx-fp32", images=30, top1=None, top5=None)])
+    path = write_json(tmp_path / "synthetic.json", synthetic)
+    result = run_cli("compare", path, path, *[f"--fail-on={limit}" for limit in limits])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stdout + result.stderr
+    assert f"--fail-on {unchecked} checked nothing: no compared case has that metric in both runs" in result.stderr
+
+
 def _zoo_build(tmp_path, model: Path):
     return run_cli("zoo", "build", "--from-torchscript", model, "--input-size", "224", "--num-classes", "1000",
                    "--name", "mine", "--mean", "0.5", "--std", "0.5", "--out", tmp_path / "zoo")
