@@ -201,6 +201,36 @@ def _zoo_build(tmp_path, model: Path):
                    "--name", "mine", "--mean", "0.5", "--std", "0.5", "--out", tmp_path / "zoo")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--input-size", "0"], "--input-size 0: expected an integer in [1, 4096]"),
+    (["--num-classes", "0"], "--num-classes 0: expected an integer >= 1"),
+    (["--std", "0"], "--std 0,0,0: expected 3 numbers > 0, one per channel"),
+    (["--name", "my model"], "--name my model: expected a name without spaces or '@'"),
+    (["--reference-top1", "76"], "--reference-top1 76.0: expected a number in [0, 1]"),
+    (["--timeout", "-1"], "--timeout -1.0: expected seconds > 0"),
+    (["--calibration-count", "0"], "--calibration-count 0: expected an integer >= 1"),
+    (["--out", "/proc/zoo"], "--out /proc/zoo: cannot write in /proc"),
+    (["--out", "FILE"], "--out FILE: not a folder"),
+])
+def test_zoo_build_refuses_a_bad_value_before_building_anything(tmp_path, args, message):
+    """The values that end up in a catalog entry are checked with the catalog's own schema, up front."""
+    model = tmp_path / "m.pt"
+    with zipfile.ZipFile(model, "w") as z:  # passes the TorchScript sniff; nothing may get as far as loading it
+        z.writestr("m/code/__torch__.py", "")
+    (tmp_path / "FILE").write_text("x")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    message = message.replace("FILE", str(tmp_path / "FILE"))
+    defaults = {"--input-size": "128", "--num-classes": "1001", "--name": "m", "--mean": "127.5", "--std": "127.5",
+                "--out": str(tmp_path / "zoo")}
+    for flag, value in defaults.items():
+        if flag not in args:
+            args += [flag, value]
+    result = run_cli("zoo", "build", "--from-torchscript", model, *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stdout + result.stderr
+    assert f"aiotbench zoo build: {message}" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "zoo").exists()
+
+
 def test_zoo_build_from_a_non_torchscript_file_names_it(tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_text("not a model")
