@@ -121,6 +121,8 @@ class PixelCache:
 
     def get(self, content_sha: str, data_loader, spec: PreprocessSpec, name: str) -> np.ndarray:
         path = self.root / spec.geometry / content_sha[:2] / f"{content_sha}.npy" if self.root else None
+        if path is not None and path.is_dir():  # something else took this entry's name: rebuild it, write nothing
+            path = None
         if path is not None and path.is_file():
             try:
                 pixels = np.load(path, allow_pickle=False)

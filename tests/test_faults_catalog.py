@@ -483,9 +483,15 @@ def test_damaged_cache_entries_are_rebuilt_and_an_unwritable_cache_is_skipped_on
     assert len(entries) == 20
     entries[0].write_bytes(b"")  # zero bytes: EOFError in np.load
     entries[1].write_bytes(b"\x93NUMPY garbage")
+    import numpy as np
+
+    np.save(entries[2], np.zeros((5, 5, 3), np.uint8))  # a valid array of the wrong shape
+    entries[3].unlink()
+    entries[3].mkdir()  # a folder in an entry's place: that entry is rebuilt, the rest of the cache still serves
     second = run_aiotbench("--aiotbench-warmup=0", catalogs=[cat], dataset=data20)
     assert second.returncode == 0, second.stdout[-2000:]
-    assert second.report["settings"]["cache"]["misses"] == 2 and second.report["settings"]["cache"]["hits"] == 18
+    assert "not used" not in second.stdout
+    assert second.report["settings"]["cache"]["misses"] == 4 and second.report["settings"]["cache"]["hits"] == 16
     assert second.case(TFLITE_ID)["per_image"] == first.case(TFLITE_ID)["per_image"] | {
         "latency_ms": second.case(TFLITE_ID)["per_image"]["latency_ms"]}
     blocked = tmp_path / "cache-is-a-file"
