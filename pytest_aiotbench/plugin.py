@@ -87,6 +87,24 @@ def _check_frameworks(cases: list) -> None:
         if case.framework not in known:
             where = f"{case.catalog}: model {case.model!r}: " if case.catalog else f"case {case.id}: "
             raise catalog_mod.CatalogError(where + str(UnknownFramework.for_name(case.framework)))
+        _check_option_keys(case)
+
+
+def _check_option_keys(case) -> None:
+    """A catalog ``options`` key the framework does not read is a typo that would silently measure the default
+    (``delegat = "none"`` runs XNNPACK). Frameworks that declare ``option_keys`` are checked; loading the
+    framework class imports no runtime."""
+    if not case.options:
+        return
+    from .frameworks import get_framework
+
+    accepted = getattr(get_framework(case.framework), "option_keys", None)
+    unknown = sorted(set(case.options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        where = f"{case.catalog}: model {case.model!r}: " if case.catalog else f"case {case.id}: "
+        raise catalog_mod.CatalogError(
+            f"{where}options = {catalog_mod.toml_value(case.options)}: unknown key(s) {', '.join(unknown)} for "
+            f"{case.framework} (it reads: {', '.join(accepted) or 'none'})")
 
 
 @pytest.hookimpl(tryfirst=True)

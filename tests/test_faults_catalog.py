@@ -114,6 +114,9 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "unknown framework":
         cat.write_text(_catalog_text(framework="caffe2"))
         return args, "unknown framework 'caffe2'; registered: "
+    if kind == "unknown option key":
+        cat.write_text(_catalog_text(options={"delegat": "none"}))
+        return args, ('options = { delegat = "none" }: unknown key(s) delegat for tflite (it reads: delegate)')
     if kind == "model path is a directory":
         (root / "models.d").mkdir()
         cat.write_text(_catalog_text(file="models.d"))
@@ -211,7 +214,7 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
 CONFIGURE_FAULTS = [
     "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "input_size huge",
     "mean -inf", "background text",
-    "catalog missing", "dataset is a file", "model is a string", "unknown framework",
+    "catalog missing", "dataset is a file", "model is a string", "unknown framework", "unknown option key",
     "model path is a directory", "unset variable", "malformed variable", "unset variable in baseline",
     "empty catalog", "no cases at all", "not TOML",
     "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
