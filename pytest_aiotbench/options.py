@@ -15,6 +15,7 @@ import pytest
 
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
 MAX_THREADS = 256  # a typo like 10000 must be a usage error, not 10000 runtime threads
+MAX_IMAGES = 100_000  # ImageNet val has 50 000; 10**8 synthetic images would hang the run before its first case
 
 
 # ------------------------------------------------------------------------------------------------- parsers
@@ -84,8 +85,8 @@ CORE_OPTIONS: list[Option] = [
          "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)", path=True, metavar="DIR"),
     Option("--aiotbench-no-builtin", "aiotbench_no_builtin",
          "leave out the built-in catalog of the six AIoTBench models", kind="flag", default=False),
-    Option("--aiotbench-images", "aiotbench_images", "use only the first N images of the dataset (N >= 1)",
-         parse=integer(1), metavar="N"),
+    Option("--aiotbench-images", "aiotbench_images", f"use only the first N images of the dataset (1..{MAX_IMAGES})",
+         parse=integer(1, MAX_IMAGES), metavar="N"),
     Option("--aiotbench-threads", "aiotbench_threads",
          f"inference threads, 1..{MAX_THREADS} (default 1, as the AIoTBench app)",
          parse=integer(1, MAX_THREADS), default=1, metavar="N"),

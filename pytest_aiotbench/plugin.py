@@ -52,6 +52,9 @@ def _option_declared(parser: pytest.Parser, flag: str) -> bool:
 
 def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | None, Path]:
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
+    if settings.models_dir is not None and not settings.models_dir.is_dir():  # asked for: never a silent fallback
+        raise catalog_mod.CatalogError(f"--aiotbench-models {settings.models_dir}: "
+                                       f"{'not a folder' if settings.models_dir.exists() else 'folder not found'}")
     models_dir = settings.models_dir or _project_path(config, "models") or config.invocation_params.dir / "models"
     for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
                       Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))):

@@ -191,7 +191,9 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         "warmup -1": (["--aiotbench-warmup=-1"], "--aiotbench-warmup -1: expected an integer >= 0"),
         "min-top1 70": (["--aiotbench-min-top1=70"], "--aiotbench-min-top1 70: expected a number in [0, 1]"),
         "min-top1 nan": (["--aiotbench-min-top1=nan"], "--aiotbench-min-top1 nan: expected a number in [0, 1]"),
-        "images 0": (["--aiotbench-images=0"], "--aiotbench-images 0: expected an integer >= 1"),
+        "images 0": (["--aiotbench-images=0"], "--aiotbench-images 0: expected an integer in [1, 100000]"),
+        "images huge": (["--aiotbench-images=99999999"], "--aiotbench-images 99999999: expected an integer in [1, 100000]"),
+        "models folder missing": (["--aiotbench-models=nope"], f"--aiotbench-models {root / 'nope'}: folder not found"),
         "deadline 0": (["--aiotbench-device-deadline=0"], "--aiotbench-device-deadline 0: expected a number > 0"),
     }
     if kind in option_faults:
@@ -222,7 +224,7 @@ CONFIGURE_FAULTS = [
     "json is a directory", "json under a file", "html is a directory", "json in an uncreatable folder",
     "html in an uncreatable folder", "json empty",
     "threads 0", "threads -3", "threads text", "threads huge", "warmup -1", "min-top1 70", "min-top1 nan",
-    "images 0", "repeat 0", "deadline 0", "io-timeout -1", "unknown device scheme", "ini threads 0",
+    "images 0", "images huge", "models folder missing", "repeat 0", "deadline 0", "io-timeout -1", "unknown device scheme", "ini threads 0",
     "ini flag not a boolean",
 ]
 
