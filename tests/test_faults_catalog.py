@@ -149,6 +149,11 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         rows = (data / "labels.csv").read_text().splitlines()
         (data / "labels.csv").write_text("\n".join(rows[:3] + ["", rows[3].split(",")[0]] + rows[4:]) + "\n")
         return args, f"{data / 'labels.csv'} line 5: 1 column(s), expected 3 (file,synset,class_index)"
+    if kind in ("text file as image", "PPM header only"):
+        first = (data / "labels.csv").read_text().splitlines()[1].split(",")[0]
+        (data / first).unlink()
+        (data / first).write_bytes(b"hello" if kind == "text file as image" else b"P6\n")
+        return args, f"{data}: 1 of 20 images cannot be used: {first} (not an image Pillow can decode)"
     if kind in ("missing image", "zero-byte image", "duplicate row", "escaping row", "label text"):
         rows = (data / "labels.csv").read_text().splitlines()
         first = rows[1].split(",")[0]
@@ -219,7 +224,8 @@ CONFIGURE_FAULTS = [
     "catalog missing", "dataset is a file", "model is a string", "unknown framework", "unknown option key",
     "model path is a directory", "unset variable", "malformed variable", "unset variable in baseline",
     "empty catalog", "no cases at all", "not TOML",
-    "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
+    "missing image", "zero-byte image", "text file as image", "PPM header only", "duplicate row", "escaping row",
+    "label text",
     "labels.csv header only", "labels.csv is a folder", "labels.csv short row",
     "json is a directory", "json under a file", "html is a directory", "json in an uncreatable folder",
     "html in an uncreatable folder", "json empty",
