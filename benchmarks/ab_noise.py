@@ -44,7 +44,7 @@ from pytest_aiotbench.targets.base import Job  # noqa: E402
 from pytest_aiotbench.targets.host import execute, prepared  # noqa: E402
 from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
 
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED") or REPO.parent / "shared")
+from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 MODELS = SHARED / "models" / "tflite"
 DATASET = SHARED / "data" / "imagenet-val-500"
 VARIANTS = {"0.25_128": (128, 146), "0.5_160": (160, 182)}

@@ -11,7 +11,6 @@ Prints the mean time per recorded case of each way and their ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pytest_aiotbench.options import Settings  # noqa: E402
 from pytest_aiotbench.session import AiotbenchState  # noqa: E402
 from pytest_aiotbench.storage import write_json_atomic  # noqa: E402
 
-SHARED = Path(os.environ.get("AIOTBENCH_SHARED", REPO.parent / "shared"))
+from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 DATASET = SHARED / "data" / "imagenet-val-500"
 
 

@@ -71,11 +71,14 @@ def _expand(path: str) -> str:
         if value:
             return value
         if m.group(2) is None:
-            raise ValueError(f"environment variable {m.group(1)} is not set (write ${{{m.group(1)}:-default}} "
+            raise ValueError(f"environment variable {m.group(1)} is not set or empty (write ${{{m.group(1)}:-default}} "
                              "for a fallback)")
         return m.group(2)
 
-    return os.path.expanduser(_ENV.sub(sub, path))
+    expanded = _ENV.sub(sub, path)
+    if "${" in expanded:  # a brace left over: ${VAR without its }, ${1X}, ${VAR:=x} ... never a literal path
+        raise ValueError("malformed ${...}: expected ${VAR} or ${VAR:-default}")
+    return os.path.expanduser(expanded)
 
 
 # --------------------------------------------------------------------------------------- the entry schema
@@ -198,7 +201,7 @@ def load(path: Path, base_dir: Path | None = None, builtin: bool = False) -> lis
     """Read a catalog. File paths are relative to ``base_dir`` (default: the catalog's own folder)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: editors that save a byte-order mark
     except FileNotFoundError:
         raise CatalogError(f"catalog not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -264,7 +267,10 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         raise CatalogError(f"{where}: file = {_shown(entry['file'])}: {exc}") from None
     if not file.is_absolute():
         file = base_dir / file
-    baseline = Path(_expand(values["baseline"])) if values.get("baseline") else None
+    try:
+        baseline = Path(_expand(values["baseline"])) if values.get("baseline") else None
+    except ValueError as exc:
+        raise CatalogError(f"{where}: baseline = {_shown(entry['baseline'])}: {exc}") from None
     if baseline is not None and not baseline.is_absolute():
         baseline = base_dir / baseline
     if file.is_dir():

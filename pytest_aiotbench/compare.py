@@ -199,6 +199,13 @@ class Comparison:
         """Cases that were actually compared: measured on both sides, or lost in NEW."""
         return [c for c in self.cases if c.deltas or c.lost]
 
+    def unchecked_limits(self) -> list[str]:
+        """The limits no compared case could be held to: their metric is n/a on a side of every case. An "OK"
+        over such a limit would be a gate that passed having checked nothing."""
+        return [str(limit) for limit in self.limits
+                if not any((d := c.deltas.get(limit.metric.name)) is not None and d.change is not None
+                           for c in self.cases)]
+
     def left_out(self) -> str:
         """What the comparison did not cover, for messages: ``only in BASE: a, b; only in NEW: c``."""
         parts = [f"{title}: {_id_list(ids)}" for title, ids in (("only in BASE", self.only_base),
@@ -213,6 +220,10 @@ class Comparison:
         if not self.compared:
             return (f"no case was measured in both runs ({_id_list(self.unmeasured)})"
                     + (f"; {self.left_out()}" if self.left_out() else ""))
+        unchecked = self.unchecked_limits()
+        if unchecked and not any(c.lost for c in self.cases):  # a lost case fails the gate anyway
+            return (f"--fail-on {', '.join(unchecked)} checked nothing: no compared case has that metric in both "
+                    "runs (a synthetic run has no accuracy; a failed case no latency)")
         if require_all and (self.only_base or self.only_new):
             return f"the runs differ in case set (--require-all): {self.left_out()}"
         return None

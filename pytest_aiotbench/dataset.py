@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import posixpath
 import random
 import re
@@ -87,10 +86,13 @@ class Dataset:
         return "sha256:" + h.hexdigest()
 
     def check_files(self, show: int = 5) -> None:
-        """Before any case runs: every listed image exists, is a readable non-empty file. Raises DatasetError
+        """Before any case runs: every listed image exists, is a non-empty file with an image header Pillow knows
+        (a truncated body still fails its case when decoded). Raises DatasetError
         listing the first few that are not, so a run never dies (or loses cases) on an image halfway through."""
         if self.root is None:
             return
+        from PIL import Image, UnidentifiedImageError  # here: only a run with a dataset pays for Pillow
+
         bad = []
         for name in self.files:
             path = self.root / name
@@ -100,12 +102,15 @@ class Dataset:
                     problem = "not a file"
                 elif st.st_size == 0:
                     problem = "empty file"
-                elif not os.access(path, os.R_OK):
-                    problem = "not readable"
                 else:
-                    continue
+                    with Image.open(path):  # reads the header only (~0.1 ms); the pixels are decoded in the case
+                        continue
+            except UnidentifiedImageError:
+                problem = "not an image Pillow can decode"
             except OSError as exc:
                 problem = "missing" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
+            except Exception:  # noqa: BLE001 - a header Pillow chokes on (ValueError, SyntaxError, ...)
+                problem = "not an image Pillow can decode"
             bad.append(f"{name} ({problem})")
         if bad:
             more = f" and {len(bad) - show} more" if len(bad) > show else ""
@@ -154,7 +159,8 @@ def open_dataset(path: str | Path | None, limit: int | None = None, seed: int = 
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}" if not root.exists()
                            else f"{root}: not a folder (give the folder that holds labels.csv or the synset folders)")
-    ds = _from_labels_csv(root) if (root / "labels.csv").is_file() else _from_imagenet_tree(root, seed)
+    # exists(), not is_file(): a labels.csv that is a folder is an error, never a silent switch to the tree layout
+    ds = _from_labels_csv(root) if (root / "labels.csv").exists() else _from_imagenet_tree(root, seed)
     if limit is not None and limit < len(ds):
         ds.files, ds.labels = ds.files[:limit], ds.labels[:limit] if ds.labels is not None else None
         ds.complete = False
@@ -175,7 +181,11 @@ def _from_labels_csv(root: Path) -> Dataset:
             if not reader.fieldnames or not {"file", "class_index"} <= {f.strip() for f in reader.fieldnames}:
                 raise DatasetError(f"{csv_path}: needs a header with columns file,synset,class_index")
             reader.fieldnames = [f.strip() for f in reader.fieldnames]
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                line = reader.line_num  # the physical line: blank lines are skipped but still counted
+                if row.get("class_index") is None:
+                    raise DatasetError(f"{csv_path} line {line}: {len([v for v in row.values() if v is not None])} "
+                                       f"column(s), expected {len(reader.fieldnames)} ({','.join(reader.fieldnames)})")
                 name = (row.get("file") or "").strip()
                 if not name or "\x00" in name:
                     raise DatasetError(f"{csv_path} line {line}: {'empty file name' if not name else 'NUL in file name'}")
@@ -202,6 +212,8 @@ def _from_labels_csv(root: Path) -> Dataset:
         raise DatasetError(f"{csv_path}: not a valid CSV file ({exc})") from None
     except OSError as exc:
         raise DatasetError(f"{csv_path}: cannot read ({exc.strerror or exc})") from None
+    if not files:
+        raise DatasetError(f"{csv_path}: lists no images (a header and no rows)")
     return Dataset("labels.csv", root, files, labels, note="images and order from labels.csv")
 
 

@@ -16,7 +16,7 @@ from typing import Sequence
 from .compare import Comparison, Limit, compare_reports, parse_limits, verdict
 from .frameworks.coverage import describe_gap
 from .reports import ReportError, cli_command, describe_dataset, load_report
-from .storage import write_text_atomic
+from .storage import ReportPathError, check_writable, write_text_atomic
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]  # matplotlib tab10, minus the greys used for the base run
 PLOT_HINT = "matplotlib is needed for HTML reports: pip install 'pytest-aiotbench[plot]'"
@@ -279,6 +279,10 @@ def _run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise ReportError(f"-o {args.output}: is a directory; give a file name, e.g. {output / 'report.html'}")
+    try:  # before rendering: the same check the plugin makes for --aiotbench-html
+        check_writable(output)
+    except ReportPathError as exc:
+        raise ReportError(f"-o {exc}") from None
     limits = parse_limits(args.fail_on)
     run = load_report(args.run)
     base = load_report(args.base) if args.base else None

@@ -14,20 +14,24 @@ from typing import Any, Callable
 import pytest
 
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
+MAX_THREADS = 256  # a typo like 10000 must be a usage error, not 10000 runtime threads
+MAX_IMAGES = 100_000  # ImageNet val has 50 000; 10**8 synthetic images would hang the run before its first case
 
 
 # ------------------------------------------------------------------------------------------------- parsers
 # Each takes the raw text (command line or ini) or an already typed value and returns the typed value, or raises
 # ValueError saying what is valid.
 
-def integer(minimum: int) -> Callable[[Any], int]:
+def integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    valid = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+
     def parse(raw: Any) -> int:
         try:
             value = int(str(raw).strip(), 10) if not isinstance(raw, int) else raw
         except ValueError:
-            raise ValueError(f"expected an integer >= {minimum}") from None
-        if isinstance(value, bool) or value < minimum:
-            raise ValueError(f"expected an integer >= {minimum}")
+            raise ValueError(f"expected {valid}") from None
+        if isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"expected {valid}")
         return value
 
     return parse
@@ -81,10 +85,11 @@ CORE_OPTIONS: list[Option] = [
          "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)", path=True, metavar="DIR"),
     Option("--aiotbench-no-builtin", "aiotbench_no_builtin",
          "leave out the built-in catalog of the six AIoTBench models", kind="flag", default=False),
-    Option("--aiotbench-images", "aiotbench_images", "use only the first N images of the dataset (N >= 1)",
-         parse=integer(1), metavar="N"),
-    Option("--aiotbench-threads", "aiotbench_threads", "inference threads, >= 1 (default 1, as the AIoTBench app)",
-         parse=integer(1), default=1, metavar="N"),
+    Option("--aiotbench-images", "aiotbench_images", f"use only the first N images of the dataset (1..{MAX_IMAGES})",
+         parse=integer(1, MAX_IMAGES), metavar="N"),
+    Option("--aiotbench-threads", "aiotbench_threads",
+         f"inference threads, 1..{MAX_THREADS} (default 1, as the AIoTBench app)",
+         parse=integer(1, MAX_THREADS), default=1, metavar="N"),
     Option("--aiotbench-warmup", "aiotbench_warmup", "untimed warmup inferences per case, >= 0 (default 10)",
          parse=integer(0), default=10, metavar="N"),
     Option("--aiotbench-min-top1", "aiotbench_min_top1",
@@ -176,10 +181,14 @@ def _raw(config: pytest.Config, opt: Option) -> tuple[Any, Path, str]:
 def value(config: pytest.Config, ini: str) -> Any:
     """The option's typed value: command line first, then the ini key, then the default."""
     opt = BY_INI[ini]
-    raw, base, source = _raw(config, opt)
+    try:
+        raw, base, source = _raw(config, opt)
+    except (ValueError, pytest.UsageError) as exc:  # pytest parsing an ini flag: 'maybe'
+        raise pytest.UsageError(f"{opt.ini} (ini): {exc}: expected true or false") from None
     if opt.kind == "flag":
         return bool(raw) if raw not in (None, "") else bool(opt.default)
-    if raw in (None, "", []):
+    # An empty ini value means "unset"; an empty command-line value (--aiotbench-json=) is a mistake: parsed below.
+    if raw in (None, []) or (raw == "" and source != opt.flag):
         return [] if opt.kind == "list" else opt.default
     items = raw if opt.kind == "list" else [raw]
     parsed = []
@@ -187,7 +196,7 @@ def value(config: pytest.Config, ini: str) -> Any:
         try:
             typed = opt.parse(item)
         except ValueError as exc:
-            raise pytest.UsageError(f"{source} {item}: {exc}") from None
+            raise pytest.UsageError(f"{source} {item if str(item).strip() else repr(item)}: {exc}") from None
         if opt.path:
             typed = Path(os.path.expanduser(typed))
             typed = typed if typed.is_absolute() else base / typed

@@ -12,6 +12,7 @@ from . import options
 from .dataset import DatasetError, open_dataset
 from .entry import case_entry
 from .frameworks import UnknownFramework, available_frameworks
+from .oneline import one_line
 from .options import Settings
 from .session import STATE_KEY, AiotbenchState, get_state
 from .storage import ReportLock, ReportPathError, check_writable
@@ -51,6 +52,9 @@ def _option_declared(parser: pytest.Parser, flag: str) -> bool:
 
 def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | None, Path]:
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
+    if settings.models_dir is not None and not settings.models_dir.is_dir():  # asked for: never a silent fallback
+        raise catalog_mod.CatalogError(f"--aiotbench-models {settings.models_dir}: "
+                                       f"{'not a folder' if settings.models_dir.exists() else 'folder not found'}")
     models_dir = settings.models_dir or _project_path(config, "models") or config.invocation_params.dir / "models"
     for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
                       Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))):
@@ -86,6 +90,24 @@ def _check_frameworks(cases: list) -> None:
         if case.framework not in known:
             where = f"{case.catalog}: model {case.model!r}: " if case.catalog else f"case {case.id}: "
             raise catalog_mod.CatalogError(where + str(UnknownFramework.for_name(case.framework)))
+        _check_option_keys(case)
+
+
+def _check_option_keys(case) -> None:
+    """A catalog ``options`` key the framework does not read is a typo that would silently measure the default
+    (``delegat = "none"`` runs XNNPACK). Frameworks that declare ``option_keys`` are checked; loading the
+    framework class imports no runtime."""
+    if not case.options:
+        return
+    from .frameworks import get_framework
+
+    accepted = getattr(get_framework(case.framework), "option_keys", None)
+    unknown = sorted(set(case.options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        where = f"{case.catalog}: model {case.model!r}: " if case.catalog else f"case {case.id}: "
+        raise catalog_mod.CatalogError(
+            f"{where}options = {catalog_mod.toml_value(case.options)}: unknown key(s) {', '.join(unknown)} for "
+            f"{case.framework} (it reads: {', '.join(accepted) or 'none'})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -224,7 +246,7 @@ class SessionHooks:
         status = report.outcome
         if report.when != "call" and report.outcome == "failed":
             status = "error"
-        reason = _one_line(report) if report.outcome != "passed" else None
+        reason = _reason(report) if report.outcome != "passed" else None
         if "aiotbench_device" in props:
             device, facts = props["aiotbench_device"]
             self.state.device_facts.setdefault(device, facts)
@@ -276,9 +298,13 @@ class SessionHooks:
         close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 
-def _one_line(report: pytest.TestReport) -> str:
+def _reason(report: pytest.TestReport) -> str:
+    """Why a case did not pass, as one line (the one rule: ``oneline.one_line``), without pytest's prefixes."""
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = (crash.message if crash is not None else str(report.longrepr)).strip()
-    return message.splitlines()[0].removeprefix("Failed: ") if message else report.outcome
+        message, prefix = str(report.longrepr[2]), "Skipped: "
+    else:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message, prefix = (crash.message if crash is not None else str(report.longrepr or "")), "Failed: "
+    if not message.strip():
+        return report.outcome
+    return one_line(message.strip().removeprefix(prefix), limit=None)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .frameworks.base import TensorSpec
+from .storage import write_atomic
 
 # Bump when decoding/resizing changes: it is part of every cache key, so old entries are never served.
 PIXELS_VERSION = "pil-bilinear-v1"
@@ -107,6 +108,9 @@ class PixelCache:
         """Check once, before any case, that the cache folder can be written; else run without it."""
         if self.root is None:
             return
+        if self.root.exists() and not self.root.is_dir():
+            self.disable("it is a file, not a folder")
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".probe")
@@ -117,6 +121,8 @@ class PixelCache:
 
     def get(self, content_sha: str, data_loader, spec: PreprocessSpec, name: str) -> np.ndarray:
         path = self.root / spec.geometry / content_sha[:2] / f"{content_sha}.npy" if self.root else None
+        if path is not None and path.is_dir():  # something else took this entry's name: rebuild it, write nothing
+            path = None
         if path is not None and path.is_file():
             try:
                 pixels = np.load(path, allow_pickle=False)
@@ -129,22 +135,10 @@ class PixelCache:
         pixels = crop_pixels(data_loader(), spec, name)
         if path is not None:
             try:
-                _atomic_save(path, pixels)
+                write_atomic(path, lambda fh: np.save(fh, pixels, allow_pickle=False), durable=False)
             except OSError as exc:
                 self.disable(exc.strerror or str(exc))
         return pixels
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -48,7 +48,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     if not raw.strip():
         raise ReportError(f"{path}: empty file")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))  # -sig: a report re-saved by an editor that adds a BOM
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a UTF-8 JSON file") from None
     except json.JSONDecodeError as exc:

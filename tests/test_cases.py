@@ -122,12 +122,20 @@ def test_non_rgb_images_are_converted_and_a_broken_one_is_named(run_aiotbench, t
     assert ok.returncode == 0, ok.stdout
     assert ok.report["cases"][0]["images"] == 4
 
+    # A valid header with a cut body passes the up-front check and fails its case when decoded, naming the file.
+    (root / "truncated.jpg").write_bytes((IMAGENET_500 / "n02951358/ILSVRC2012_val_00000347.JPEG").read_bytes()[:2000])
+    with open(root / "labels.csv", "a") as fh:
+        fh.write("truncated.jpg,n02951358,472\n")
+    truncated = run_aiotbench(catalogs=[catalog], dataset=root)
+    assert truncated.returncode == 1
+    assert f"cannot read image {root / 'truncated.jpg'}" in truncated.stdout and "Traceback" not in truncated.stdout
+    # No image header at all: a usage error before any case, naming the file.
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     with open(root / "labels.csv", "a") as fh:
         fh.write("broken.jpg,n02951358,472\n")
     broken = run_aiotbench(catalogs=[catalog], dataset=root)
-    assert broken.returncode == 1
-    assert f"cannot read image {root / 'broken.jpg'}" in broken.stdout and "Traceback" not in broken.stdout
+    assert broken.returncode == 4
+    assert "broken.jpg (not an image Pillow can decode)" in broken.stderr and "Traceback" not in broken.stderr
 
 
 def test_collect_only_k_and_m_select_cases(run_aiotbench, tmp_path, shared):

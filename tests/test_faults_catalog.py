@@ -114,6 +114,9 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "unknown framework":
         cat.write_text(_catalog_text(framework="caffe2"))
         return args, "unknown framework 'caffe2'; registered: "
+    if kind == "unknown option key":
+        cat.write_text(_catalog_text(options={"delegat": "none"}))
+        return args, ('options = { delegat = "none" }: unknown key(s) delegat for tflite (it reads: delegate)')
     if kind == "model path is a directory":
         (root / "models.d").mkdir()
         cat.write_text(_catalog_text(file="models.d"))
@@ -121,6 +124,12 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "unset variable":
         cat.write_text(_catalog_text(file="${AIOTBENCH_TEST_UNSET_VAR}/m.tflite"))
         return args, "environment variable AIOTBENCH_TEST_UNSET_VAR is not set"
+    if kind == "malformed variable":
+        cat.write_text(_catalog_text(file="${AIOTBENCH_SHARED/models/m.tflite"))
+        return args, 'file = "${AIOTBENCH_SHARED/models/m.tflite": malformed ${...}: expected ${VAR} or ${VAR:-default}'
+    if kind == "unset variable in baseline":
+        cat.write_text(_catalog_text(baseline="${AIOTBENCH_TEST_UNSET_VAR}/old.tflite"))
+        return args, 'baseline = "${AIOTBENCH_TEST_UNSET_VAR}/old.tflite": environment variable AIOTBENCH_TEST_UNSET_VAR'
     if kind == "empty catalog":
         cat.write_text("# nothing yet\n")
         return args, f"{cat}: no [[model]] entries"
@@ -129,6 +138,22 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
     if kind == "not TOML":
         cat.write_text("[[model]\nname = \n")
         return args, f"{cat}: not valid TOML"
+    if kind == "labels.csv header only":
+        (data / "labels.csv").write_text("file,synset,class_index\n")
+        return args, f"{data / 'labels.csv'}: lists no images"
+    if kind == "labels.csv is a folder":
+        (data / "labels.csv").unlink()
+        (data / "labels.csv").mkdir()
+        return args, f"{data / 'labels.csv'}: cannot read"
+    if kind == "labels.csv short row":  # after a blank line: the line number is the file's, not the row count's
+        rows = (data / "labels.csv").read_text().splitlines()
+        (data / "labels.csv").write_text("\n".join(rows[:3] + ["", rows[3].split(",")[0]] + rows[4:]) + "\n")
+        return args, f"{data / 'labels.csv'} line 5: 1 column(s), expected 3 (file,synset,class_index)"
+    if kind in ("text file as image", "PPM header only"):
+        first = (data / "labels.csv").read_text().splitlines()[1].split(",")[0]
+        (data / first).unlink()
+        (data / first).write_bytes(b"hello" if kind == "text file as image" else b"P6\n")
+        return args, f"{data}: 1 of 20 images cannot be used: {first} (not an image Pillow can decode)"
     if kind in ("missing image", "zero-byte image", "duplicate row", "escaping row", "label text"):
         rows = (data / "labels.csv").read_text().splitlines()
         first = rows[1].split(",")[0]
@@ -160,13 +185,20 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         (root / "afile").write_text("x")
         return args + [f"--aiotbench-json={root / 'afile' / 'r.json'}"], f"{root / 'afile'} is not a folder"
     option_faults = {
-        "threads 0": (["--aiotbench-threads=0"], "--aiotbench-threads 0: expected an integer >= 1"),
-        "threads -3": (["--aiotbench-threads=-3"], "--aiotbench-threads -3: expected an integer >= 1"),
-        "threads text": (["--aiotbench-threads=two"], "--aiotbench-threads two: expected an integer >= 1"),
+        "threads 0": (["--aiotbench-threads=0"], "--aiotbench-threads 0: expected an integer in [1, 256]"),
+        "threads -3": (["--aiotbench-threads=-3"], "--aiotbench-threads -3: expected an integer in [1, 256]"),
+        "threads text": (["--aiotbench-threads=two"], "--aiotbench-threads two: expected an integer in [1, 256]"),
+        "threads huge": (["--aiotbench-threads=100000"], "--aiotbench-threads 100000: expected an integer in [1, 256]"),
+        "repeat 0": (["--aiotbench-repeat=0"], "--aiotbench-repeat 0: expected an integer >= 1"),
+        "io-timeout -1": (["--aiotbench-device-io-timeout=-1"], "--aiotbench-device-io-timeout -1: expected a number > 0"),
+        "json empty": (["--aiotbench-json="], "--aiotbench-json '': expected a non-empty value"),
+        "unknown device scheme": (["--aiotbench-device=bogus:xyz"], "expected host, adb:SERIAL or ssh://user@host[:port]"),
         "warmup -1": (["--aiotbench-warmup=-1"], "--aiotbench-warmup -1: expected an integer >= 0"),
         "min-top1 70": (["--aiotbench-min-top1=70"], "--aiotbench-min-top1 70: expected a number in [0, 1]"),
         "min-top1 nan": (["--aiotbench-min-top1=nan"], "--aiotbench-min-top1 nan: expected a number in [0, 1]"),
-        "images 0": (["--aiotbench-images=0"], "--aiotbench-images 0: expected an integer >= 1"),
+        "images 0": (["--aiotbench-images=0"], "--aiotbench-images 0: expected an integer in [1, 100000]"),
+        "images huge": (["--aiotbench-images=99999999"], "--aiotbench-images 99999999: expected an integer in [1, 100000]"),
+        "models folder missing": (["--aiotbench-models=nope"], f"--aiotbench-models {root / 'nope'}: folder not found"),
         "deadline 0": (["--aiotbench-device-deadline=0"], "--aiotbench-device-deadline 0: expected a number > 0"),
     }
     if kind in option_faults:
@@ -174,19 +206,32 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         return args + extra, message
     if kind == "ini threads 0":
         (root / "pytest.ini").write_text("[pytest]\naiotbench_threads = 0\n")
-        return args, "aiotbench_threads (ini) 0: expected an integer >= 1"
+        return args, "aiotbench_threads (ini) 0: expected an integer in [1, 256]"
+    if kind == "ini flag not a boolean":
+        (root / "pytest.ini").write_text("[pytest]\naiotbench_strict = maybe\n")
+        return args, "aiotbench_strict (ini): invalid truth value 'maybe': expected true or false"
+    if kind == "json in an uncreatable folder":  # os.access says yes to root here; creating a file does not
+        return args + ["--aiotbench-json=/proc/aiotbench.json"], "/proc/aiotbench.json: cannot write in /proc"
+    if kind == "html in an uncreatable folder":
+        return args + ["--aiotbench-html=/proc/aiotbench.html"], \
+            "--aiotbench-html: /proc/aiotbench.html: cannot write in /proc"
     raise AssertionError(kind)
 
 
 CONFIGURE_FAULTS = [
     "min_top1 text", "variant value", "std zero", "input_size text", "resize below input_size", "input_size huge",
     "mean -inf", "background text",
-    "catalog missing", "dataset is a file", "model is a string", "unknown framework",
-    "model path is a directory", "unset variable", "empty catalog", "no cases at all", "not TOML",
-    "missing image", "zero-byte image", "duplicate row", "escaping row", "label text",
-    "json is a directory", "json under a file", "html is a directory",
-    "threads 0", "threads -3", "threads text", "warmup -1", "min-top1 70", "min-top1 nan", "images 0",
-    "deadline 0", "ini threads 0",
+    "catalog missing", "dataset is a file", "model is a string", "unknown framework", "unknown option key",
+    "model path is a directory", "unset variable", "malformed variable", "unset variable in baseline",
+    "empty catalog", "no cases at all", "not TOML",
+    "missing image", "zero-byte image", "text file as image", "PPM header only", "duplicate row", "escaping row",
+    "label text",
+    "labels.csv header only", "labels.csv is a folder", "labels.csv short row",
+    "json is a directory", "json under a file", "html is a directory", "json in an uncreatable folder",
+    "html in an uncreatable folder", "json empty",
+    "threads 0", "threads -3", "threads text", "threads huge", "warmup -1", "min-top1 70", "min-top1 nan",
+    "images 0", "images huge", "models folder missing", "repeat 0", "deadline 0", "io-timeout -1", "unknown device scheme", "ini threads 0",
+    "ini flag not a boolean",
 ]
 
 
@@ -206,6 +251,23 @@ def test_labels_csv_with_a_byte_order_mark_is_accepted(tmp_path, shared):
     (data / "labels.csv").write_bytes("\ufeff".encode() + text.encode())
     ds = dataset.open_dataset(data)
     assert ds.files == [line.split(",")[0] for line in text.splitlines()[1:]] and len(ds.labels) == 3
+
+
+def test_a_catalog_with_a_byte_order_mark_is_accepted(tmp_path):
+    text = _catalog_text()
+    (tmp_path / "plain.toml").write_text(text)
+    (tmp_path / "bom.toml").write_bytes("\ufeff".encode() + text.encode())
+    (bom,), (plain,) = catalog.load(tmp_path / "bom.toml"), catalog.load(tmp_path / "plain.toml")
+    assert (bom.id, bom.file, bom.preprocess) == (plain.id, plain.file, plain.preprocess)
+
+
+def test_a_cache_path_that_is_a_file_runs_without_cache_saying_why(tmp_path):
+    from pytest_aiotbench.preprocess import PixelCache
+
+    (tmp_path / "cache").write_text("not a folder")
+    cache = PixelCache(tmp_path / "cache")
+    cache.probe()
+    assert cache.root is None and cache.note == f"pixel cache {tmp_path / 'cache'} not used: it is a file, not a folder"
 
 
 def test_a_second_run_on_the_same_report_path_exits_4_naming_the_first(pytester, shared, tmp_path):
@@ -432,9 +494,15 @@ def test_damaged_cache_entries_are_rebuilt_and_an_unwritable_cache_is_skipped_on
     assert len(entries) == 20
     entries[0].write_bytes(b"")  # zero bytes: EOFError in np.load
     entries[1].write_bytes(b"\x93NUMPY garbage")
+    import numpy as np
+
+    np.save(entries[2], np.zeros((5, 5, 3), np.uint8))  # a valid array of the wrong shape
+    entries[3].unlink()
+    entries[3].mkdir()  # a folder in an entry's place: that entry is rebuilt, the rest of the cache still serves
     second = run_aiotbench("--aiotbench-warmup=0", catalogs=[cat], dataset=data20)
     assert second.returncode == 0, second.stdout[-2000:]
-    assert second.report["settings"]["cache"]["misses"] == 2 and second.report["settings"]["cache"]["hits"] == 18
+    assert "not used" not in second.stdout
+    assert second.report["settings"]["cache"]["misses"] == 4 and second.report["settings"]["cache"]["hits"] == 16
     assert second.case(TFLITE_ID)["per_image"] == first.case(TFLITE_ID)["per_image"] | {
         "latency_ms": second.case(TFLITE_ID)["per_image"]["latency_ms"]}
     blocked = tmp_path / "cache-is-a-file"

@@ -163,9 +163,72 @@ def test_report_output_that_cannot_be_written_is_one_line(tmp_path):
     assert result.stderr.startswith("aiotbench report: error: ") and "Traceback" not in result.stderr
 
 
+def test_report_output_in_a_folder_that_cannot_hold_files_names_the_output_before_rendering(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = write_json(tmp_path / "run.json", make_report([make_case("a-tflite-int8")]))
+    result = run_cli("report", run, "-o", "/proc/aiotbench-report.html")  # os.access says yes to root here
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "error: -o /proc/aiotbench-report.html: cannot write in /proc" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["compare", "rank", "report"])
+def test_a_report_saved_with_a_byte_order_mark_loads_in_every_tool(tmp_path, command):
+    if command == "report":
+        pytest.importorskip("matplotlib")
+    report = make_report([make_case("a-tflite-int8"), make_case("b-onnx-fp32")])
+    plain = write_json(tmp_path / "plain.json", report)
+    bom = tmp_path / "bom.json"
+    bom.write_bytes("\ufeff".encode() + plain.read_bytes())
+    args = {"compare": [plain, bom], "rank": [plain, bom], "report": [bom, "-o", tmp_path / "r.html"]}[command]
+    result = run_cli(command, *args)
+    assert result.returncode == 0 and "error" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("limits, unchecked", [(["top1:-1pt"], "top1:-1pt"),
+                                               (["top5:-1pt", "p90:+10%"], "top5:-1pt")])
+def test_a_limit_that_no_case_could_be_held_to_is_no_pass(tmp_path, limits, unchecked):
+    """Synthetic runs have no accuracy: an accuracy limit over them checked nothing, so "OK" would be a lie."""
+    synthetic = make_report([make_case("a-tflite-int8", images=30, top1=None, top5=None),
+                             make_case("b-onnx-fp32", images=30, top1=None, top5=None)])
+    path = write_json(tmp_path / "synthetic.json", synthetic)
+    result = run_cli("compare", path, path, *[f"--fail-on={limit}" for limit in limits])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stdout + result.stderr
+    assert f"--fail-on {unchecked} checked nothing: no compared case has that metric in both runs" in result.stderr
+
+
 def _zoo_build(tmp_path, model: Path):
     return run_cli("zoo", "build", "--from-torchscript", model, "--input-size", "224", "--num-classes", "1000",
                    "--name", "mine", "--mean", "0.5", "--std", "0.5", "--out", tmp_path / "zoo")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input-size", "0"], "--input-size 0: expected an integer in [1, 4096]"),
+    (["--num-classes", "0"], "--num-classes 0: expected an integer >= 1"),
+    (["--std", "0"], "--std 0,0,0: expected 3 numbers > 0, one per channel"),
+    (["--name", "my model"], "--name my model: expected a name without spaces or '@'"),
+    (["--reference-top1", "76"], "--reference-top1 76.0: expected a number in [0, 1]"),
+    (["--timeout", "-1"], "--timeout -1.0: expected seconds > 0"),
+    (["--calibration-count", "0"], "--calibration-count 0: expected an integer >= 1"),
+    (["--out", "/proc/zoo"], "--out /proc/zoo: cannot write in /proc"),
+    (["--out", "FILE"], "--out FILE: not a folder"),
+])
+def test_zoo_build_refuses_a_bad_value_before_building_anything(tmp_path, args, message):
+    """The values that end up in a catalog entry are checked with the catalog's own schema, up front."""
+    model = tmp_path / "m.pt"
+    with zipfile.ZipFile(model, "w") as z:  # passes the TorchScript sniff; nothing may get as far as loading it
+        z.writestr("m/code/__torch__.py", "")
+    (tmp_path / "FILE").write_text("x")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    message = message.replace("FILE", str(tmp_path / "FILE"))
+    defaults = {"--input-size": "128", "--num-classes": "1001", "--name": "m", "--mean": "127.5", "--std": "127.5",
+                "--out": str(tmp_path / "zoo")}
+    for flag, value in defaults.items():
+        if flag not in args:
+            args += [flag, value]
+    result = run_cli("zoo", "build", "--from-torchscript", model, *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stdout + result.stderr
+    assert f"aiotbench zoo build: {message}" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "zoo").exists()
 
 
 def test_zoo_build_from_a_non_torchscript_file_names_it(tmp_path):

@@ -154,3 +154,24 @@ def test_an_undecodable_image_is_named_not_shown_as_a_buffer(data, what):
         crop_pixels(data, SPEC, "data/n01440764/bad.JPEG")
     assert str(info.value).startswith(f"cannot read image data/n01440764/bad.JPEG: {what}")
     assert "BytesIO" not in str(info.value)
+
+
+def test_the_atomic_writer_leaves_the_old_file_whole_when_a_write_fails(tmp_path):
+    """storage.write_atomic is the one writer of reports and cache entries: a writer that fails half-way leaves
+    the previous file untouched and no temporary file behind."""
+    from pytest_aiotbench.storage import write_atomic, write_text_atomic
+
+    target = tmp_path / "sub" / "entry.npy"
+    write_text_atomic(target, "old")
+
+    def half_then_fail(fh):
+        fh.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomic(target, half_then_fail, durable=False)
+    assert target.read_text() == "old" and sorted(p.name for p in target.parent.iterdir()) == ["entry.npy"]
+    import numpy as np
+
+    write_atomic(target, lambda fh: np.save(fh, np.arange(3, dtype=np.uint8)), durable=False)
+    assert np.load(target).tolist() == [0, 1, 2]

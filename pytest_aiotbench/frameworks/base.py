@@ -65,5 +65,6 @@ class Session(Protocol):
 class Framework(Protocol):
     name: str
     requirement: str
+    # Optional: the catalog ``options`` keys it reads (e.g. ("delegate",)); declared, any other key is an error.
 
     def prepare(self, model_file: str, options: PrepareOptions) -> Session: ...

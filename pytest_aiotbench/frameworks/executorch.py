@@ -90,6 +90,7 @@ class ExecuTorchSession:
 class ExecuTorch:
     name = "executorch"
     requirement = "pytest-aiotbench[executorch]"
+    option_keys = ()  # the catalog `options` it reads; any other key is a typo
 
     def prepare(self, model_file: str, options: PrepareOptions) -> ExecuTorchSession:
         try:

@@ -43,6 +43,7 @@ class OnnxRuntimeSession:
 class OnnxRuntime:
     name = "onnxruntime"
     requirement = "pytest-aiotbench[onnx]"
+    option_keys = ()  # the catalog `options` it reads; any other key is a typo
 
     def prepare(self, model_file: str, options: PrepareOptions) -> OnnxRuntimeSession:
         try:

@@ -45,6 +45,7 @@ class TorchSession:
 class PyTorchMobile:
     name = "pytorch-mobile"
     requirement = "pytest-aiotbench[torch]"
+    option_keys = ()  # the catalog `options` it reads; any other key is a typo
 
     def prepare(self, model_file: str, options: PrepareOptions) -> TorchSession:
         try:

@@ -74,6 +74,7 @@ class TFLiteSession:
 class TFLite:
     name = "tflite"
     requirement = "pytest-aiotbench[tflite]"
+    option_keys = ("delegate",)  # the catalog `options` it reads; any other key is a typo
 
     def prepare(self, model_file: str, options: PrepareOptions) -> TFLiteSession:
         module, runtime = _interpreter_module()

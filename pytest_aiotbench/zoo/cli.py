@@ -112,9 +112,48 @@ def torchscript_problem(path: Path) -> str | None:
     return None
 
 
+def argument_problem(args) -> str | None:
+    """A bad value, checked before anything is built: the entry values with the catalog's own schema
+    (``catalog.FIELDS``: they end up in a catalog entry), the build knobs by range, the output folder by writing."""
+    from ..catalog import FIELDS
+    from ..storage import ReportPathError, check_writable
+
+    entry_values = [("--input-size", "input_size", args.input_size), ("--resize", "resize", args.resize),
+                    ("--mean", "mean", args.mean), ("--std", "std", args.std), ("--name", "name", args.name),
+                    ("--num-classes", "num_classes", args.num_classes),
+                    ("--reference-top1", "reference_top1", args.reference_top1),
+                    ("--reference-top5", "reference_top5", args.reference_top5)]
+    for flag, key, value in entry_values:
+        if value is None:
+            continue
+        try:
+            FIELDS[key](list(value) if isinstance(value, tuple) else value)
+        except ValueError as exc:
+            shown = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
+            return f"{flag} {shown}: {exc}"
+    for flag, value, ok, valid in (("--calibration-count", args.calibration_count, args.calibration_count >= 1,
+                                    "an integer >= 1"),
+                                   ("--calibration-margin", args.calibration_margin,
+                                    args.calibration_margin > 0, "a factor > 0"),
+                                   ("--timeout", args.timeout, args.timeout > 0, "seconds > 0")):
+        if not ok or value != value:  # NaN compares false everywhere
+            return f"{flag} {value}: expected {valid}"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out}: not a folder"
+    try:
+        check_writable(args.out / "manifest.json")
+    except ReportPathError as exc:
+        return f"--out {args.out}: {str(exc).split(': ', 1)[1]}"
+    return None
+
+
 def _build(args) -> int:
     from .build import BuildOptions, build
 
+    problem = argument_problem(args)
+    if problem:
+        print(f"aiotbench zoo build: {problem}", file=sys.stderr)
+        return 2
     own_weights = args.weights not in ("pretrained", "random")
     if args.from_torchscript is None:
         flags = [("--name", args.name)] + ([] if own_weights else [
