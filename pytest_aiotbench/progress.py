@@ -46,7 +46,7 @@ class CaseProgress:
 
     def update(self, done: int, total: int) -> None:
         """Called between images (untimed); cheap when there is nothing to show."""
-        if not self.live:
+        if not self.live or done < 0:  # done < 0: still in the warmup rounds
             return
         now = monotonic()
         if self._start is None:
