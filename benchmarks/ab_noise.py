@@ -10,10 +10,10 @@ same core; the hog is started when half of a case's images are timed and stopped
 1. A/B of MobileNetV1-0.25 against an identical copy of its file, hog in the second half: paired ratio and verdict.
 2. The same two timed one after the other, the hog in the second one: per-case validity and compare's verdict.
 3. A/B of MobileNetV1-0.5 (candidate) against 0.25 (baseline), without and with the hog: ratio and verdict.
-4. Where an identical copy's ratio comes from: two sessions of one file timed A/B, then the same two sessions with
-   the roles swapped, then one session against itself (each with the hog in the second half); the creation
-   order of the two sessions alternates between repeats. Printed: the ratio with its sampling interval (block
-   bootstrap alone) and with ``ab.SESSION_FLOOR``.
+4. Why ``ab.SESSIONS`` sessions a side: one session of a file timed A/B against another session of it, then the
+   same two with the roles swapped, then one session against itself (each with the hog in the second half); the
+   creation order of the two sessions alternates between repeats. Printed: the ratio with its sampling interval
+   (what a single session a side can know).
 
 ``tests/test_ab_run.py`` runs these experiments once (marked slow) and asserts what contention cannot flip.
 """
@@ -139,9 +139,9 @@ class Bench:
     def ab(self, new: Case, base: Case, hog: bool) -> dict:
         """Interleaved A/B, the hog (if any) during the second half of the pairs."""
         with pinned(self.core), CpuHog(self.core) as cpu_hog:
-            new_m, base_m, load = time_pair(self.job(new), self.job(base), cpu_hog.at_half if hog else _nothing)
-        entry = self.entry(new, new_m, load)
-        return pair_entry(entry["id"], base, base_m, entry, self.dataset.labels, True, load, LIMITS)
+            timing = time_pair(self.job(new), self.job(base), cpu_hog.at_half if hog else _nothing)
+        entry = self.entry(new, timing.new, timing.load)
+        return pair_entry(entry["id"], base, timing, entry, self.dataset.labels, True, LIMITS)
 
     def sessions(self, copy_first: bool, hog: bool = True) -> dict[str, ab.RatioEstimate]:
         """Experiment 4: two sessions of one file both ways round, and one session against itself."""
@@ -151,8 +151,8 @@ class Bench:
             copy, orig = (first, second) if copy_first else (second, first)
             for name, new, base in (("copy/orig", copy, orig), ("orig/copy", orig, copy), ("same session", copy, copy)):
                 with CpuHog(self.core) as cpu_hog:
-                    new_m, base_m, _ = time_prepared(new, base, 10, cpu_hog.at_half if hog else _nothing)
-                out[name] = ab.ratio_interval(ab.clean_ratios(new_m.latencies_s, base_m.latencies_s), name)
+                    timing = time_prepared([new], [base], 10, cpu_hog.at_half if hog else _nothing)
+                out[name] = ab.ratio_interval(ab.clean_ratios(timing.new.latencies_s, timing.base.latencies_s), name)
         return out
 
     def single(self, case: Case, hog: bool) -> dict:
@@ -176,15 +176,15 @@ def _nothing(done: int, total: int) -> None:
 # ---------------------------------------------------------------------------------------------------- script
 
 def _ratio(pair: dict) -> str:
+    """The ratio, its interval, and the SD between sessions of one side measured in the run."""
     r = pair["ratio"]
-    return f"x{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+    return (f"x{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (sampling [{r['sampling'][0]:.3f}, "
+            f"{r['sampling'][1]:.3f}], sessions SD {r['sessions']['sd']:.2%})")
 
 
 def _sessions(e: ab.RatioEstimate) -> str:
-    """The ratio, its sampling interval (SESSION_FLOOR taken out again) and whether that alone contains 1.0."""
-    floor = 1 + ab.SESSION_FLOOR
-    low, high = e.low * floor, e.high / floor
-    return f"x{e.median:.4f} sampling [{low:.4f}, {high:.4f}]{'' if low <= 1 <= high else ' excludes 1'}"
+    """One session a side: the ratio, its sampling interval and whether that contains 1.0."""
+    return f"x{e.median:.4f} sampling [{e.low:.4f}, {e.high:.4f}]{'' if e.low <= 1 <= e.high else ' excludes 1'}"
 
 
 def main() -> int:
@@ -195,6 +195,8 @@ def main() -> int:
     parser.add_argument("--experiments", default="1,2,3,4", help="which experiments to run, e.g. 1,4")
     args = parser.parse_args()
     run = {int(x) for x in args.experiments.split(",")}
+    tally: dict[str, list] = {}
+    note = lambda key, value: tally.setdefault(key, []).append(value)  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.images, Path(tmp), args.core)
         print(f"{args.images} images, this process and the hog pinned to core {args.core}, limit latency:+5%")
@@ -203,6 +205,12 @@ def main() -> int:
                 same = bench.ab(bench.copy, bench.small, hog=True)
                 print(f"[{repeat}] identical copy A/B, hog in 2nd half: {_ratio(same)} -> {same['verdict']}"
                       f" (pairing {'VALID' if same['pair_validity']['valid'] else 'INVALID'})")
+                r = same["ratio"]
+                note("copy ratio", r["median"])
+                note("copy interval holds 1.0", r["low"] <= 1 <= r["high"])
+                note("copy sampling alone holds 1.0", r["sampling"][0] <= 1 <= r["sampling"][1])
+                note("copy sessions SD", r["sessions"]["sd"])
+                note("copy verdict", same["verdict"])
             if 2 in run:
                 quiet, hogged, comparison = bench.sequential()
                 delta = comparison.cases[0].deltas["median"]
@@ -211,17 +219,33 @@ def main() -> int:
                       f"{validity.label(quiet['validity'])}, run 2 {validity.label(hogged['validity'])}; compare: "
                       + ("CANNOT JUDGE" if delta.cannot_judge else "REGRESSION" if delta.regressed
                          else "no regression"))
+                note("sequential compare", "cannot judge" if delta.cannot_judge else "regression" if delta.regressed
+                     else "no regression")
             if 3 in run:
                 calm = bench.ab(bench.large, bench.small, hog=False)
                 loud = bench.ab(bench.large, bench.small, hog=True)
                 change = loud["ratio"]["median"] / calm["ratio"]["median"] - 1
                 print(f"[{repeat}] 0.5_160 vs 0.25_128 A/B: no hog {_ratio(calm)} -> {calm['verdict']}; hog in 2nd "
                       f"half {_ratio(loud)} -> {loud['verdict']} ({change:+.1%} vs no hog)")
+                note("4x ratio, no hog", calm["ratio"]["median"])
+                note("4x ratio, hog", loud["ratio"]["median"])
+                note("4x hog vs no hog", change)
+                note("4x verdict, hog", loud["verdict"])
             if 4 in run:
                 copy_first = repeat % 2 == 1
                 found = bench.sessions(copy_first)
                 print(f"[{repeat}] two sessions of one file ({'copy' if copy_first else 'orig'} created first), hog in "
                       f"2nd half: " + "; ".join(f"{name} {_sessions(e)}" for name, e in found.items()))
+                for name in ("copy/orig", "orig/copy"):
+                    note("one session a side: sampling holds 1.0", found[name].low <= 1 <= found[name].high)
+    print(f"summary over {args.repeats} repeats:")
+    for key, values in tally.items():
+        if isinstance(values[0], bool):
+            print(f"  {key}: {sum(values)} of {len(values)}")
+        elif isinstance(values[0], str):
+            print(f"  {key}: " + ", ".join(f"{v} {values.count(v)}" for v in sorted(set(values))))
+        else:
+            print(f"  {key}: {min(values):.4f} to {max(values):.4f}")
     return 0
 
 

@@ -8,13 +8,21 @@ at most ``CLEAN_FACTOR`` x their own 25th percentile, which is what the image co
 
 The estimate balances the order: whichever model runs second in a pair runs with the other's data in the caches
 (measured here: the NEW-first and BASE-first halves of an identical-copy A/B differ by 0.4-1.5 %), so the ratio is
-the geometric mean of the two halves' medians. Its 95 % interval comes from a moving-block bootstrap over
-consecutive ABBA units (neighbouring pairs share the machine's state), then widened by ``SESSION_FLOOR``: two
-sessions of the **same file** in one process differ by a stable offset that no resampling of pairs can see
-(measured with benchmarks/ab_noise.py: swapping the roles inverts it, one session against itself shows none,
-which file or which session was created first does not decide its sign, and it can change within seconds: SD
-0.35 %, up to 1.1 %, on MobileNetV1 TFLite int8, with or without a hog). A latency limit ``+5%`` is crossed only
-when the whole widened interval lies above 1.05.
+the geometric mean of the two halves' medians.
+
+**Sessions.** Two sessions of the *same file* in one process differ by a steady offset that no resampling of
+pairs can see (benchmarks/ab_noise.py: swapping the roles inverts it, one session against itself shows none, it
+is usually a few tenths of a percent but one run measured 8.5 %; the memory layout of each interpreter is the
+likely cause). So each side is prepared ``SESSIONS`` times (created NEW, BASE, BASE, NEW) and every NEW session is
+timed against every BASE session, the cells of that cross taking turns in segments of whole ABBA units
+(``schedule``). The ratio is the geometric mean of the cells' ratios, so one slow session counts 1/SESSIONS on
+its side; how far the sessions of one side differ **in this run** is measured from the cross (two-way layout:
+row and column effects) and widens the interval with Student's t on its few degrees of freedom. An identical
+copy whose sessions differ by 8.5 % gets an interval about ±18 % wide, not a false regression.
+
+The 95 % interval combines, in quadrature on the log scale, the sampling interval (a moving-block bootstrap over
+consecutive ABBA units within each cell: neighbouring pairs share the machine's state) and that session term.
+A latency limit ``+5%`` is crossed only when the whole interval lies above 1.05.
 
 The pairing itself can be untrustworthy: too few clean pairs, or ratios that drift (first half vs second half of
 the pairs: medians more than 10 % apart and their bootstrap intervals disjoint), e.g. when one model throttles
@@ -38,7 +46,11 @@ MIN_PAIRS = 30  # clean pairs needed for a verdict
 CLEAN_FACTOR = 1.5
 PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
 BLOCK_UNITS = 8  # ABBA units (2 pairs each) resampled together: contention outlasts a pair (see ratio_interval)
-SESSION_FLOOR = 0.015  # ~4 SD of the offset between two sessions of one file (module doc): no finer resolution
+SESSIONS = 2  # sessions prepared per side; every NEW one is timed against every BASE one (module doc)
+MIN_CELL_PAIRS = 2  # clean pairs of each order needed in every cell of the cross
+# Student's t, two-sided 95 %, by degrees of freedom: the session spread comes from a handful of sessions
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 10: 2.228, 12: 2.179,
+       16: 2.120, 20: 2.086, 30: 2.042, 60: 2.000}
 
 REGRESSION, NO_REGRESSION, CANNOT_JUDGE = "regression", "no regression", "cannot judge"
 NOT_GATED = "not gated"  # no --aiotbench-fail-on limit applies: the ratio is reported, nothing is decided
@@ -49,17 +61,75 @@ def new_first(pair_index: int) -> bool:
     return pair_index % 2 == 0
 
 
+# ------------------------------------------------------------------------------------------ the sessions' cross
+
+Cell = tuple  # (cross, NEW session, BASE session): cross = one set of sessions (a repeat prepares a new set)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Pairs ``start``..``stop`` - 1 timed on NEW session ``new`` and BASE session ``base``."""
+    start: int
+    stop: int
+    new: int
+    base: int
+
+
+def creation_order(sessions: int = SESSIONS) -> list[tuple[str, int]]:
+    """NEW 0, BASE 0, BASE 1, NEW 1, ...: neither side is always created first."""
+    order = []
+    for k in range(sessions):
+        order += [("new", k), ("base", k)] if k % 2 == 0 else [("base", k), ("new", k)]
+    return order
+
+
+def schedule(pairs: int, sessions: int = SESSIONS) -> list[Segment]:
+    """Every (NEW, BASE) session combination, diagonal first ((0,0), (1,1), (0,1), (1,0) for two), taking turns
+    in segments of whole ABBA units (each starts NEW-first), at most ``BLOCK_UNITS`` units long and short
+    enough that every combination comes round at least four times: drift hits them all alike."""
+    cells = [(j, (j + shift) % sessions) for shift in range(sessions) for j in range(sessions)]
+    length = max(2, min(2 * BLOCK_UNITS, pairs // (4 * len(cells)) // 2 * 2))
+    return [Segment(s, min(s + length, pairs), *cells[(s // length) % len(cells)]) for s in range(0, pairs, length)]
+
+
+def timed_with(segments: Sequence[Segment]) -> list[list[int]]:
+    """[NEW session, BASE session] of every pair, as the report keeps it."""
+    return [[seg.new, seg.base] for seg in segments for _ in range(seg.start, seg.stop)]
+
+
+def pool_runs(runs: Sequence[tuple[Sequence[float], Sequence[float], Sequence | None]]) -> tuple[np.ndarray, list]:
+    """Clean ratios and cells of runs timed one after the other (repeats), each with its own sessions:
+    ``runs`` = (NEW latencies, BASE latencies, [NEW, BASE] session of each pair or None for one session each)."""
+    ratios, cells = [], []
+    for cross, (new_ms, base_ms, sessions) in enumerate(runs):
+        r = clean_ratios(new_ms, base_ms)
+        pairs = [tuple(p) for p in sessions] if sessions else [(0, 0)] * len(new_ms)
+        pairs += pairs[-1:] * (r.size - len(pairs))  # clean_ratios' padding NaN
+        ratios.append(r)
+        cells += [(cross, j, k) for j, k in pairs]
+    return (np.concatenate(ratios) if ratios else np.array([])), cells
+
+
+# ------------------------------------------------------------------------------------------------ the estimate
+
 @dataclass(frozen=True)
 class RatioEstimate:
-    median: float  # order-balanced median of the clean pairs' NEW/BASE latency ratios (ratio_interval)
+    median: float  # geometric mean of the cells' order-balanced median ratios (ratio_interval)
     low: float
     high: float
     pairs: int
+    sampling: tuple[float, float] = (float("nan"), float("nan"))  # the interval from resampling pairs alone
+    session_sd: float | None = None  # SD of one session's offset, measured in this run (log scale ~ fraction)
+    session_term: float = 0.0  # the half-width (log scale) it adds: t(df) x its standard error in the estimate
+    sessions: int = 1  # sessions per side
 
     def as_dict(self) -> dict:
-        finite = lambda x: x if math.isfinite(x) else None  # noqa: E731 (no pairs: no ratio, not NaN in JSON)
+        finite = lambda x: x if x is not None and math.isfinite(x) else None  # noqa: E731 (no pairs: null, not NaN)
         return {"median": finite(self.median), "low": finite(self.low), "high": finite(self.high),
-                "pairs": self.pairs, "confidence": CONFIDENCE, "session_floor": SESSION_FLOOR}
+                "pairs": self.pairs, "confidence": CONFIDENCE,
+                "sampling": [finite(x) for x in self.sampling],
+                "sessions": {"per_side": self.sessions, "sd": finite(self.session_sd),
+                             "widening": finite(self.session_term)}}
 
 
 def paired_ratios(new_ms: Sequence[float], base_ms: Sequence[float]) -> np.ndarray:
@@ -95,6 +165,27 @@ def _units(ratios: Sequence[float]) -> np.ndarray:
     return r.reshape(-1, 2)
 
 
+def _cell_units(ratios: Sequence[float], cells: Sequence[Cell] | None) -> dict[Cell, np.ndarray]:
+    """Each cell's ratios as ABBA units (``_units``), placed by their index in the whole run: an even index was
+    timed NEW first whichever cell it belongs to."""
+    r = np.asarray(ratios, dtype=float)
+    if cells is None:
+        return {(0, 0, 0): _units(r)}
+    if len(cells) != r.size:
+        raise ValueError(f"A/B needs the sessions of every pair ({len(cells)} for {r.size} pairs)")
+    found: dict[Cell, list[int]] = {}
+    for i, cell in enumerate(cells):
+        found.setdefault(tuple(cell), []).append(i)
+    out = {}
+    for cell, index in found.items():
+        index = np.asarray(index)
+        rows, where = np.unique(index // 2, return_inverse=True)
+        units = np.full((rows.size, 2), np.nan)
+        units[where, index % 2] = r[index]
+        out[cell] = units
+    return out
+
+
 def _nan_median(x: np.ndarray, axis: int) -> np.ndarray:
     """Median along ``axis`` ignoring NaN (NaN where a row has none): sorting puts NaN last, so the finite count
     locates the middle. np.nanmedian does the same a row at a time, ~20x slower on bootstrap resamples."""
@@ -113,24 +204,13 @@ def _balanced(units: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.sqrt(np.take(medians, 0, axis=-1) * np.take(medians, 1, axis=-1))
 
 
-def ratio_interval(ratios: Sequence[float], case_id: str = "") -> RatioEstimate:
-    """Order-balanced ratio (``_balanced``) of the clean pairs (NaN = not clean) and its 95 % interval from a
-    moving-block bootstrap over runs of ``BLOCK_UNITS`` consecutive ABBA units: contention and the machine's
-    state last longer than one image, so neighbouring pairs are not independent, and resampling single pairs
-    makes the interval too narrow (tests/test_ab_validity.py: 32 of 40 vs 36 of 40 hold 1.0). Blocks start on a
-    NEW-first pair, so
-    every resample keeps the design's balance of both orders. The interval is then widened by
-    ``SESSION_FLOOR`` each way: two sessions of one file differ by that much (see module doc). Seeded by case
-    id, so a given set of samples always gets the same verdict."""
-    units = _units(ratios)
-    clean = np.isfinite(units)
-    pairs = int(clean.sum())
-    if not clean[:, 0].any() or not clean[:, 1].any():  # one order never ran clean: nothing to balance
-        return RatioEstimate(float("nan"), float("nan"), float("nan"), pairs)
-    point = float(_balanced(units))
-    rng = np.random.default_rng([SEED, zlib.crc32(case_id.encode())])
+def _bootstrap(units: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``RESAMPLES`` balanced ratios of moving-block resamples of ``units``: runs of up to ``BLOCK_UNITS``
+    consecutive units (at least four blocks), each starting on a NEW-first pair so every resample keeps the
+    balance of both orders. Contention and the machine's state outlast one image: resampling single pairs
+    makes the interval too narrow (tests/test_ab_validity.py: 32 of 40 vs 36 of 40 hold 1.0)."""
     n = units.shape[0]
-    length = min(BLOCK_UNITS, n)
+    length = max(1, min(BLOCK_UNITS, n // 4))
     blocks = -(-n // length)
     offsets = np.arange(length)
     estimates = np.empty(RESAMPLES)
@@ -140,14 +220,67 @@ def ratio_interval(ratios: Sequence[float], case_id: str = "") -> RatioEstimate:
         starts = rng.integers(0, n - length + 1, size=(rows, blocks))
         index = (starts[:, :, None] + offsets).reshape(rows, -1)[:, :n]
         estimates[start:start + rows] = _balanced(units[index], axis=1)
+    return estimates
+
+
+def _t95(df: int) -> float:
+    return T95[max(k for k in T95 if k <= df)] if df >= 1 else math.inf
+
+
+def session_spread(log_ratios: dict[Cell, float]) -> tuple[float, int, float] | None:
+    """(SD of one session's offset, its degrees of freedom, the standard error it gives the estimate) from the
+    cells' log ratios, or None without a complete cross of two or more sessions a side. In each cross the
+    log ratio of cell (j, k) is a + new_j - base_k + noise: the spread of the row means measures the NEW
+    sessions, of the column means the BASE ones (assumed alike: sessions of the same kind, pooled). The
+    estimate averages the sessions of each side, so a session's offset enters it divided by their number."""
+    crosses: dict[int, dict[tuple[int, int], float]] = {}
+    for (cross, j, k), value in log_ratios.items():
+        crosses.setdefault(cross, {})[j, k] = value
+    squares, df, variance_terms = 0.0, 0, []
+    for cells in crosses.values():
+        news, bases = sorted({j for j, _ in cells}), sorted({k for _, k in cells})
+        if len(news) < 2 or len(news) != len(bases) or len(cells) != len(news) * len(bases):
+            return None
+        table = np.array([[cells[j, k] for k in bases] for j in news])
+        centre = table.mean()
+        squares += ((table.mean(axis=1) - centre) ** 2).sum() + ((table.mean(axis=0) - centre) ** 2).sum()
+        df += len(news) - 1 + len(bases) - 1
+        variance_terms.append(1 / len(news) + 1 / len(bases))
+    if not df:
+        return None
+    sd = math.sqrt(squares / df)
+    # the point is the mean over crosses of (mean NEW offset - mean BASE offset)
+    error = sd * math.sqrt(sum(variance_terms)) / len(variance_terms)
+    return sd, df, error
+
+
+def ratio_interval(ratios: Sequence[float], case_id: str = "", cells: Sequence[Cell] | None = None
+                   ) -> RatioEstimate:
+    """Ratio of the clean pairs (NaN = not clean) and its 95 % interval (module doc). ``cells`` names each
+    pair's (cross, NEW session, BASE session); None: one session a side, no session term. Seeded by case id,
+    so a given set of samples always gets the same verdict."""
+    groups = _cell_units(ratios, cells)
+    pairs = sum(int(np.isfinite(u).sum()) for u in groups.values())
+    per_side = max(len({key[1] for key in groups}), 1)
+    if any(not np.isfinite(u[:, 0]).any() or not np.isfinite(u[:, 1]).any() for u in groups.values()):
+        nan = float("nan")  # a cell where one order never ran clean: nothing to balance
+        return RatioEstimate(nan, nan, nan, pairs, sessions=per_side)
+    logs = {cell: float(np.log(_balanced(u))) for cell, u in groups.items()}
+    point = float(np.mean(list(logs.values())))
+    rng = np.random.default_rng([SEED, zlib.crc32(case_id.encode())])
+    resampled = np.mean([np.log(_bootstrap(groups[cell], rng)) for cell in logs], axis=0)
     tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
-    return RatioEstimate(point, float(low) / (1 + SESSION_FLOOR), float(high) * (1 + SESSION_FLOOR), pairs)
+    low, high = np.nanpercentile(resampled, [tail, 100 - tail])
+    spread = session_spread(logs)
+    sd, term = (None, 0.0) if spread is None else (spread[0], _t95(spread[1]) * spread[2])
+    return RatioEstimate(math.exp(point), math.exp(point - math.hypot(point - low, term)),
+                         math.exp(point + math.hypot(high - point, term)), pairs,
+                         (math.exp(low), math.exp(high)), sd, term, per_side)
 
 
-def pair_validity(ratios: Sequence[float], timed: int | None = None) -> dict:
+def pair_validity(ratios: Sequence[float], timed: int | None = None, cells: Sequence[Cell] | None = None) -> dict:
     """VALID/INVALID for the pairing itself, given the pairs' clean ratios (``clean_ratios``: NaN = not clean;
-    the per-case validity judges each side's raw latencies) and how many pairs were timed."""
+    the per-case validity judges each side's raw latencies), how many pairs were timed and their cells."""
     r = np.asarray(ratios, dtype=float)
     units = _units(r)
     clean = int(np.isfinite(units).sum())
@@ -156,16 +289,25 @@ def pair_validity(ratios: Sequence[float], timed: int | None = None) -> dict:
     if clean < MIN_PAIRS or per_order.min() < MIN_PAIRS // 2:
         reasons.append(f"too few clean pairs: {clean} of {checks['pairs']} (need >= {MIN_PAIRS}, "
                        f"{MIN_PAIRS // 2} with each model first)")
+    else:
+        thin = [cell for cell, u in _cell_units(r, cells).items()
+                if np.isfinite(u).sum(axis=0).min() < MIN_CELL_PAIRS]
+        if thin:
+            reasons.append(f"too few clean pairs on sessions {', '.join(f'NEW {j}/BASE {k}' for _, j, k in thin)} "
+                           f"(need >= {MIN_CELL_PAIRS} with each model first on every pair of sessions)")
     if per_order.min() >= 2:
         half = units.shape[0] // 2 * 2  # whole units on both sides of the cut
-        first, second = ratio_interval(r[:half], "first half"), ratio_interval(r[half:], "second half")
+        halves = (cells[:half], cells[half:]) if cells is not None else (None, None)
+        first = ratio_interval(r[:half], "first half", halves[0])
+        second = ratio_interval(r[half:], "second half", halves[1])
         drift = second.median / first.median - 1
         if math.isfinite(drift):
             checks["ratio_drift"] = round(drift, 4)
         # Noise alone moves the halves' medians apart under contention; a drift counts only when the halves'
-        # intervals do not even overlap (the ratio itself changed during the run, e.g. one model throttled).
-        apart = second.low > first.high or first.low > second.high
-        if abs(drift) > PAIR_DRIFT_LIMIT and apart:
+        # sampling intervals do not even overlap (the ratio itself changed during the run, e.g. one model
+        # throttled; the sessions' offsets are the same in both halves).
+        (low1, high1), (low2, high2) = first.sampling, second.sampling
+        if abs(drift) > PAIR_DRIFT_LIMIT and (low2 > high1 or low1 > high2):
             reasons.append(f"ratio drift: second-half median ratio {drift:+.0%} vs first half, intervals apart "
                            f"(limit {PAIR_DRIFT_LIMIT:.0%})")
     return {"valid": not reasons, "reasons": reasons, "notes": [], "checks": checks}
@@ -236,15 +378,18 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
 
 
 def verdict_for(ratios: Sequence[float], timed: int, limits: Sequence, base_acc: dict, new_acc: dict,
-                case_id: str) -> ABVerdict:
+                case_id: str, cells: Sequence[Cell] | None = None) -> ABVerdict:
     """Estimate, pairing validity and judgements from the clean pairs' ratios (``timed`` pairs were timed)."""
-    return judge(ratio_interval(ratios, case_id), pair_validity(ratios, timed), limits, base_acc, new_acc)
+    return judge(ratio_interval(ratios, case_id, cells), pair_validity(ratios, timed, cells), limits, base_acc,
+                 new_acc)
 
 
 def compare_pair(new_ms: Sequence[float], base_ms: Sequence[float], limits: Sequence, base_acc: dict,
-                 new_acc: dict, case_id: str = "") -> ABVerdict:
-    """The A/B verdict for one pair's per-image latencies (timing order, image i of each side timed together)."""
-    return verdict_for(clean_ratios(new_ms, base_ms), len(new_ms), limits, base_acc, new_acc, case_id)
+                 new_acc: dict, case_id: str = "", sessions: Sequence | None = None) -> ABVerdict:
+    """The A/B verdict for one pair's per-image latencies (timing order, image i of each side timed together);
+    ``sessions``: the [NEW, BASE] session that timed each pair (``timed_with``), None for one session a side."""
+    ratios, cells = pool_runs([(new_ms, base_ms, sessions)])
+    return verdict_for(ratios, len(new_ms), limits, base_acc, new_acc, case_id, cells)
 
 
 def _accuracy_ratio(base_acc: dict, new_acc: dict) -> float | None:

@@ -1,15 +1,18 @@
 """Interleaved A/B in the pytest run: ``--aiotbench-baseline BASE_CATALOG.toml`` (cases matched by id) or a
-catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. Both are prepared once, warmed up,
-then timed alternately on the same images in ABBA order, in this process and thread, so whatever else the
-machine does hits both sides of a pair alike. The statistics and verdicts are in ``ab``; this module runs the
+catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. Each side is prepared
+``ab.SESSIONS`` times, all are warmed up, then NEW and BASE are timed alternately on the same images in ABBA
+order, every NEW session against every BASE session in turn, in this process and thread, so whatever else the
+machine does hits both sides of a pair alike and no one session's memory layout decides the ratio. The statistics and verdicts are in ``ab``; this module runs the
 pairs, and its hooks print the verdicts and fail the session (exit 1) on a regression.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import ExitStack
 from pathlib import Path
 from time import perf_counter
+from typing import Sequence
 
 import pytest
 
@@ -44,54 +47,83 @@ def ab_limits(config: pytest.Config) -> list:
         raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
 
 
-def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1
-              ) -> tuple[Measurement, Measurement, dict | None]:
-    """Prepare NEW and BASE, then time them alternately on the same images (``time_prepared``)."""
-    with prepared(new) as a, prepared(base) as b:
-        return time_prepared(a, b, max(new.warmup, base.warmup), progress, threads)
+@dataclasses.dataclass
+class PairTiming:
+    new: Measurement
+    base: Measurement
+    load: dict | None  # the machine's load during the timed pairs (validity.machine_load)
+    sessions: list[list[int]]  # [NEW session, BASE session] that timed each pair (ab.timed_with)
 
 
-def time_prepared(a: Prepared, b: Prepared, warmup: int, progress=lambda done, total: None, threads: int = 1
-                  ) -> tuple[Measurement, Measurement, dict | None]:
-    """Time two prepared sessions alternately on the same images (ABBA), warmup excluded; ``a is b`` times one
-    session against itself. Returns both measurements and the machine load during the timed pairs."""
-    if len(a.inputs) != len(b.inputs):
-        raise ValueError(f"A/B needs the same images on both sides ({len(a.inputs)} vs {len(b.inputs)})")
-    for i in range(warmup):  # warm both, alternately, as they will be timed
-        a.session.infer(a.inputs[i % len(a.inputs)])
-        b.session.infer(b.inputs[i % len(b.inputs)])
-    infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
+def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1,
+              sessions: int = ab.SESSIONS) -> PairTiming:
+    """Prepare ``sessions`` sessions of NEW and of BASE (in ``ab.creation_order``; a side's sessions share its
+    converted inputs), then time them alternately on the same images (``time_prepared``)."""
+    with ExitStack() as stack:
+        made: dict[tuple[str, int], Prepared] = {}
+        for side, k in ab.creation_order(sessions):
+            job, first = (new, made.get(("new", 0))) if side == "new" else (base, made.get(("base", 0)))
+            made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
+        return time_prepared([made["new", k] for k in range(sessions)], [made["base", k] for k in range(sessions)],
+                             max(new.warmup, base.warmup), progress, threads)
+
+
+def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: int,
+                  progress=lambda done, total: None, threads: int = 1) -> PairTiming:
+    """Time NEW and BASE sessions alternately on the same images (ABBA), every NEW session against every BASE
+    session in turn (``ab.schedule``), warmup excluded. ``news == bases`` times one session against itself."""
+    if len(news) != len(bases) or not news:
+        raise ValueError(f"A/B needs as many sessions on both sides ({len(news)} vs {len(bases)})")
+    total = len(news[0].inputs)
+    if any(len(p.inputs) != total for p in (*news, *bases)):
+        raise ValueError(f"A/B needs the same images on both sides "
+                         f"({', '.join(str(len(p.inputs)) for p in (*news, *bases))})")
+    for i in range(warmup):  # warm every session, alternately, as they will be timed
+        for p in (*news, *bases):
+            p.session.infer(p.inputs[i % total])
     out_a, out_b, lat_a, lat_b = [], [], [], []
-    clock, total = perf_counter, len(xa)
+    clock = perf_counter
+    segments = ab.schedule(total, len(news))
     before = validity.snapshot()
-    for i in range(total):
-        if ab.new_first(i):
-            t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
-            lat_a.append(t1 - t0)
-            lat_b.append(t2 - t1)
-        else:
-            t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
-            lat_b.append(t1 - t0)
-            lat_a.append(t2 - t1)
-        out_a.append(ya)
-        out_b.append(yb)
-        progress(i + 1, total)
+    for seg in segments:
+        a, b = news[seg.new], bases[seg.base]
+        infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
+        # Untimed BASE then NEW: the first (NEW-first) pair follows its own NEW session, as every NEW-first
+        # pair inside a segment does, whichever sessions ran the segment before.
+        infer_b(xb[seg.start])
+        infer_a(xa[seg.start])
+        for i in range(seg.start, seg.stop):
+            if ab.new_first(i):
+                t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
+                lat_a.append(t1 - t0)
+                lat_b.append(t2 - t1)
+            else:
+                t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
+                lat_b.append(t1 - t0)
+                lat_a.append(t2 - t1)
+            out_a.append(ya)
+            out_b.append(yb)
+            progress(i + 1, total)
     load = validity.machine_load(before, validity.snapshot(), threads)
-    return a.measurement(out_a, lat_a), b.measurement(out_b, lat_b), load
+    return PairTiming(news[0].measurement(out_a, lat_a), bases[0].measurement(out_b, lat_b), load,
+                      ab.timed_with(segments))
 
 
-def pair_entry(case_id: str, baseline: Case, base: Measurement, new_entry: dict, labels, scored: bool,
-               load: dict | None, limits: list) -> dict:
+def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict, labels, scored: bool,
+               limits: list) -> dict:
     """The ``ab`` block of the candidate's JSON entry: the baseline's numbers, the paired ratio, the verdict."""
+    base = timing.base
     base_ms = [s * 1e3 for s in base.latencies_s]
     base_acc = {"top1": accuracy(base.topk, labels, 1) if scored else None,
                 "top5": accuracy(base.topk, labels, 5) if scored else None}
     new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"]}
-    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id)
+    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id,
+                             timing.sessions)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
                          "latency_ms": latency_stats_ms(base.latencies_s), "runtime": dict(base.session),
-                         "validity": validity.assess(base_ms, load),
+                         "validity": validity.assess(base_ms, timing.load),
                          "per_image": {"latency_ms": base_ms}},
+            "timed_with": timing.sessions,
             **result.as_dict()}
 
 
@@ -106,9 +138,12 @@ def ab_lines(results: list[dict]) -> list[str]:
         acc = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
         num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731 (no clean pair of one order: no ratio)
         timed = pair["pair_validity"]["checks"].get("pairs", r["pairs"])
+        sessions = r.get("sessions") or {}
+        spread = (f", {sessions['per_side']} sessions a side: ±{sessions['widening']:.1%}"
+                  if sessions.get("widening") is not None and sessions.get("per_side", 1) > 1 else "")
         lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
-                     f"{r['pairs']} clean pairs of {timed}), top-1 {acc(base['top1'])} -> {acc(entry['top1'])}: "
-                     f"{pair['verdict'].upper()}")
+                     f"{r['pairs']} clean pairs of {timed}{spread}), top-1 {acc(base['top1'])} -> "
+                     f"{acc(entry['top1'])}: {pair['verdict'].upper()}")
         lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]
                   if j["verdict"] != ab.NO_REGRESSION]
         if not pair["pair_validity"]["valid"]:

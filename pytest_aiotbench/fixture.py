@@ -86,7 +86,8 @@ class AiotbenchFixture:
             started = perf_counter()
             baseline = state.baselines.get(case.id)
             if baseline is not None:  # interleaved A/B against the baseline (abrun)
-                measurement, base_measurement, timing.load = self._time_pair(job, baseline, progress)
+                pair = self._time_pair(job, baseline, progress)
+                measurement, timing.load = pair.new, pair.load
                 timing.record(measurement.latencies_s)
             else:
                 measurement = state.target(self.device).run(job, timing)
@@ -110,8 +111,8 @@ class AiotbenchFixture:
             if baseline is not None:
                 from .abrun import pair_entry
 
-                entry["ab"] = pair_entry(case.id, baseline, base_measurement, entry, state.dataset.labels,
-                                         state.dataset.labeled, timing.load, state.ab_limits)
+                entry["ab"] = pair_entry(case.id, baseline, pair, entry, state.dataset.labels,
+                                         state.dataset.labeled, state.ab_limits)
             if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
                 entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
             entry = plain_json(entry, case.id)

@@ -52,7 +52,8 @@ CASE = {
             "type": "object",
             "required": ["baseline", "ratio", "pair_validity", "verdict", "judgements"],
             "properties": {
-                "ratio": {"type": "object", "required": ["median", "low", "high", "pairs"]},
+                "ratio": {"type": "object", "required": ["median", "low", "high", "pairs", "sampling", "sessions"]},
+                "timed_with": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
                 "pair_validity": _validity,
                 "verdict": {"enum": ["regression", "no regression", "cannot judge", "not gated"]},
                 "judgements": {"type": "array", "items": {"type": "object",

@@ -54,15 +54,16 @@ def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
 
 
 @contextmanager
-def prepared(job: Job, framework=None) -> Iterator[Prepared]:
-    """Prepare, convert the pixels to the model's input and check the first answer (nothing timed but prepare
-    and the first inference); the session is closed on exit."""
+def prepared(job: Job, framework=None, inputs: list | None = None) -> Iterator[Prepared]:
+    """Prepare, convert the pixels to the model's input (or take ``inputs``, another session's of this job) and
+    check the first answer (nothing timed but prepare and the first inference); the session is closed on exit."""
     framework = framework or get_framework(job.framework)
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
     prepare_s = perf_counter() - start
     try:
-        inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+        if inputs is None:
+            inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
         # The first inference (timed alone, as first_ms) also checks the output: batch 1 x num_classes.
         # Sessions that can return the whole output tensor show its batch dimension too.
         infer_full = getattr(session, "infer_full", None)
