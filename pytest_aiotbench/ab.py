@@ -63,7 +63,7 @@ def new_first(pair_index: int) -> bool:
 
 # ------------------------------------------------------------------------------------------ the sessions' cross
 
-Cell = tuple  # (cross, NEW session, BASE session): cross = one set of sessions (a repeat prepares a new set)
+Cell = tuple[int, int, int]  # (cross, NEW session, BASE session): cross = one set of sessions (a repeat prepares a new set)
 
 
 @dataclass(frozen=True)

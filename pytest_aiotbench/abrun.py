@@ -2,8 +2,9 @@
 catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. Each side is prepared
 ``ab.SESSIONS`` times, all are warmed up, then NEW and BASE are timed alternately on the same images in ABBA
 order, every NEW session against every BASE session in turn, in this process and thread, so whatever else the
-machine does hits both sides of a pair alike and no one session's memory layout decides the ratio. The statistics and verdicts are in ``ab``; this module runs the
-pairs, and its hooks print the verdicts and fail the session (exit 1) on a regression.
+machine does hits both sides of a pair alike and no one session's memory layout decides the ratio. The
+statistics and verdicts are in ``ab``; this module runs the pairs, and its hooks print the verdicts and fail
+the session (exit 1) on a regression.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class PairTiming:
     new: Measurement
     base: Measurement
     load: dict | None  # the machine's load during the timed pairs (validity.machine_load)
-    sessions: list[list[int]]  # [NEW session, BASE session] that timed each pair (ab.timed_with)
+    timed_with: list[list[int]]  # [NEW session, BASE session] that timed each pair (ab.timed_with)
 
 
 def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1,
@@ -118,12 +119,12 @@ def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict
                 "top5": accuracy(base.topk, labels, 5) if scored else None}
     new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"]}
     result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id,
-                             timing.sessions)
+                             timing.timed_with)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
                          "latency_ms": latency_stats_ms(base.latencies_s), "runtime": dict(base.session),
                          "validity": validity.assess(base_ms, timing.load),
                          "per_image": {"latency_ms": base_ms}},
-            "timed_with": timing.sessions,
+            "timed_with": timing.timed_with,
             **result.as_dict()}
 
 

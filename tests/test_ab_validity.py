@@ -268,6 +268,20 @@ def test_interval_covers_the_true_ratio_whatever_the_sessions_differ_by():
         assert covered >= 35 and single <= single_at_most, (sd, covered, single)
 
 
+def test_a_pair_of_sessions_without_clean_pairs_cannot_be_judged():
+    """Every pair timed on NEW session 1 / BASE session 0 preempted: that combination says nothing, so the cross
+    is incomplete and the latency cannot be judged, saying which sessions."""
+    new, base, sessions = _crossed_run(4, [1.0, 1.0], [1.0, 1.0], true=1.3)
+    lost = np.array([s == [1, 0] for s in sessions])
+    new[lost] *= 5
+    verdict = ab.compare_pair(new, base, parse_limits(["latency:+5%"]), ACC, ACC, "c", sessions)
+    assert verdict.verdict == ab.CANNOT_JUDGE and np.isnan(verdict.estimate.median)
+    assert verdict.validity["reasons"] == ["too few clean pairs on sessions NEW 1/BASE 0 (need >= 2 with each model "
+                                           "first on every pair of sessions)"]
+    with pytest.raises(ValueError, match="sessions of every pair"):
+        ab.ratio_interval(ab.clean_ratios(new, base), "c", [(0, 0, 0)] * 3)
+
+
 def test_repeats_are_crosses_of_their_own_sessions():
     new, base, sessions = _crossed_run(3, [1.0, 1.0], [1.0, 1.0], n=41)
     ratios, cells = ab.pool_runs([(new, base, sessions), (new, base, None)])
