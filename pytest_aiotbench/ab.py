@@ -120,7 +120,7 @@ class RatioEstimate:
     pairs: int
     sampling: tuple[float, float] = (float("nan"), float("nan"))  # the interval from resampling pairs alone
     session_sd: float | None = None  # SD of one session's offset, measured in this run (log scale ~ fraction)
-    session_term: float = 0.0  # the half-width (log scale) it adds: t(df) x its standard error in the estimate
+    session_term: float | None = None  # the half-width (log scale) it adds: t(df) x its standard error
     sessions: int = 1  # sessions per side
 
     def as_dict(self) -> dict:
@@ -368,7 +368,7 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
             point, bound = acc_ratio / estimate.median, acc_ratio / estimate.low
             beyond = bound < 1 + threshold / 100
         text = (f"{name} x{point:.3f} (95% interval of the paired ratio {estimate.low:.3f}-{estimate.high:.3f}; "
-                f"limit {limit})")
+                f"limit {limit})" if math.isfinite(point) else f"{name}: no paired ratio (limit {limit})")
         if not validity["valid"]:
             verdict, text = CANNOT_JUDGE, f"{text}; pairing INVALID: {'; '.join(validity['reasons'])}"
         else:
