@@ -63,7 +63,7 @@ def new_first(pair_index: int) -> bool:
 
 # ------------------------------------------------------------------------------------------ the sessions' cross
 
-Cell = tuple[int, int, int]  # (cross, NEW session, BASE session): cross = one set of sessions (a repeat prepares a new set)
+Cell = tuple[int, int, int]  # (cross, NEW session, BASE session); a cross is one set of sessions (a repeat)
 
 
 @dataclass(frozen=True)
