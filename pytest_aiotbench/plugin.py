@@ -36,8 +36,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args):
     """``--device`` is a short alias of ``--aiotbench-device``, offered only once the initial conftests and every
     plugin have declared their options, and only when none of them owns ``--device``: many ML projects declare
-    their own, and pytest refuses to start when two declare the same flag."""
-    result = yield
+    their own, and pytest refuses to start when two declare the same flag. Also the start-up checks of
+    ``startup``: a space-separated option value taken for a test path, a conftest declaring the plugin's names."""
+    from . import startup
+
+    startup.check_rootdir(early_config, parser, args)
+    try:
+        result = yield
+    except Exception as exc:  # a conftest declaring one of our flags: argparse's conflict, as one line
+        error = startup.conflict_error(exc)
+        if error is None:
+            raise
+        raise error from None
+    startup.check_declarations(parser)
     if not _option_declared(parser, options.DEVICE_ALIAS):
         parser.getgroup(*options.GROUP).addoption(
             options.DEVICE_ALIAS, action="append", default=None, dest="aiotbench_device", metavar="SPEC",

@@ -1,0 +1,130 @@
+"""Start-up checks that run while pytest reads its command line, before any conftest, test or runtime is loaded.
+
+Why the rootdir check exists: pytest picks its rootdir and ini file from the command line's *free* arguments
+before it loads entry-point plugins, so at that moment it does not know ``--aiotbench-dataset`` takes a value and
+reads ``--aiotbench-dataset /data/val`` as a flag plus a test path ``/data/val``. The rootdir and ini file are then
+looked up from the dataset folder and the project's own ini file (``aiotbench_min_top1``, ``addopts``…) is silently
+ignored. No plugin can declare options earlier (entry points load after that decision), so the plugin re-runs
+pytest's own lookup with its options known: the same answer is fine; an answer that differs only in the rootdir (no
+ini settings involved) is corrected; one that would lose or swap ini settings is a usage error telling the user to
+write ``--opt=value``.
+
+Why the declaration check exists: a conftest that declares an option or ini key of the plugin's own name either
+crashes argparse (a long traceback) or silently replaces the plugin's declaration (its default then wins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import options
+
+
+def value_flags() -> set[str]:
+    """The plugin's options that take a value (a space-separated value can be taken for a test path)."""
+    return {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.kind != "flag"}
+
+
+def _leaked_values(args: list[str]) -> list[tuple[str, str]]:
+    """(flag, value) pairs written as two words whose value names an existing path: what pytest's first look at
+    the command line takes for test paths. ``--`` ends the options."""
+    flags, pairs = value_flags(), []
+    for i, token in enumerate(args[:-1]):
+        if token == "--":
+            break
+        value = args[i + 1]
+        if token in flags and not value.startswith("-") and _exists(value.split("::", 1)[0]):
+            pairs.append((token, value))
+    return pairs
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:
+        return False
+
+
+def _determine_setup(config: pytest.Config, ns: argparse.Namespace) -> tuple[Path, Path | None, dict]:
+    from _pytest.config.findpaths import determine_setup
+
+    kwargs = dict(inifile=ns.inifilename, override_ini=getattr(ns, "override_ini", None), args=ns.file_or_dir,
+                  rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir)
+    accepted = inspect.signature(determine_setup).parameters  # pytest 8.x has no override_ini parameter
+    rootpath, inipath, inicfg = determine_setup(**{k: v for k, v in kwargs.items() if k in accepted})[:3]
+    return rootpath, inipath, inicfg
+
+
+def _plain(cfg: Any) -> dict:
+    return {k: getattr(v, "value", v) for k, v in dict(cfg or {}).items()}
+
+
+def check_rootdir(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Called from ``pytest_load_initial_conftests`` (before any conftest loads), with the plugin's options known."""
+    addopts = list(config.getini("addopts") or [])
+    own = args[len(addopts):] if addopts and args[:len(addopts)] == addopts else list(args)  # what pytest saw
+    leaked = _leaked_values(own)
+    if not leaked:
+        return
+    try:
+        ns = parser.parse_known_args(own)
+        rootpath, inipath, inicfg = _determine_setup(config, ns)
+    except pytest.UsageError:  # a bad value of some option: pytest's own parse reports it in a moment
+        return
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    flag, value = leaked[0]
+    old_cfg = getattr(config, "_inicfg", None)
+    if old_cfg is not None and _plain(old_cfg) == _plain(inicfg) and hasattr(config, "_rootpath"):
+        # Same ini settings (typically none at all): only the rootdir is wrong (e.g. the dataset folder, where
+        # .pytest_cache would be written). Correct it; nothing the user wrote is lost.
+        config._rootpath, config._inipath = rootpath, inipath
+        parser.extra_info["rootdir"], parser.extra_info["inifile"] = str(rootpath), str(inipath)
+        if ns.confcutdir is None:  # pytest derived it from the wrong rootdir
+            config.known_args_namespace.confcutdir = str(inipath.parent if inipath else rootpath)
+        return
+    if inipath is not None:
+        lost = f"would ignore {inipath}" + (f" and read {config.inipath} instead" if config.inipath else "")
+    else:
+        lost = f"would read {config.inipath}, which is not this project's"
+    raise pytest.UsageError(
+        f"{flag} {value}: pytest chooses its ini file before it knows the plugin's options, took {value} for a test "
+        f"path and {lost}; write {flag}={value}")
+
+
+def conflict_error(exc: BaseException) -> pytest.UsageError | None:
+    """A conftest/plugin declaring one of the plugin's own flags: argparse's conflict (or pytest's 'already added')
+    as one line, or None when the error is about something else."""
+    text = str(exc)
+    ours = value_flags() | {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS} | {"--aiotbench"}
+    named = sorted(f for f in ours if f in text.replace("'", " ").replace(",", " ").replace("{", " ").split())
+    if not named or not (isinstance(exc, argparse.ArgumentError) or "already added" in text):
+        return None
+    return pytest.UsageError(f"{', '.join(named)} is declared twice: a conftest or another plugin declares an option "
+                             "of pytest-aiotbench's own name; rename it (or disable the plugin with -p no:aiotbench)")
+
+
+def check_declarations(parser: pytest.Parser) -> None:
+    """After the initial conftests loaded: an ini key or option destination of the plugin's own name declared by
+    someone else silently replaces the plugin's (its default would win): one line, exit 4."""
+    inidict = getattr(parser, "_inidict", {})  # pytest has no public view of declared ini keys
+    for name, opt in options.BY_INI.items():
+        declared = inidict.get(name)
+        if declared is not None and declared[0] != opt.help:  # the plugin's own declaration carries its help text
+            raise pytest.UsageError(
+                f"ini key {name} is declared twice: a conftest or another plugin declares an ini key of "
+                "pytest-aiotbench's own name (its default would silently replace the plugin's); rename it")
+    ours = {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS} | {"--aiotbench", options.DEVICE_ALIAS}
+    dests = set(options.BY_INI) | {"aiotbench"}
+    for group in [parser._anonymous, *parser._groups]:
+        for opt in group.options:
+            if opt.dest in dests and not set(opt.names()) & ours:
+                raise pytest.UsageError(
+                    f"option {'/'.join(opt.names())} stores into {opt.dest!r}, the destination of pytest-aiotbench's "
+                    "own option (it would silently set the plugin's value); a conftest or another plugin must "
+                    "rename its dest")
