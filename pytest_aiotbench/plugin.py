@@ -4,25 +4,28 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from . import catalog as catalog_mod
 from . import options
-from .dataset import DatasetError, open_dataset
-from .entry import case_entry
-from .frameworks import UnknownFramework, available_frameworks
-from .oneline import one_line
-from .options import Settings
-from .session import STATE_KEY, AiotbenchState, get_state
-from .storage import ReportLock, ReportPathError, check_writable
-from .repeats import repeat_test_id
-from .targets import TargetError, close_all as close_all_targets, parse_device_spec
+
+# Nothing heavy at import time: a pytest run without --aiotbench must not pay for numpy, Pillow or a runtime (the
+# modules below all import numpy). Each function imports what it uses; tests/test_frontdoor_plugin_switch.py checks.
+if TYPE_CHECKING:
+    from .options import Settings
+    from .session import AiotbenchState
+
+GATE_PLUGIN = "aiotbench-gate"  # gate.py's hooks, registered by this plugin (see _register_gate)
+
 
 def pytest_addhooks(pluginmanager):
     from . import hookspec
 
     pluginmanager.add_hookspecs(hookspec)
+    # The gate used to be a second pytest11 entry point (so -p no:aiotbench left its options). An install made
+    # before it became part of this plugin still lists it: never load it twice.
+    pluginmanager.set_blocked("aiotbench_gate")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +33,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--aiotbench", action="store_true", default=False,
                     help="run the AIoTBench benchmark cases (model x framework x quantization)")
     options.register(parser, options.CORE_OPTIONS)
+    if not _option_declared(parser, options.GATE_OPTIONS[0].flag):  # declared already if the stale gate loaded first
+        options.register(parser, options.GATE_OPTIONS)  # what gate.pytest_addoption does (gate.py is imported lazily)
+
+
+def _gate_wanted(config: pytest.Config) -> bool:
+    if config.getoption("aiotbench"):
+        return True
+    for opt in options.GATE_OPTIONS:  # the gate also checks (and reports on) its options in runs without --aiotbench
+        if config.getoption(opt.ini, default=None) or config.getini(opt.ini):
+            return True
+    return False
+
+
+def _register_gate(config: pytest.Config) -> None:
+    """gate.py's hooks (every ``pytest_*`` function but ``pytest_addoption``, whose options are registered above),
+    registered as part of this plugin so ``-p no:aiotbench`` switches everything off, and imported only when used.
+    Registered from pytest_configure after the core state exists: pytest replays pytest_configure for it at once."""
+    import types
+
+    if config.pluginmanager.has_plugin(GATE_PLUGIN):
+        return
+    from . import gate
+
+    hooks = {name: getattr(gate, name) for name in dir(gate)
+             if name.startswith("pytest_") and name != "pytest_addoption" and callable(getattr(gate, name))}
+    config.pluginmanager.register(types.SimpleNamespace(**hooks), GATE_PLUGIN)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -63,6 +92,8 @@ def _option_declared(parser: pytest.Parser, flag: str) -> bool:
 
 def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | None, Path]:
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
+    from . import catalog as catalog_mod
+
     if settings.models_dir is not None and not settings.models_dir.is_dir():  # asked for: never a silent fallback
         raise catalog_mod.CatalogError(f"--aiotbench-models {settings.models_dir}: "
                                        f"{'not a folder' if settings.models_dir.exists() else 'folder not found'}")
@@ -76,6 +107,8 @@ def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | 
 
 def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[str] | None]:
     """All cases to parametrize, and the ids of the canonical set (whether or not they run)."""
+    from . import catalog as catalog_mod
+
     builtin, models_dir = _builtin_catalog(config, settings)
     builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, builtin=True) if builtin else []
     canonical_ids = [c.id for c in builtin_cases if c.canonical] if builtin else None
@@ -96,6 +129,9 @@ def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[s
 
 def _check_frameworks(cases: list) -> None:
     """Unknown frameworks are found at collection (entry-point names only: no runtime is imported)."""
+    from . import catalog as catalog_mod
+    from .frameworks import UnknownFramework, available_frameworks
+
     known = set(available_frameworks())
     for case in cases:
         if case.framework not in known:
@@ -110,6 +146,7 @@ def _check_option_keys(case) -> None:
     framework class imports no runtime."""
     if not case.options:
         return
+    from . import catalog as catalog_mod
     from .frameworks import get_framework
 
     accepted = getattr(get_framework(case.framework), "option_keys", None)
@@ -125,7 +162,15 @@ def _check_option_keys(case) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "aiotbench: an AIoTBench benchmark case")
     if not config.getoption("aiotbench"):
+        if _gate_wanted(config):
+            _register_gate(config)
         return
+    from . import catalog as catalog_mod
+    from .dataset import DatasetError, open_dataset
+    from .session import STATE_KEY, AiotbenchState
+    from .storage import ReportLock, ReportPathError, check_writable
+    from .targets import TargetError, parse_device_spec
+
     settings = options.read_settings(config)  # bad option values: UsageError naming the valid range
     lock = None
     try:
@@ -162,6 +207,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
         config.addinivalue_line("markers", f"{name}: AIoTBench cases with framework or quantization '{name}'")
     _point_collection_at_cases(config)
+    _register_gate(config)
 
 
 def _point_collection_at_cases(config: pytest.Config) -> None:
@@ -190,6 +236,9 @@ QUIET_UNTIMED = pytest.mark.filterwarnings("ignore:Benchmark fixture was not use
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "aiotbench" not in metafunc.fixturenames:
         return
+    from .repeats import repeat_test_id
+    from .session import get_state
+
     state = get_state(metafunc.config)
     if state is None:
         params = [pytest.param(None, id="aiotbench", marks=pytest.mark.skip(reason="benchmark cases run with --aiotbench"))]
@@ -214,6 +263,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """A case with a relative threshold ("99% of fp32") runs after its reference; with --aiotbench-repeat, all
     cases once, then all again."""
+    if not config.getoption("aiotbench"):
+        return
+    from .session import get_state
+
     state = get_state(config)
     if state is None:
         return
@@ -236,6 +289,7 @@ def _case_of(item):
 def aiotbench(request, benchmark):
     """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``."""
     from .fixture import AiotbenchFixture
+    from .session import get_state
 
     case, device, repeat = request.param
     return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
@@ -269,6 +323,8 @@ class SessionHooks:
         self.state.record({**entry, "status": status, "reason": reason})
 
     def _unmeasured_entry(self, result_id: str, status: str, reason: str | None) -> dict | None:
+        from .entry import case_entry
+
         for device in self.state.settings.devices:
             for case in self.state.cases:
                 if self.state.result_id(case, device) == result_id:
@@ -306,11 +362,15 @@ class SessionHooks:
     def pytest_unconfigure(self) -> None:
         if self.state.report_lock is not None:
             self.state.report_lock.release()
+        from .targets import close_all as close_all_targets
+
         close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 
 def _reason(report: pytest.TestReport) -> str:
     """Why a case did not pass, as one line (the one rule: ``oneline.one_line``), without pytest's prefixes."""
+    from .oneline import one_line
+
     if report.skipped and isinstance(report.longrepr, tuple):
         message, prefix = str(report.longrepr[2]), "Skipped: "
     else:
