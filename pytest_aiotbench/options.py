@@ -16,6 +16,12 @@ import pytest
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
 MAX_THREADS = 256  # a typo like 10000 must be a usage error, not 10000 runtime threads
 MAX_IMAGES = 100_000  # ImageNet val has 50 000; 10**8 synthetic images would hang the run before its first case
+# Every count and duration has an upper bound: a typo (an extra 0, 10**20) is a usage error, not an OverflowError
+# traceback, minutes of collecting a million repeat items, or a warmup that never ends.
+MAX_WARMUP = 10_000  # AIoTBench warms up 10 times; 10 000 inferences of a large model already take hours
+MAX_REPEAT = 1_000  # items = cases x repeats, collected up front
+MAX_DEADLINE_S = 7 * 24 * 3600.0  # one remote job
+MAX_IO_TIMEOUT_S = 24 * 3600.0  # larger values overflow socket timeouts
 
 
 # ------------------------------------------------------------------------------------------------- parsers
@@ -90,8 +96,9 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-threads", "aiotbench_threads",
          f"inference threads, 1..{MAX_THREADS} (default 1, as the AIoTBench app)",
          parse=integer(1, MAX_THREADS), default=1, metavar="N"),
-    Option("--aiotbench-warmup", "aiotbench_warmup", "untimed warmup inferences per case, >= 0 (default 10)",
-         parse=integer(0), default=10, metavar="N"),
+    Option("--aiotbench-warmup", "aiotbench_warmup",
+         f"untimed warmup inferences per case, 0..{MAX_WARMUP} (default 10)",
+         parse=integer(0, MAX_WARMUP), default=10, metavar="N"),
     Option("--aiotbench-min-top1", "aiotbench_min_top1",
          "required top-1 for every case, overriding the catalog's min_top1 (fraction in [0, 1], e.g. 0.7)",
          parse=number(0.0, 1.0), metavar="X"),
@@ -114,11 +121,11 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-device-workdir", "aiotbench_device_workdir",
          "device folder for job work dirs (default /data/local/tmp for adb, /tmp for ssh)", metavar="DIR"),
     Option("--aiotbench-device-deadline", "aiotbench_device_deadline",
-         "seconds one remote job may take in all, > 0 (default 900)", parse=number(0.0, low_open=True),
-         metavar="SECONDS"),
+         f"seconds one remote job may take in all, in (0, {MAX_DEADLINE_S:g}] (default 900)",
+         parse=number(0.0, MAX_DEADLINE_S, low_open=True), metavar="SECONDS"),
     Option("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout",
-         "seconds of silence that mean a device is frozen, > 0 (default 30)", parse=number(0.0, low_open=True),
-         metavar="SECONDS"),
+         f"seconds of silence that mean a device is frozen, in (0, {MAX_IO_TIMEOUT_S:g}] (default 30)",
+         parse=number(0.0, MAX_IO_TIMEOUT_S, low_open=True), metavar="SECONDS"),
     Option("--aiotbench-ssh-key", "aiotbench_ssh_key", "private key for ssh:// devices", path=True,
          metavar="FILE"),
     Option("--aiotbench-ssh-known-hosts", "aiotbench_ssh_known_hosts", "known_hosts file for ssh:// devices",
@@ -127,8 +134,8 @@ CORE_OPTIONS: list[Option] = [
          "A/B: catalog of baseline cases (matched by id), each timed interleaved with its candidate in this run; "
          "gated by the latency and accuracy limits of --aiotbench-fail-on", path=True, metavar="CATALOG"),
     Option("--aiotbench-repeat", "aiotbench_repeat",
-         "time every case N times (N >= 1), interleaved across cases; report the median of the repeats and their "
-         "spread", parse=integer(1), default=1, metavar="N"),
+         f"time every case N times (1..{MAX_REPEAT}), interleaved across cases; report the median of the repeats "
+         "and their spread", parse=integer(1, MAX_REPEAT), default=1, metavar="N"),
     Option("--aiotbench-fail-invalid", "aiotbench_fail_invalid",
          "fail the session when a gated latency cannot be judged (INVALID measurement)", kind="flag", default=False),
 ]

@@ -161,6 +161,9 @@ def _check_option_keys(case) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "aiotbench: an AIoTBench benchmark case")
+    from . import startup
+
+    startup.check_limits(config)
     if not config.getoption("aiotbench"):
         if _gate_wanted(config):
             _register_gate(config)
@@ -201,6 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.baselines = abrun.load_baselines(settings.baseline, cases)
     except catalog_mod.CatalogError as exc:
         raise pytest.UsageError(str(exc)) from None
+    startup.check_ab(settings, state.baselines)
     if state.baselines:
         state.ab_limits = abrun.ab_limits(config)
         config.pluginmanager.register(abrun.ABHooks(state, settings.fail_invalid), "aiotbench-ab")

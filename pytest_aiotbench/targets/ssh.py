@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import select
+import socket
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,15 +18,43 @@ DEFAULT_WORKDIR = "/tmp"
 
 
 def parse_ssh_spec(spec: str) -> tuple[str, str, int]:
-    """ssh://user@host[:port] -> (user, host, port)."""
+    """ssh://user@host[:port] -> (user, host, port). No user part means the local user name; a written but empty
+    user (``ssh://@host``) or port (``host:``, ``host:0``) is a mistake, never root or port 22."""
     parts = urlsplit(spec)
     try:
-        port = parts.port or 22
+        port = parts.port
     except ValueError:
-        raise TransportError(f"{spec}: bad port") from None
-    if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/"):
+        raise TransportError(f"{spec}: bad port (expected 1..65535)") from None
+    if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise TransportError(f"{spec}: expected ssh://user@host[:port]")
-    return parts.username or getpass.getuser(), parts.hostname, port
+    hostport = parts.netloc.rpartition("@")[2]
+    if "@" in parts.netloc and not parts.username:
+        raise TransportError(f"{spec}: empty user name before '@' (write ssh://user@host, or leave out 'user@' "
+                             "for your local user name)")
+    if parts.password is not None:
+        raise TransportError(f"{spec}: no password in the address: ssh devices use key authentication "
+                             "(--aiotbench-ssh-key)")
+    if port == 0 or (port is None and hostport.endswith(":")):
+        raise TransportError(f"{spec}: bad port (expected 1..65535)")
+    return parts.username or getpass.getuser(), parts.hostname, port or 22
+
+
+def check_ssh_files(key_filename: str | None, known_hosts: str | None) -> None:
+    """A key or known_hosts file that was asked for but is not there is a usage error at start, not a
+    traceback per case (paramiko would fail each connection)."""
+    for flag, path in (("--aiotbench-ssh-key", key_filename), ("--aiotbench-ssh-known-hosts", known_hosts)):
+        if path is None:
+            continue
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise TransportError(f"{flag} {path}: file not found")
+        if not p.is_file():
+            raise TransportError(f"{flag} {path}: not a file")
+        try:
+            with p.open("rb"):
+                pass
+        except OSError as exc:
+            raise TransportError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
 
 
 class SshTransport:
@@ -48,9 +77,10 @@ class SshTransport:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())  # an unknown board is an error, not a prompt
         t = self.io_timeout_s
         try:
+            sock = self._open_socket(t)
             client.connect(self.host, self.port, username=self.user, key_filename=self.key_filename,
                            look_for_keys=self.key_filename is None, allow_agent=self.key_filename is None,
-                           timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t)
+                           timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t, sock=sock)
         except paramiko.AuthenticationException as exc:
             raise TransportError(f"key authentication failed ({one_line(exc, with_type=True)}); "
                                  "give the key with --aiotbench-ssh-key") from None
@@ -63,6 +93,26 @@ class SshTransport:
             raise TransportError(f"cannot connect: {one_line(exc, with_type=True)}") from None
         client.get_transport().set_keepalive(max(1, int(t // 3)))
         self._client = client
+
+    def _open_socket(self, timeout: float) -> socket.socket:
+        """The TCP connection, once the server has said something: a port that accepts and never sends the SSH
+        banner is named as such (paramiko would only say 'No existing session' after its timeout)."""
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        try:
+            sock.settimeout(timeout)
+            first = sock.recv(1, socket.MSG_PEEK)  # left in the socket for paramiko
+        except TimeoutError:
+            sock.close()
+            raise TransportError(f"{self.host}:{self.port} accepted the connection but sent no SSH banner in "
+                                 f"{timeout:g}s (not an SSH server, or its sshd is hung)") from None
+        except OSError:
+            sock.close()
+            raise
+        if not first:
+            sock.close()
+            raise TransportError(f"{self.host}:{self.port} closed the connection before sending the SSH banner "
+                                 "(not an SSH server, or it refuses this client)")
+        return sock
 
     def _transport(self):
         transport = self._client.get_transport() if self._client else None
@@ -154,9 +204,20 @@ class SshTarget(RemoteTarget):
     def __init__(self, user: str, host: str, port: int, *, key_filename: str | None = None,
                  known_hosts: str | None = None, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
                  workdir_base: str = DEFAULT_WORKDIR, **options):
+        check_ssh_files(key_filename, known_hosts)  # built at start (pytest_configure): exit 4 there
+        first_failure: list[str] = []
+
         def connect() -> SshTransport:
-            return SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
-                                io_timeout_s=io_timeout_s)
+            # A board that cannot be reached once in a run is not tried again for every later case (each try
+            # can cost a full timeout): later cases fail at once, naming the first failure.
+            if first_failure:
+                raise TransportError(f"not tried again: the first connection in this run failed ({first_failure[0]})")
+            try:
+                return SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
+                                    io_timeout_s=io_timeout_s)
+            except TransportError as exc:
+                first_failure.append(str(exc))
+                raise
 
         super().__init__(f"ssh://{user}@{host}:{port}", connect, workdir_base=workdir_base,
                          io_timeout_s=io_timeout_s, **options)
