@@ -24,19 +24,29 @@ MAIN_PACKAGES=${ARM_BOARD_PACKAGES:-"numpy ai-edge-litert==2.3.0 onnxruntime==1.
 RPI_PACKAGES=${ARM_BOARD_RPI_PACKAGES:-"tflite-runtime==2.14.0 numpy==1.26.4"}
 DEB_PACKAGES="python3,libstdc++6,libgcc-s1,dash,coreutils,grep,sed,base-files,openssh-sftp-server"
 
-DIR=${ARM_BOARD_DIR:-$HOME/.cache/aiotbench-board}
-if [ "${1:-}" = "--dir" ]; then DIR=$2; shift 2; fi
-CMD=${1:-status}
-shift || true
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
-ROOT=$DIR/root
-SSHD_DIR=$DIR/ssh
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
 say() { echo "arm-board: $*" >&2; }
 die() { say "$*"; exit 1; }
 cannot() { say "cannot emulate here: $*"; exit 3; }
+# `pytest --aiotbench $(scripts/arm-board.sh args)` must not benchmark the host when the board is down (the `$(...)`
+# would expand to nothing): a failed `args` also prints a device the plugin refuses at start, naming this script.
+fail_args() { say "$*"; [ "${CMD:-}" = args ] && echo "--aiotbench-device=unavailable:arm-board"; exit 1; }
+
+DIR=${ARM_BOARD_DIR:-$HOME/.cache/aiotbench-board}
+case "${1:-}" in
+  --dir) [ $# -ge 2 ] && [ -n "$2" ] || { CMD=${3:-}; fail_args "--dir needs a folder: scripts/arm-board.sh --dir DIR COMMAND"; }
+         DIR=$2; shift 2 ;;
+  --dir=*) DIR=${1#--dir=}; shift
+           [ -n "$DIR" ] || { CMD=${1:-}; fail_args "--dir needs a folder: scripts/arm-board.sh --dir DIR COMMAND"; } ;;
+esac
+CMD=${1:-status}
+shift || true
+[ -n "$DIR" ] || fail_args "ARM_BOARD_DIR is empty: give a folder"
+if [ -e "$DIR" ] && [ ! -d "$DIR" ]; then fail_args "$DIR is not a folder (--dir or ARM_BOARD_DIR)"; fi
+mkdir -p "$DIR" 2>/dev/null || fail_args "cannot create the board folder $DIR"
+DIR=$(cd "$DIR" 2>/dev/null && pwd) || fail_args "cannot enter the board folder $DIR"
+ROOT=$DIR/root
+SSHD_DIR=$DIR/ssh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # -- can this machine emulate at all? -------------------------------------------------------------------------------
 check_machine() {
@@ -306,7 +316,7 @@ stop_sshd() {
 
 spec() { echo "ssh://root@127.0.0.1:$(cat "$SSHD_DIR/port")"; }
 
-require_up() { [ -n "$(sshd_pid)" ] || die "the board is not up (scripts/arm-board.sh up)"; }
+require_up() { [ -n "$(sshd_pid)" ] || fail_args "the board is not up (scripts/arm-board.sh up)"; }
 
 with_lock() {  # one builder at a time per board folder (parallel test sessions, two shells)
   exec 9>"$DIR/.lock"

@@ -22,6 +22,7 @@ __all__ = ["DeviceSpec", "Job", "Measurement", "Target", "TargetError", "Timing"
            "resolve_target"]
 
 ACCEPTED_FORMS = "host, adb:SERIAL or ssh://user@host[:port]"
+UNAVAILABLE = "unavailable:"  # a device a helper script could not provide: refused at start, never the host instead
 _BARE_SERIAL = re.compile(r"^[\w.\-]+$")  # emulator-5554, 0123456789ABCDEF
 _NETWORK_SERIAL = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")  # 192.168.1.7:5555, [::1]:5555
 
@@ -39,6 +40,10 @@ def parse_device_spec(spec: str | None) -> DeviceSpec:
     text = (spec or "host").strip()
     if text == "host":
         return DeviceSpec("host", "")
+    if text.startswith(UNAVAILABLE):  # printed by a helper that found its device down (scripts/arm-board.sh args)
+        raise TargetError(f"--device={text}: the {text[len(UNAVAILABLE):] or 'device'} is not available (the command "
+                          "that printed this option found it down and said why above); nothing was run on the host "
+                          "in its place")
     if text.startswith("ssh://"):
         from .ssh import parse_ssh_spec
 
