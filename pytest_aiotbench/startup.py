@@ -30,17 +30,35 @@ def value_flags() -> set[str]:
     return {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.kind != "flag"}
 
 
-def _leaked_values(args: list[str]) -> list[tuple[str, str]]:
+def _takes_value(opt: Any) -> bool:
+    attrs = opt.attrs()
+    action = attrs.get("action")
+    if isinstance(action, str) and action in ("store_true", "store_false", "store_const", "append_const", "count",
+                                              "help", "version"):
+        return False
+    return attrs.get("nargs") != 0
+
+
+def _all_value_flags(parser: pytest.Parser) -> set[str]:
+    """Every long option that takes a value, the plugin's and any other plugin's (pytest-benchmark's
+    ``--benchmark-json PATH`` is read the same wrong way); pytest's own were known when it chose: no difference."""
+    groups = [parser._anonymous, *parser._groups]  # pytest has no public lookup of declared options
+    return {name for group in groups for opt in group.options if _takes_value(opt)
+            for name in opt.names() if name.startswith("--")}
+
+
+def _leaked_values(args: list[str], flags: set[str]) -> list[tuple[str, str]]:
     """(flag, value) pairs written as two words whose value names an existing path: what pytest's first look at
-    the command line takes for test paths. ``--`` ends the options."""
-    flags, pairs = value_flags(), []
+    the command line takes for test paths, the plugin's own options first. ``--`` ends the options."""
+    pairs = []
     for i, token in enumerate(args[:-1]):
         if token == "--":
             break
         value = args[i + 1]
         if token in flags and not value.startswith("-") and _exists(value.split("::", 1)[0]):
             pairs.append((token, value))
-    return pairs
+    ours = value_flags()
+    return sorted(pairs, key=lambda pair: pair[0] not in ours)
 
 
 def _exists(path: str) -> bool:
@@ -68,7 +86,11 @@ def check_rootdir(config: pytest.Config, parser: pytest.Parser, args: list[str])
     """Called from ``pytest_load_initial_conftests`` (before any conftest loads), with the plugin's options known."""
     addopts = list(config.getini("addopts") or [])
     own = args[len(addopts):] if addopts and args[:len(addopts)] == addopts else list(args)  # what pytest saw
-    leaked = _leaked_values(own)
+    try:
+        flags = value_flags() | _all_value_flags(parser)
+    except AttributeError:  # another pytest's internals: the plugin's own options still
+        flags = value_flags()
+    leaked = _leaked_values(own, flags)
     if not leaked:
         return
     try:
@@ -93,7 +115,7 @@ def check_rootdir(config: pytest.Config, parser: pytest.Parser, args: list[str])
     else:
         lost = f"would read {config.inipath}, which is not this project's"
     raise pytest.UsageError(
-        f"{flag} {value}: pytest chooses its ini file before it knows the plugin's options, took {value} for a test "
+        f"{flag} {value}: pytest chooses its ini file before it knows plugins' options, took {value} for a test "
         f"path and {lost}; write {flag}={value}")
 
 

@@ -8,7 +8,7 @@ import pytest
 from pytest_aiotbench import options
 
 BY_FLAG = {o.flag: o for o in options.CORE_OPTIONS + options.GATE_OPTIONS}
-PATH_FLAGS = [o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.path]
+PATH_FLAGS = [o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.path or o.metavar in ("DIR", "FILE")]
 
 INI_TEST = """
 def test_ini_is_the_projects(pytestconfig):
@@ -31,7 +31,7 @@ def test_every_path_option_is_declared_here():
     """The parametrization below covers every path option (a new one is covered automatically)."""
     assert {"--aiotbench-dataset", "--aiotbench-catalog", "--aiotbench-json", "--aiotbench-html",
             "--aiotbench-compare", "--aiotbench-baseline", "--aiotbench-models", "--aiotbench-ssh-key",
-            "--aiotbench-ssh-known-hosts", "--aiotbench-benchmark-model"} <= set(PATH_FLAGS)
+            "--aiotbench-ssh-known-hosts", "--aiotbench-benchmark-model", "--aiotbench-cache"} <= set(PATH_FLAGS)
 
 
 @pytest.mark.parametrize("flag", PATH_FLAGS)
@@ -48,6 +48,13 @@ def test_space_separated_path_value_never_drops_the_ini(pytester, project, flag)
     errors = [line for line in spaced.stderr.lines if line.startswith("ERROR")]
     assert len(errors) == 1 and f"write {flag}={value}" in errors[0] and "pyproject.toml" in errors[0]
     assert "Traceback" not in spaced.stderr.str() + spaced.stdout.str()
+
+
+def test_another_plugins_path_option_is_caught_too(pytester, project):
+    """pytest-benchmark's --benchmark-json is read the same wrong way: the same rule applies."""
+    spaced = pytester.runpytest("-p", "no:cacheprovider", "--benchmark-json", str(project / "file.toml"))
+    assert spaced.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"write --benchmark-json={project / 'file.toml'}" in spaced.stderr.str()
 
 
 def test_space_separated_value_with_test_paths_keeps_the_ini(pytester, project):
