@@ -189,17 +189,17 @@ def _setup(kind: str, root: Path) -> tuple[list[str], str]:
         "threads -3": (["--aiotbench-threads=-3"], "--aiotbench-threads -3: expected an integer in [1, 256]"),
         "threads text": (["--aiotbench-threads=two"], "--aiotbench-threads two: expected an integer in [1, 256]"),
         "threads huge": (["--aiotbench-threads=100000"], "--aiotbench-threads 100000: expected an integer in [1, 256]"),
-        "repeat 0": (["--aiotbench-repeat=0"], "--aiotbench-repeat 0: expected an integer >= 1"),
-        "io-timeout -1": (["--aiotbench-device-io-timeout=-1"], "--aiotbench-device-io-timeout -1: expected a number > 0"),
+        "repeat 0": (["--aiotbench-repeat=0"], "--aiotbench-repeat 0: expected an integer in [1, 1000]"),
+        "io-timeout -1": (["--aiotbench-device-io-timeout=-1"], "--aiotbench-device-io-timeout -1: expected a number in (0, 86400]"),
         "json empty": (["--aiotbench-json="], "--aiotbench-json '': expected a non-empty value"),
         "unknown device scheme": (["--aiotbench-device=bogus:xyz"], "expected host, adb:SERIAL or ssh://user@host[:port]"),
-        "warmup -1": (["--aiotbench-warmup=-1"], "--aiotbench-warmup -1: expected an integer >= 0"),
+        "warmup -1": (["--aiotbench-warmup=-1"], "--aiotbench-warmup -1: expected an integer in [0, 10000]"),
         "min-top1 70": (["--aiotbench-min-top1=70"], "--aiotbench-min-top1 70: expected a number in [0, 1]"),
         "min-top1 nan": (["--aiotbench-min-top1=nan"], "--aiotbench-min-top1 nan: expected a number in [0, 1]"),
         "images 0": (["--aiotbench-images=0"], "--aiotbench-images 0: expected an integer in [1, 100000]"),
         "images huge": (["--aiotbench-images=99999999"], "--aiotbench-images 99999999: expected an integer in [1, 100000]"),
         "models folder missing": (["--aiotbench-models=nope"], f"--aiotbench-models {root / 'nope'}: folder not found"),
-        "deadline 0": (["--aiotbench-device-deadline=0"], "--aiotbench-device-deadline 0: expected a number > 0"),
+        "deadline 0": (["--aiotbench-device-deadline=0"], "--aiotbench-device-deadline 0: expected a number in (0, 604800]"),
     }
     if kind in option_faults:
         extra, message = option_faults[kind]
