@@ -169,9 +169,14 @@ def check_limits(config: pytest.Config) -> None:
             if not limits:
                 raise pytest.UsageError(f"--aiotbench-fail-on {spec!r}: no limit in it (expected METRIC:LIMIT, "
                                         "e.g. p90:+10%, top1:-0.5pt; comma-separated for several)")
-    if options.value(config, "aiotbench_fail_invalid") and not specs:
-        raise pytest.UsageError("--aiotbench-fail-invalid: nothing to judge: it fails the session when a limit of "
-                                "--aiotbench-fail-on cannot be judged, and no --aiotbench-fail-on limit was given")
+    if options.value(config, "aiotbench_fail_invalid") and not specs and config.getoption("aiotbench"):
+        message = ("nothing to judge: it fails the session when a limit of --aiotbench-fail-on cannot be judged, "
+                   "and no --aiotbench-fail-on limit was given")
+        if config.getoption("aiotbench_fail_invalid"):  # asked for on this command line: a mistake
+            raise pytest.UsageError(f"--aiotbench-fail-invalid: {message}")
+        # A project default (ini) for the runs that gate: said, not fatal, in the runs that do not.
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"aiotbench_fail_invalid (ini): {message}"),
+                                         stacklevel=2)
 
 
 def check_ab(settings: Any, baselines: dict) -> None:

@@ -190,3 +190,11 @@ def test_ab_on_a_remote_device_stops_at_start(run_aiotbench, tmp_path):
     cat = write_catalog(tmp_path / "ab.toml", [tflite_entry("m", SMALL, 128, baseline=str(SMALL))])
     _usage_error(run_aiotbench("--device=ssh://root@127.0.0.1:2222", catalogs=[cat]), "host only",
                  "ssh://root@127.0.0.1:2222")
+
+
+def test_fail_invalid_from_the_ini_without_limits_is_said_not_fatal(run_aiotbench, catalog, tmp_path):
+    """A project default for its gating runs: a plain measuring run says it is idle, and goes on."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_fail_invalid = true\n")
+    run = run_aiotbench(catalogs=[catalog])
+    assert run.returncode != pytest.ExitCode.USAGE_ERROR, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "aiotbench_fail_invalid (ini): nothing to judge" in run.stdout
