@@ -97,7 +97,8 @@ def test_conftest_declaring_the_plugins_names_is_one_line(pytester, declaration)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     out = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR, out
-    assert "Traceback" not in out and "declared twice" in out or "destination of pytest-aiotbench" in out
+    assert "Traceback" not in out
+    assert "declared twice" in out or "destination of pytest-aiotbench" in out
     assert len([line for line in result.stderr.lines if line.strip()]) == 1, out
 
 
