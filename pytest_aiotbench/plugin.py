@@ -46,16 +46,25 @@ def _gate_wanted(config: pytest.Config) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Options are parsed, nothing is configured yet: the gate joins here, so its pytest_configure runs where it
+    always did (after this plugin's tryfirst one, in the usual order among the others)."""
+    if _gate_wanted(config):
+        _register_gate(config)
+
+
 def _register_gate(config: pytest.Config) -> None:
     """gate.py's hooks (every ``pytest_*`` function but ``pytest_addoption``, whose options are registered above),
-    registered as part of this plugin so ``-p no:aiotbench`` switches everything off, and imported only when used.
-    Registered from pytest_configure after the core state exists: pytest replays pytest_configure for it at once."""
+    registered as part of this plugin so ``-p no:aiotbench`` switches everything off, and imported only when used."""
     import types
 
     if config.pluginmanager.has_plugin(GATE_PLUGIN):
         return
     from . import gate
 
+    if config.pluginmanager.is_registered(gate):  # given with -p pytest_aiotbench.gate: there already
+        return
     hooks = {name: getattr(gate, name) for name in dir(gate)
              if name.startswith("pytest_") and name != "pytest_addoption" and callable(getattr(gate, name))}
     config.pluginmanager.register(types.SimpleNamespace(**hooks), GATE_PLUGIN)
@@ -165,8 +174,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     startup.check_limits(config)
     if not config.getoption("aiotbench"):
-        if _gate_wanted(config):
-            _register_gate(config)
         return
     from . import catalog as catalog_mod
     from .dataset import DatasetError, open_dataset
@@ -211,7 +218,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
         config.addinivalue_line("markers", f"{name}: AIoTBench cases with framework or quantization '{name}'")
     _point_collection_at_cases(config)
-    _register_gate(config)
 
 
 def _point_collection_at_cases(config: pytest.Config) -> None:

@@ -5,7 +5,6 @@ and every summary figure is computed from them, so the files are self-consistent
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -75,8 +74,5 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def gate_plugin_args() -> list[str]:
-    """``-p pytest_aiotbench.gate`` unless the installed package already registers it as a pytest11 plugin
-    (loading it twice would make pytest refuse to start)."""
-    registered = any(ep.value == "pytest_aiotbench.gate"
-                     for ep in importlib.metadata.entry_points(group="pytest11"))
-    return [] if registered else ["-p", "pytest_aiotbench.gate"]
+    """Nothing: the gate is part of the one plugin (plugin.py registers it)."""
+    return []
