@@ -107,3 +107,13 @@ def test_conftest_with_its_own_names_is_fine(pytester):
                           '    parser.addini("my_threads", "mine", default="64")\n')
     pytester.makepyfile("def test_a(): pass")
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_relative_space_separated_value_is_caught(pytester, project):
+    """The issue's own probe: ``--aiotbench-dataset ../data`` (relative to the invocation folder)."""
+    relative = f"../{project.name}"
+    assert (pytester.path / relative).resolve() == project.resolve()
+    spaced = pytester.runpytest("-p", "no:cacheprovider", "--aiotbench-dataset", relative)
+    assert spaced.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"write --aiotbench-dataset={relative}" in spaced.stderr.str()
+    pytester.runpytest("-p", "no:cacheprovider", f"--aiotbench-dataset={relative}").assert_outcomes(passed=1)
