@@ -14,6 +14,7 @@ from pytest_aiotbench.targets import TargetError, parse_device_spec
 from pytest_aiotbench.targets.ssh import SshTarget
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.shared import TFLITE_DIR
+from tests.test_device_ssh import sshd  # noqa: F401  (the loopback sshd fixture)
 
 SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 
@@ -198,3 +199,74 @@ def test_fail_invalid_from_the_ini_without_limits_is_said_not_fatal(run_aiotbenc
     run = run_aiotbench(catalogs=[catalog])
     assert run.returncode != pytest.ExitCode.USAGE_ERROR, run.stdout[-2000:] + run.stderr[-2000:]
     assert "aiotbench_fail_invalid (ini): nothing to judge" in run.stdout
+
+
+class _SwitchableForwarder:
+    """Loopback port in front of a real sshd: forwards while ``alive``, else accepts and stays silent."""
+
+    def __init__(self, target_port: int):
+        self.target_port, self.alive = target_port, True
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                client = self.server.accept()[0]
+            except OSError:
+                continue
+            self.sockets.append(client)
+            if self.alive:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                self.sockets.append(upstream)
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        for s in [*self.sockets, self.server]:
+            s.close()
+
+
+def test_a_board_that_answered_before_is_retried(sshd, tmp_path):
+    """Only a board never reached in the run is given up on: one that answered is tried again (a reboot)."""
+    forwarder = _SwitchableForwarder(int(sshd["spec"].rsplit(":", 1)[1]))
+    target = None
+    known = tmp_path / "known_hosts"
+    sshd_port = sshd["spec"].rsplit(":", 1)[1]
+    known.write_text(open(sshd["known_hosts"]).read().replace(f"]:{sshd_port} ", f"]:{forwarder.port} "))
+    try:
+        target = SshTarget(sshd["spec"].split("//")[1].split("@")[0], "127.0.0.1", forwarder.port,
+                           key_filename=sshd["key"], known_hosts=str(known), io_timeout_s=2)
+        assert target.describe()["cores"] >= 1
+        target.close()
+        target._facts = None  # ask the board again
+        forwarder.alive = False
+        with pytest.raises(TargetError, match="no SSH banner"):
+            target.describe()
+        forwarder.alive = True
+        assert target.describe()["cores"] >= 1  # reached before: retried, and it is back
+    finally:
+        if target is not None:
+            target.close()
+        forwarder.close()

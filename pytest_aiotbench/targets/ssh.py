@@ -206,18 +206,22 @@ class SshTarget(RemoteTarget):
                  workdir_base: str = DEFAULT_WORKDIR, **options):
         check_ssh_files(key_filename, known_hosts)  # built at start (pytest_configure): exit 4 there
         first_failure: list[str] = []
+        reached: list[bool] = []
 
         def connect() -> SshTransport:
-            # A board that cannot be reached once in a run is not tried again for every later case (each try
-            # can cost a full timeout): later cases fail at once, naming the first failure.
-            if first_failure:
+            # A board never reached in this run is not tried again for every later case (each try can cost a full
+            # timeout): later cases fail at once, naming the first failure. One that answered before is retried
+            # (a reboot, a flaky link).
+            if first_failure and not reached:
                 raise TransportError(f"not tried again: the first connection in this run failed ({first_failure[0]})")
             try:
-                return SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
-                                    io_timeout_s=io_timeout_s)
+                transport = SshTransport(user, host, port, key_filename=key_filename, known_hosts=known_hosts,
+                                         io_timeout_s=io_timeout_s)
             except TransportError as exc:
                 first_failure.append(str(exc))
                 raise
+            reached.append(True)
+            return transport
 
         super().__init__(f"ssh://{user}@{host}:{port}", connect, workdir_base=workdir_base,
                          io_timeout_s=io_timeout_s, **options)
