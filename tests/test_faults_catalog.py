@@ -305,8 +305,8 @@ def test_a_report_the_plugins_own_tools_would_reject_is_never_a_green_run(pytest
             report["score"]["cases"] = "many"  # a hook (or a harness bug) breaking the schema
     """)
     result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-                                          "--collect-only", f"--aiotbench-json={pytester.path / 'r.json'}",
-                                          *[a for a in args if "threads" not in a])
+                                          "-k", "no_such_case", f"--aiotbench-json={pytester.path / 'r.json'}",
+                                          *[a for a in args if "threads" not in a])  # --collect-only writes none
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "aiotbench: invalid host report: score.cases: expected integer, got string" in result.stdout.str()
 
@@ -319,6 +319,10 @@ def test_ini_paths_are_relative_to_the_ini_file_and_command_line_paths_to_the_cu
                                           "-c", str(sub / "pytest.ini"), "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()[-2000:] + result.stderr.str()
     assert "test_aiotbench[mobilenet_v1_025-tflite-int8]" in result.stdout.str()
+    assert not (sub / "out").exists()  # --collect-only writes no report (tests/test_lifecycle_reports.py)
+    selected_none = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                                 "-c", str(sub / "pytest.ini"), "-k", "no_such_case", "-q")
+    assert selected_none.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert json.loads((sub / "out" / "run.json").read_text())["cases"] == []
     (pytester.path / "here.toml").write_text(_catalog_text(name="here"))
     result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
