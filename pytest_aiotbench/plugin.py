@@ -305,7 +305,8 @@ def aiotbench(request):
     from .fixture import AiotbenchFixture
 
     case, device, repeat = request.param
-    benchmark = None if benchmark_skipped(request.config) else request.getfixturevalue("benchmark")
+    without = benchmark_skipped(request.config) or not request.config.pluginmanager.has_plugin("benchmark")
+    benchmark = None if without else request.getfixturevalue("benchmark")  # -p no:benchmark: perf_counter too
     return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
 
 

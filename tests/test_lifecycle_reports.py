@@ -148,6 +148,7 @@ SWITCHES = {
     "autosave": ["--benchmark-autosave"],
     "json": ["--benchmark-json=bench.json"],
     "compare": ["--benchmark-compare", "--benchmark-compare-fail=mean:1000%"],
+    "no plugin": ["-p", "no:benchmark"],
 }
 
 
