@@ -122,3 +122,26 @@ def test_the_pixel_cache_never_fills_an_input(pytester, shared, where):
     line = one_error_line(result.stdout.str() + result.stderr.str())
     assert f"--aiotbench-cache {cache}" in line, line
     assert project.snapshot() == before and not (project.data / "cache").exists()
+
+
+@pytest.mark.parametrize("case", ["json is html", "html is a device report", "bench is json via ..", "json is ini"])
+def test_outputs_that_do_not_exist_yet_collide_by_name(pytester, shared, case):
+    project = Project(pytester.path)
+    run = pytester.path / "out" / "run.json"
+    outputs, extra = {"json": run}, []
+    if case == "json is html":
+        outputs["html"] = run
+    elif case == "html is a device report":  # a farm writes run.<device>.json beside the merged run.json
+        outputs["html"] = pytester.path / "out" / "run.host.json"
+        extra = ["--aiotbench-device=host", "--aiotbench-device=ssh://u@127.0.0.1:1"]
+    elif case == "bench is json via ..":
+        outputs["bench"] = pytester.path / "out" / ".." / "out" / "run.json"
+    else:
+        outputs["json"] = pytester.path / "elsewhere" / ".." / "pytest.ini"
+    before = project.snapshot()
+    result = pytester.runpytest_inprocess(*project.args(outputs), *extra)
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text[-2000:]
+    line = one_error_line(text)
+    assert "are the same file" in line or "would overwrite its own input" in line, line
+    assert project.snapshot() == before and not (pytester.path / "out").exists()
