@@ -225,7 +225,7 @@ class AiotbenchState:
         The whole file is rewritten (it must be a valid report at every moment), so a write costs more as the run
         grows (300 cases x 500 images: 3.5 MB, tens of ms with the fsync). Once one costs CHECKPOINT_FREE_S or more,
         the next waits until CHECKPOINT_SPACING times that cost has passed: at most ~5 % of the run goes into
-        checkpoints, a crash loses at most that window's cases, and finalize writes everything."""
+        checkpoints while they are costly, a crash loses at most that window's cases, finalize writes everything."""
         path = self.settings.json_path
         if path is None or self.is_worker or self.final is not None:
             return
