@@ -71,6 +71,7 @@ def alias(target: Path, spelling: str, where: Path) -> Path:
     return link
 
 
+@pytest.mark.filterwarnings("ignore:Not saving anything")  # pytest-benchmark under --collect-only
 def test_distinct_outputs_are_accepted(pytester, shared):
     project = Project(pytester.path)
     outputs = {"json": pytester.path / "out" / "run.json", "html": pytester.path / "out" / "run.html",
