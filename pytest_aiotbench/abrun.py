@@ -167,8 +167,10 @@ class ABHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self._failed() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self._failed():
+            from .session import fail_session
+
+            fail_session(session, "aiotbench A/B: a pair regressed or could not be judged")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.state.is_worker or not self._pairs():

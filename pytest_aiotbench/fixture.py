@@ -20,7 +20,7 @@ from .storage import file_sha256
 from .zoo import manifest
 from .targets.base import Job, Measurement, TargetError
 from .targets.host import InferenceError
-from .timing import BenchmarkTiming
+from .timing import BenchmarkTiming, PerfCounterTiming
 from .progress import CaseProgress, case_summary
 from .validity import assess
 
@@ -82,7 +82,8 @@ class AiotbenchFixture:
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
                       num_classes=case.num_classes, background=case.background)
-            timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads)
+            timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads) \
+                if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
             baseline = state.baselines.get(case.id)
             if baseline is not None:  # interleaved A/B against the baseline (abrun)
@@ -123,14 +124,15 @@ class AiotbenchFixture:
             progress.clear()
             self._fail(failure)
         progress.finish(case_summary(entry, perf_counter() - started))
-        self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
-        ds = state.dataset
-        self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
-                                                "images": len(ds), "fingerprint": ds.fingerprint(),
-                                                "labeled": ds.labeled}
+        if self.benchmark is not None:  # None under --benchmark-skip (see plugin.aiotbench)
+            self.benchmark.extra_info.update({k: v for k, v in entry.items() if k != "per_image"})
+            ds = state.dataset
+            self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
+                                                    "images": len(ds), "fingerprint": ds.fingerprint(),
+                                                    "labeled": ds.labeled}
         self._properties.append(("aiotbench_entry", entry))
         self._properties.append(("aiotbench_device", (self.device, facts)))
-        state.record(entry)
+        state.record(entry, checkpoint=False)  # the report hook checkpoints it once, with its outcome
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)
 

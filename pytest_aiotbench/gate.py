@@ -15,7 +15,7 @@ import pytest
 from . import options
 from .compare import Limit, compare_reports, format_comparison, parse_limits
 from .reports import ReportError, load_report, normalize_report
-from .session import current_report, get_state
+from .session import current_report, fail_session, get_state
 from .storage import ReportPathError, check_writable
 
 
@@ -89,7 +89,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             state.summary += format_comparison(comparison).splitlines()
             core = get_state(session.config)
             state.failed = comparison.failed or bool(core and core.settings.fail_invalid and comparison.cannot_judge)
-        if state.html is not None:
+        core = get_state(session.config)
+        refusal = core.write_refusal(state.html) if core is not None and state.html is not None else None
+        if refusal:  # the one rule for every report file: a run that measured nothing replaces no report
+            state.summary.append(f"HTML report {state.html}: {refusal}")
+        elif state.html is not None:
             from .html_report import write_html
 
             write_html(state.html, run, state.base, state.limits)
@@ -97,8 +101,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except (ReportError, OSError) as exc:  # e.g. other dataset than the base: the gate cannot pass
         state.summary.append(f"cannot compare or report: {exc}")
         state.failed = True
-    if state.failed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if state.failed:
+        fail_session(session, "aiotbench compare: the gate failed")
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:

@@ -138,6 +138,9 @@ CORE_OPTIONS: list[Option] = [
          "and their spread", parse=integer(1, MAX_REPEAT), default=1, metavar="N"),
     Option("--aiotbench-fail-invalid", "aiotbench_fail_invalid",
          "fail the session when a gated latency cannot be judged (INVALID measurement)", kind="flag", default=False),
+    Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
+         "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
+         kind="flag", default=False),
 ]
 
 GATE_OPTIONS: list[Option] = [
@@ -241,6 +244,7 @@ class Settings:
     baseline: Path | None = None  # --aiotbench-baseline catalog
     repeat: int = 1
     fail_invalid: bool = False
+    allow_empty: bool = False  # a run that measured no case may be green (--aiotbench-allow-empty)
 
     @property
     def farm(self) -> bool:
@@ -276,4 +280,5 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline=get("baseline"),
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
+        allow_empty=get("allow_empty"),
     )

@@ -186,17 +186,23 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         for device in settings.devices:  # a malformed --device is a usage error first (parsed, never connected)
             parse_device_spec(device)
-        if settings.json_path is not None and not hasattr(config, "workerinput"):
-            check_writable(settings.json_path)
-            lock = ReportLock(settings.json_path)
-            lock.acquire()
         cases, canonical_ids = _load_cases(config, settings)
         dataset = open_dataset(settings.dataset, settings.images)
-        if not hasattr(config, "workerinput"):  # the controller checked it; workers see the same files
+        controller = not hasattr(config, "workerinput")
+        if controller:  # the controller checked them; workers see the same files
             dataset.check_files()
+            _check_output_paths(config, settings, cases, dataset)
+        # --collect-only checks the report path but writes nothing and creates no folder (the lock would).
+        collect_only = config.getoption("collectonly", False)
+        if settings.json_path is not None and controller:
+            check_writable(settings.json_path)
+            if not collect_only or settings.json_path.parent.is_dir():
+                lock = ReportLock(settings.json_path)
+                lock.acquire()
         state = AiotbenchState(config, settings, dataset, cases, canonical_ids)
         state.report_lock = lock
-        state.cache.probe()
+        if not collect_only:
+            state.cache.probe()
         for device in settings.devices:  # target options checked too (building a target never connects)
             state.target(device)
     except (catalog_mod.CatalogError, DatasetError, TargetError, ReportPathError, ValueError) as exc:
@@ -218,6 +224,52 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in sorted({c.framework for c in cases} | {c.quant for c in cases}):
         config.addinivalue_line("markers", f"{name}: AIoTBench cases with framework or quantization '{name}'")
     _point_collection_at_cases(config)
+
+
+def _check_output_paths(config: pytest.Config, settings: Settings, cases: list, dataset) -> None:
+    """Every file the run writes (JSON, per-device JSON, HTML, pytest-benchmark's JSON) against every file it
+    reads and against each other, and the pixel cache folder against the inputs: ``storage.check_output_paths``."""
+    from .session import device_report_path
+    from .storage import check_output_paths
+
+    outputs = []
+    if settings.json_path is not None:
+        outputs.append(("--aiotbench-json", settings.json_path))
+        if settings.farm:
+            outputs += [(f"--aiotbench-json (report of {d})", device_report_path(settings.json_path, d))
+                        for d in settings.devices]
+    if (html := _gate_value(config, "aiotbench_html")) is not None:
+        outputs.append(("--aiotbench-html", html))
+    if (bench_json := config.getoption("benchmark_json", None)) is not None:  # pytest-benchmark: relative to cwd
+        outputs.append(("--benchmark-json", config.invocation_params.dir / Path(bench_json)))
+    inputs = [("--aiotbench-catalog", c) for c in settings.catalogs]
+    inputs += [("the catalog", c) for c in dict.fromkeys(case.catalog for case in cases if case.catalog)]
+    inputs += [(f"the model file of {case.id}", case.file) for case in cases]
+    inputs += [(f"the baseline model file of {case.id}", case.baseline) for case in cases if case.baseline]
+    for flag, path in (("--aiotbench-baseline", settings.baseline),
+                       ("--aiotbench-compare", _gate_value(config, "aiotbench_compare")),
+                       ("--aiotbench-benchmark-model", settings.target_options.get("benchmark_model")),
+                       ("--aiotbench-ssh-key", settings.target_options.get("key_filename")),
+                       ("--aiotbench-ssh-known-hosts", settings.target_options.get("known_hosts")),
+                       ("the ini file", config.inipath)):
+        if path is not None:
+            inputs.append((flag, Path(path)))
+    input_folders = []
+    if dataset.root is not None:
+        input_folders.append(("--aiotbench-dataset", dataset.root))
+        inputs.append(("the dataset's labels.csv", dataset.root / "labels.csv"))
+    cache = [("--aiotbench-cache", settings.cache_dir)] if settings.cache_dir is not None else []
+    images = ("a dataset image", [dataset.root / f for f in dataset.files]) if dataset.root is not None else None
+    check_output_paths(outputs, inputs, input_folders, cache, images)
+
+
+def _gate_value(config: pytest.Config, ini: str):
+    """A gate option's value, or None when the gate plugin is not loaded (``-p no:aiotbench_gate``)."""
+    try:
+        config.getini(ini)
+    except ValueError:
+        return None
+    return options.value(config, ini)
 
 
 def _point_collection_at_cases(config: pytest.Config) -> None:
@@ -289,6 +341,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         interleave(items)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark marked the items
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """``--benchmark-only`` runs benchmarks: the aiotbench cases are benchmarks, even though they ask for
+    pytest-benchmark's fixture only at run time (so that ``--benchmark-skip``, aimed at ordinary benchmarks, does
+    not skip them: see the ``aiotbench`` fixture). Its "non-benchmark" skip mark is taken off them here."""
+    from .session import get_state
+
+    if get_state(session.config) is None or not _benchmark_option(session.config, "benchmark_only"):
+        return
+    for item in session.items:
+        if _case_of(item) is not None:
+            item.own_markers[:] = [m for m in item.own_markers
+                                   if not (m.name == "skip" and "--benchmark-only" in str(m.kwargs.get("reason")))]
+
+
+def _benchmark_option(config: pytest.Config, name: str) -> bool:
+    return bool(config.getoption(name, False))  # False when pytest-benchmark is not loaded
+
+
+def benchmark_skipped(config: pytest.Config) -> bool:
+    """pytest-benchmark's ``--benchmark-skip`` is on (``--benchmark-only`` overrides it, as pytest-benchmark does)."""
+    return _benchmark_option(config, "benchmark_skip") and not _benchmark_option(config, "benchmark_only")
+
+
 def _case_of(item):
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("aiotbench") if callspec is not None else None
@@ -296,12 +372,19 @@ def _case_of(item):
 
 
 @pytest.fixture
-def aiotbench(request, benchmark):
-    """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``."""
+def aiotbench(request):
+    """One AIoTBench case: ``result = aiotbench.run(); aiotbench.check(result)``.
+
+    pytest-benchmark's fixture is asked for at run time, not in the signature: ``--benchmark-skip`` (often in
+    ``addopts`` to keep benchmarks out of unit runs) skips every test whose signature names it, and would turn
+    ``pytest --aiotbench`` into a green run of nothing. Under it a case still runs, timed on perf_counter (as
+    with ``--benchmark-disable``), and stays out of pytest-benchmark's table and JSON."""
     from .fixture import AiotbenchFixture
     from .session import get_state
 
     case, device, repeat = request.param
+    without = benchmark_skipped(request.config) or not request.config.pluginmanager.has_plugin("benchmark")
+    benchmark = None if without else request.getfixturevalue("benchmark")  # -p no:benchmark: perf_counter too
     return AiotbenchFixture(case, device, get_state(request.config), benchmark, request.node, repeat)
 
 
@@ -310,6 +393,7 @@ class SessionHooks:
 
     def __init__(self, state: AiotbenchState) -> None:
         self.state = state
+        self.lines: list[tuple[str, bool]] = []  # (line, red): why the run is (not) green, at the summary's end
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each case's outcome (and why it did not pass), measured or not. The measured entry comes with
@@ -361,13 +445,42 @@ class SessionHooks:
         if state.settings.farm:
             for line in render_farm(reports["farm"]):
                 terminalreporter.write_line(line)
-        if state.settings.json_path is not None:
-            terminalreporter.write_line(f"aiotbench: JSON report written to {state.settings.json_path}")
+        path = state.settings.json_path
+        if path is not None and str(path) in state.kept_reports:
+            terminalreporter.write_line(f"aiotbench: JSON report {path}: {state.kept_reports[str(path)]}")
+        elif path is not None and not state.write_failures and not state.collect_only:
+            terminalreporter.write_line(f"aiotbench: JSON report written to {path}")
+        if benchmark_skipped(state.config) and state.measured():
+            terminalreporter.write_line("aiotbench: --benchmark-skip skips pytest-benchmark's own benchmarks; the "
+                                        "aiotbench cases ran, timed on perf_counter (not in its table or JSON)")
+        for line, red in self.lines:
+            terminalreporter.write_line(f"aiotbench: {line}", red=red)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.state.finalize()  # also after Ctrl-C: whatever was measured is on disk
-        if self.state.report_problems and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report our own tools reject is no green run
+        """Write the reports (also after Ctrl-C: whatever was measured is on disk) and decide, on the controller,
+        whether the run may be green: a report our own tools reject, a report that could not be written, or no
+        case measured at all (every case skipped or deselected: exit 5 unless --aiotbench-allow-empty)."""
+        from .session import fail_session
+
+        state = self.state
+        state.finalize()
+        if state.is_worker or state.collect_only:
+            return
+        reasons = [f"invalid {p}" for p in state.report_problems] + list(state.write_failures.values())
+        for reason in reasons:
+            fail_session(session, reason)
+        self.lines += [(line, True) for line in state.write_failures.values()]  # report problems: own line above
+        if state.measured() or session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            return
+        if session.exitstatus != pytest.ExitCode.OK:  # failed, or pytest's own "no tests ran": said already
+            return
+        empty = state.nothing_measured()
+        if state.settings.allow_empty:
+            self.lines.append((f"{empty}; accepted (--aiotbench-allow-empty)", False))
+        else:
+            self.lines.append((f"{empty}: a run that measured nothing is not green (exit 5; "
+                               "--aiotbench-allow-empty accepts it)", True))
+            fail_session(session, empty, pytest.ExitCode.NO_TESTS_COLLECTED)
 
     def pytest_unconfigure(self) -> None:
         if self.state.report_lock is not None:

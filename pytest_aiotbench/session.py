@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from time import perf_counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,15 @@ from .preprocess import PixelCache, PreprocessSpec
 from .schema import SCHEMA_ID
 from .score import device_score
 from .options import Settings
-from .storage import write_json_atomic, write_text_atomic
+from .storage import is_measured, measured_cases_in, write_atomic, write_json_atomic
 from .targets import Target, TargetError, resolve_target
 
-__all__ = ["STATE_KEY", "AiotbenchState", "Settings", "current_report", "device_report_path", "get_state"]
+__all__ = ["STATE_KEY", "AiotbenchState", "Settings", "current_report", "device_report_path", "fail_session",
+           "get_state", "not_green_reasons"]
 
 STATE_KEY = pytest.StashKey["AiotbenchState"]()
+CHECKPOINT_SPACING = 20  # a costly checkpoint waits 20x its last cost after it: <= ~5 % of the run
+CHECKPOINT_FREE_S = 0.05  # a checkpoint cheaper than this never waits (small reports: every case)
 
 
 @dataclass
@@ -54,10 +58,16 @@ class AiotbenchState:
     final: dict[str, dict] | None = None  # the reports built by finalize()
     report_lock: Any = None  # storage.ReportLock held on the JSON report path for the session
     report_problems: list[str] = field(default_factory=list)  # schema violations found by finalize()
+    write_failures: dict[str, str] = field(default_factory=dict)  # report path -> why its last write failed
+    kept_reports: dict[str, str] = field(default_factory=dict)  # report path -> why this run did not replace it
+    _written: dict[str, int] = field(default_factory=dict)  # report path -> cases in its last good write
+    _held: dict[str, int | None] = field(default_factory=dict)  # report path -> measured cases it held at start
+    _checkpointed: tuple[float, float] | None = None  # (when the last checkpoint ended, what it cost), perf_counter
 
     def __post_init__(self) -> None:
         self.cache = PixelCache(self.settings.cache_dir)
         self.is_worker = hasattr(self.config, "workerinput")  # an xdist worker: the controller reports
+        self.collect_only = bool(getattr(getattr(self.config, "option", None), "collectonly", False))
 
     def result_id(self, case: Case, device: str) -> str:
         return f"{case.id}@{device}" if self.settings.farm else case.id
@@ -85,7 +95,9 @@ class AiotbenchState:
         """The case's threshold: --aiotbench-min-top1 when given, else the catalog's min_top1."""
         return self.settings.min_top1 if self.settings.min_top1 is not None else case.min_top1
 
-    def record(self, entry: dict) -> None:
+    def record(self, entry: dict, checkpoint: bool = True) -> None:
+        """Keep a case's entry (the fixture records it as soon as it is measured, so a relative threshold can read
+        it; the report hook records it again with its outcome and that one is checkpointed: one write per case)."""
         if entry.get("repeat"):  # one repeat of a case: the report keeps their combination
             from .repeats import combine
 
@@ -93,7 +105,8 @@ class AiotbenchState:
             done[entry["repeat"]["index"]] = entry
             entry = combine([done[i] for i in sorted(done)], self.ab_limits)
         self.results[entry["result_id"]] = entry
-        self.checkpoint()
+        if checkpoint:
+            self.checkpoint()
 
     def _cache_settings(self) -> dict:
         return {"dir": str(self.cache.root) if self.cache.root else None, "hits": self.cache.hits,
@@ -150,15 +163,79 @@ class AiotbenchState:
         report.update(devices=facts, by_device=by_device, ranking=ranking)
         return report
 
+    # -- writing reports: what may be replaced, and a write that fails ------------------------------------------
+    def measured(self) -> int:
+        return sum(1 for e in self.results.values() if is_measured(e))
+
+    def write_refusal(self, path: Path) -> str | None:
+        """Why this run must not write the report ``path`` now (None: write it). ``--collect-only`` writes nothing;
+        a run that measured no case never replaces a file that holds measurements (or might: not a report we can
+        read), so ``-k`` selecting nothing or every case skipped leaves the last real report as it was. The one
+        rule for every report file of the run (the JSON here, the HTML in gate.py)."""
+        if self.collect_only:
+            return "--collect-only writes no report"
+        if self.measured():
+            return None
+        key = str(path)
+        if key not in self._held:  # read once: what the file held before this run wrote anything
+            self._held[key] = measured_cases_in(path) if Path(path).suffix.lower() == ".json" else \
+                (None if Path(path).exists() else 0)
+        held = self._held[key]
+        if held == 0:
+            return None
+        what = f"it holds {held} measured case(s)" if held else "it is a previous report"
+        return f"this run measured no case and {what}: left as it was"
+
+    def nothing_measured(self) -> str:
+        """One line: why no case was measured (the first reason of the commonest outcome)."""
+        entries = list(self.results.values())
+        if not entries:
+            return "no aiotbench case ran (none selected)"
+        counts: dict[str, int] = {}
+        for e in entries:
+            counts[e["status"]] = counts.get(e["status"], 0) + 1
+        first = next((e["reason"] for e in entries if e.get("reason")), None)
+        tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+        return f"no aiotbench case was measured ({tally}{': ' + first if first else ''})"
+
+    def _write_report(self, path: Path, write, cases: int) -> bool:
+        """Write one report file (atomically), or say in one line why not: a full disk or a lost folder is never a
+        traceback, the file keeps its last good version and the run goes on (it ends non-zero)."""
+        refusal = self.write_refusal(path)
+        if refusal is not None:
+            if not self.collect_only:
+                self.kept_reports[str(path)] = refusal
+            return False
+        try:
+            write()
+        except OSError as exc:
+            kept = self._written.get(str(path))
+            keeps = f"it keeps the {kept} case(s) of its last good write" if kept else "nothing of this run is in it"
+            self.write_failures[str(path)] = f"cannot write the report {path} ({exc.strerror or exc}); {keeps}"
+            return False
+        self._written[str(path)] = cases
+        self.write_failures.pop(str(path), None)
+        return True
+
     def checkpoint(self) -> None:
         """Rewrite the report file with every case so far. The run-level header (machine, packages, dataset) is
         built once, each case is serialized once (when recorded), and the file is assembled from those texts:
-        no hook fires, no device is asked anything, nothing measured earlier is serialized again."""
+        no hook fires, no device is asked anything, nothing measured earlier is serialized again.
+
+        The whole file is rewritten (it must be a valid report at every moment), so a write costs more as the run
+        grows (300 cases x 500 images: 3.5 MB, tens of ms with the fsync). Once one costs CHECKPOINT_FREE_S or more,
+        the next waits until CHECKPOINT_SPACING times that cost has passed: at most ~5 % of the run goes into
+        checkpoints while they are costly, a crash loses at most that window's cases, finalize writes everything."""
         path = self.settings.json_path
         if path is None or self.is_worker or self.final is not None:
             return
-        if self._header is None:
+        if self._header is None:  # once (machine facts, packages, dataset): not part of a checkpoint's cost
             self._header = self._base_report({}, [], {})
+        started = perf_counter()
+        if self._checkpointed is not None:
+            ended, cost = self._checkpointed
+            if cost >= CHECKPOINT_FREE_S and started - ended < CHECKPOINT_SPACING * cost:
+                return
         facts = {d: self.device_facts.get(d, {"target": d}) for d in self.settings.devices}
         if self.settings.farm:
             entries = self._farm_cases()
@@ -174,11 +251,21 @@ class AiotbenchState:
         for entry in entries:
             key = (entry["id"], entry["status"], entry.get("reason"))
             if self._entry_texts.get(entry["id"], (None,))[0] != key:
-                self._entry_texts[entry["id"]] = (key, json.dumps(entry, allow_nan=False))
+                self._entry_texts[entry["id"]] = (key, json.dumps(entry, allow_nan=False).encode())
             texts.append(self._entry_texts[entry["id"]][1])
+        if self.write_refusal(path) is not None:
+            return
         head_text = json.dumps(head, indent=1, allow_nan=False)
-        write_text_atomic(path, head_text[:-2] + ',\n "cases": [\n' + ",\n".join(texts) + '\n ],\n "score": '
-                          + json.dumps(self._score(entries), allow_nan=False) + "\n}\n")
+        tail = '\n ],\n "score": ' + json.dumps(self._score(entries), allow_nan=False) + "\n}\n"
+
+        def write(fh) -> None:  # piece by piece: no copy of the whole report in memory
+            fh.write((head_text[:-2] + ',\n "cases": [\n').encode())
+            for i, text in enumerate(texts):
+                fh.write(b",\n" + text if i else text)
+            fh.write(tail.encode())
+
+        if self._write_report(path, lambda: write_atomic(path, write), len(entries)):
+            self._checkpointed = (perf_counter(), perf_counter() - started)
 
     def finalize(self) -> dict[str, dict]:
         """Build every report of the run once (device reports, and the merged one for a farm under key
@@ -205,10 +292,13 @@ class AiotbenchState:
         self.final = reports
         path = self.settings.json_path
         if path is not None and not self.is_worker:
-            write_json_atomic(path, self.main_report())
+            main = reports["farm"] if self.settings.farm else reports[self.settings.devices[0]]
+            self._write_report(path, lambda: write_json_atomic(path, main), len(main["cases"]))
             if self.settings.farm:  # one plain report per device beside the merged one
                 for device in self.settings.devices:
-                    write_json_atomic(device_report_path(path, device), reports[device])
+                    device_path = device_report_path(path, device)
+                    self._write_report(device_path, lambda: write_json_atomic(device_path, reports[device]),
+                                       len(reports[device]["cases"]))
         return reports
 
     def main_report(self) -> dict:
@@ -220,6 +310,26 @@ class AiotbenchState:
 def device_report_path(path: Path, device: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device).strip("_")
     return path.with_name(f"{path.stem}.{safe}{path.suffix}")
+
+
+NOT_GREEN_KEY = pytest.StashKey[list]()
+
+
+def fail_session(session: pytest.Session, reason: str, code: int = pytest.ExitCode.TESTS_FAILED) -> None:
+    """The one place the plugin sets the session's exit status (core, gate, A/B). ``reason`` (one line) joins the
+    reasons this run is not green (``not_green_reasons``); the status becomes ``code`` unless pytest decided
+    something graver: an interrupted run, an internal or usage error and failed tests (1) stand, and "no tests
+    ran" (5) becomes 1 only for a failure."""
+    session.config.stash.setdefault(NOT_GREEN_KEY, []).append(reason)
+    current = session.exitstatus
+    if current == pytest.ExitCode.OK or (current == pytest.ExitCode.NO_TESTS_COLLECTED
+                                         and code == pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = code
+
+
+def not_green_reasons(config: pytest.Config) -> list[str]:
+    """Every reason given to ``fail_session`` in this run, in order."""
+    return list(config.stash.get(NOT_GREEN_KEY, []))
 
 
 def get_state(config: pytest.Config) -> AiotbenchState | None:

@@ -127,3 +127,80 @@ class ReportLock:
         self.lock_path.unlink(missing_ok=True)  # while still holding it (see acquire)
         os.close(self._fd)
         self._fd = None
+
+
+# -- what a run may replace, and where its outputs may go ----------------------------------------------------------
+
+def is_measured(entry: dict) -> bool:
+    """A case entry that holds a measurement (a skipped case, or one that failed before timing, holds none)."""
+    return entry.get("latency_ms") is not None or entry.get("top1") is not None
+
+
+def measured_cases_in(path: Path) -> int | None:
+    """How many measured cases the report at ``path`` holds: 0 when there is no file or it is a report without a
+    measurement, None when it cannot be told (not JSON, not a report): such a file may hold anything."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list):
+        return None
+    return sum(1 for c in cases if isinstance(c, dict) and is_measured(c))
+
+
+def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    """The resolved path (symlinks followed, ``..`` folded) and (device, inode) when it exists (hard links)."""
+    try:
+        st = os.stat(path)
+        inode = (st.st_dev, st.st_ino)
+    except OSError:
+        inode = None
+    return Path(os.path.realpath(path)), inode
+
+
+def check_output_paths(outputs: list[tuple[str, Path]], inputs: list[tuple[str, Path]],
+                       input_folders: list[tuple[str, Path]] = (), output_folders: list[tuple[str, Path]] = (),
+                       many_inputs: tuple[str, list[Path]] | None = None) -> None:
+    """Before anything runs: no file the run writes is a file it reads or another file it writes (a report on the
+    catalog, on labels.csv, on the compare base, JSON on HTML...), however either is spelled (symlinks, ``..``,
+    hard links), and no folder it fills (the pixel cache) is an input or lies in a folder it reads (the dataset).
+    ``many_inputs`` (the dataset's images: thousands) are compared by inode only, and only with outputs that
+    exist already (an output not yet there cannot be an existing image under any spelling).
+    Raises ReportPathError naming both paths."""
+    outs = [(name, Path(p), _identity(Path(p))) for name, p in outputs + list(output_folders)]
+    ins = [(name, Path(p), _identity(Path(p))) for name, p in inputs + list(input_folders)]
+
+    def same(a, b) -> bool:
+        return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
+
+    for i, (name, path, ident) in enumerate(outs):
+        for other_name, other, other_ident in outs[:i]:
+            if same(ident, other_ident):
+                raise ReportPathError(f"{name} {path} and {other_name} {other} are the same file: one would "
+                                      "overwrite the other; give each its own path")
+        for in_name, in_path, in_ident in ins:
+            if same(ident, in_ident):
+                raise ReportPathError(f"{name} {path} is {in_name} {in_path}: the run would overwrite its own "
+                                      "input; choose another path")
+    existing = {ident[1]: (name, path) for name, path, ident in outs if ident[1] is not None}
+    if many_inputs is not None and existing:
+        what, paths = many_inputs
+        for in_path in paths:
+            try:
+                st = os.stat(in_path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in existing:
+                name, path = existing[st.st_dev, st.st_ino]
+                raise ReportPathError(f"{name} {path} is {what} {in_path}: the run would overwrite its own "
+                                      "input; choose another path")
+    for name, folder in output_folders:
+        resolved = _identity(Path(folder))[0]
+        for in_name, in_folder in input_folders:
+            if resolved.is_relative_to(_identity(Path(in_folder))[0]):
+                raise ReportPathError(f"{name} {folder} is inside {in_name} {in_folder}: the run would write into "
+                                      "its input; choose another folder")

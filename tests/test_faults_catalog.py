@@ -305,8 +305,8 @@ def test_a_report_the_plugins_own_tools_would_reject_is_never_a_green_run(pytest
             report["score"]["cases"] = "many"  # a hook (or a harness bug) breaking the schema
     """)
     result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-                                          "--collect-only", f"--aiotbench-json={pytester.path / 'r.json'}",
-                                          *[a for a in args if "threads" not in a])
+                                          "-k", "no_such_case", f"--aiotbench-json={pytester.path / 'r.json'}",
+                                          *[a for a in args if "threads" not in a])  # --collect-only writes none
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "aiotbench: invalid host report: score.cases: expected integer, got string" in result.stdout.str()
 
@@ -319,6 +319,10 @@ def test_ini_paths_are_relative_to_the_ini_file_and_command_line_paths_to_the_cu
                                           "-c", str(sub / "pytest.ini"), "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()[-2000:] + result.stderr.str()
     assert "test_aiotbench[mobilenet_v1_025-tflite-int8]" in result.stdout.str()
+    assert not (sub / "out").exists()  # --collect-only writes no report (tests/test_lifecycle_reports.py)
+    selected_none = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+                                                 "-c", str(sub / "pytest.ini"), "-k", "no_such_case", "-q")
+    assert selected_none.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert json.loads((sub / "out" / "run.json").read_text())["cases"] == []
     (pytester.path / "here.toml").write_text(_catalog_text(name="here"))
     result = pytester.runpytest_inprocess("--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
@@ -519,8 +523,10 @@ def test_report_hook_fires_once_and_each_case_is_checkpointed_before_the_next(ru
     (tmp_path / "conftest.py").write_text(dedent("""
         from pytest_aiotbench.reports import load_report
         calls = []
-        def pytest_aiotbench_case_result(config, result):
-            on_disk = load_report(config.getoption("aiotbench_json"))  # a valid report at every checkpoint
+        import os
+        def pytest_aiotbench_case_result(config, result):  # when a case is measured: the ones before are on disk
+            path = config.getoption("aiotbench_json")
+            on_disk = load_report(path) if os.path.exists(path) else {"cases": []}  # valid at every checkpoint
             print("CHECKPOINT", result["id"], [c["id"] for c in on_disk["cases"]])
         def pytest_aiotbench_report(config, report):
             calls.append(len(report["cases"]))
@@ -533,8 +539,8 @@ def test_report_hook_fires_once_and_each_case_is_checkpointed_before_the_next(ru
     run = run_aiotbench("-s", "--aiotbench-warmup=0", catalogs=[cat], dataset=data20)
     assert run.returncode == 0, run.stdout[-2000:]
     onnx_id = "mobilenet_v1_025-onnxruntime-fp32"
-    assert f"CHECKPOINT {TFLITE_ID} ['{TFLITE_ID}']" in run.stdout
-    assert f"CHECKPOINT {onnx_id} ['{TFLITE_ID}', '{onnx_id}']" in run.stdout
+    assert f"CHECKPOINT {TFLITE_ID} []" in run.stdout  # each case is written once, with its outcome
+    assert f"CHECKPOINT {onnx_id} ['{TFLITE_ID}']" in run.stdout
     assert "REPORT-HOOK-CALLS [2]" in run.stdout
     assert run.report["from_hook"] is True
     reports.load_report(run.json_path)
