@@ -346,6 +346,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """``--benchmark-only`` runs benchmarks: the aiotbench cases are benchmarks, even though they ask for
     pytest-benchmark's fixture only at run time (so that ``--benchmark-skip``, aimed at ordinary benchmarks, does
     not skip them: see the ``aiotbench`` fixture). Its "non-benchmark" skip mark is taken off them here."""
+    if not session.config.getoption("aiotbench"):  # nothing to import for runs without the plugin
+        return
     from .session import get_state
 
     if get_state(session.config) is None or not _benchmark_option(session.config, "benchmark_only"):
