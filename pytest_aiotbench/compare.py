@@ -24,7 +24,8 @@ from .reports import (ReportError, case_map, cli_command, describe_dataset, desc
                       text_table)
 
 EXIT_REGRESSION = 1
-EXIT_CANNOT_JUDGE = 3  # with --fail-invalid: no regression, but a gated latency was INVALID on a side
+EXIT_CANNOT_JUDGE = 3  # no regression, but a limit asked for could not be judged (NOT JUDGED); --allow-not-judged: 0
+NOT_JUDGED = "NOT JUDGED"  # the verdict word for a limit that could not be applied: never a pass
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240605  # fixed: the same two files always give the same verdict
 CONFIDENCE = 0.95  # one-sided
@@ -113,7 +114,16 @@ class Delta:
 
     @property
     def cannot_judge(self) -> bool:
-        return self.invalid is not None and self.limit is not None
+        """A limit applies but cannot be judged: a side's latency is INVALID, or the metric is n/a on a side."""
+        return self.limit is not None and (self.invalid is not None or self.change is None)
+
+    @property
+    def why_not_judged(self) -> str:
+        if self.invalid is not None:
+            return self.invalid
+        side = " and ".join(s for s, v in (("BASE", self.base), ("NEW", self.new)) if v is None) or "a side"
+        return f"no {self.metric.name} in {side}" + (" (unlabelled images or random weights)"
+                                                      if self.metric.unit == "pt" else "")
 
     @property
     def noise_checked(self) -> bool:
@@ -141,7 +151,7 @@ class Delta:
 
     def cell(self) -> str:
         if self.change is None:
-            return "n/a"
+            return "n/a ?" if self.cannot_judge else "n/a"
         text = f"{self.change:+.1f}{self.metric.unit}"
         if self.cannot_judge:
             return text + " ?"
@@ -192,7 +202,19 @@ class Comparison:
 
     @property
     def cannot_judge(self) -> bool:
+        """A limit asked for could not be judged on some compared case (NOT JUDGED): never a pass."""
         return any(c.unjudged for c in self.cases)
+
+    def not_judged_lines(self) -> list[str]:
+        return [f"  {c.case_id}: {d.metric.name} "
+                f"{'n/a' if d.change is None else f'{d.change:+.1f}{d.metric.unit}'} not judged "
+                f"against {d.limit} ({d.why_not_judged})" for c in self.cases for d in c.unjudged]
+
+    def exit_code(self, allow_not_judged: bool = False) -> int:
+        """1 on a regression, else 3 when a limit could not be judged (unless allowed), else 0."""
+        if self.failed:
+            return EXIT_REGRESSION
+        return EXIT_CANNOT_JUDGE if self.cannot_judge and not allow_not_judged else 0
 
     @property
     def compared(self) -> list[CaseComparison]:
@@ -403,7 +425,7 @@ def _bulk_slower_p(base: np.ndarray, new: np.ndarray, slowdown: float) -> float:
 
 # ---------------------------------------------------------------------------------------------------- output
 
-def format_comparison(comparison: Comparison) -> str:
+def format_comparison(comparison: Comparison, allow_not_judged: bool = False) -> str:
     lines = [f"BASE: {describe_run(comparison.base)}", f"NEW:  {describe_run(comparison.new)}",
              f"dataset: {describe_dataset(comparison.new)}"]
     lines += [f"WARNING: {w}" for w in comparison.warnings]
@@ -415,37 +437,39 @@ def format_comparison(comparison: Comparison) -> str:
         lines += ["", text_table(headers, rows)]
         if comparison.limits:
             lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise   "
-                         "? cannot judge (a side's latency is INVALID)")
+                         "? NOT JUDGED (a side's latency INVALID or the metric n/a)")
     else:
         lines += ["", "no case in common"]
     for title, ids in (("only in BASE", comparison.only_base), ("only in NEW", comparison.only_new),
                        ("not measured", comparison.unmeasured)):
         if ids:
             lines.append(f"{title}: {', '.join(ids)}")
-    lines += ["", verdict(comparison)]
+    lines += ["", verdict(comparison, allow_not_judged)]
     return "\n".join(lines)
 
 
-def verdict(comparison: Comparison) -> str:
-    """The pass/fail summary: one line when nothing regressed, else one line per regression."""
+def verdict(comparison: Comparison, allow_not_judged: bool = False) -> str:
+    """The verdict, its word first: ``FAIL:`` (a regression), ``NOT JUDGED:`` (a limit asked for could not be
+    applied: never a pass, never "no regression") or ``OK:``, then one line per regression or unjudged limit."""
     if not comparison.limits:
         return "no limits given (--fail-on): nothing gated"
     limits = ", ".join(map(str, comparison.limits))
     problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
-    unjudged = [f"  {c.case_id}: {d.metric.name} {'n/a' if d.change is None else f'{d.change:+.1f}%'} not judged "
-                f"({d.invalid})"
-                for c in comparison.cases for d in c.unjudged]
-    cannot = ([f"CANNOT JUDGE: {len(unjudged)} latency metric(s), a side's latency is INVALID "
-               "(rerun on a quiet machine, or A/B with --aiotbench-baseline):"] + unjudged) if unjudged else []
-    if not problems:
-        coverage = ""
-        if comparison.only_base or comparison.only_new:
-            total = len(comparison.cases) + len(comparison.only_base) + len(comparison.only_new)
-            coverage = f" over {len(comparison.cases)} of {total} case(s); left out: {comparison.left_out()}"
-        ok = f"OK: no regression beyond limits ({limits})" if not unjudged else f"no regression found ({limits})"
-        return "\n".join([ok + coverage] + cannot)
-    return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
+    unjudged = comparison.not_judged_lines()
+    allowed = " (allowed by --allow-not-judged)" if allow_not_judged else ""
+    cannot = ([f"{NOT_JUDGED}{allowed}: {len(unjudged)} limit check(s) could not be judged, so they did not "
+               "pass (a side's latency INVALID: rerun on a quiet machine, or A/B with --aiotbench-baseline):"]
+              + unjudged) if unjudged else []
+    if problems:
+        return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
+    coverage = ""
+    if comparison.only_base or comparison.only_new:
+        total = len(comparison.cases) + len(comparison.only_base) + len(comparison.only_new)
+        coverage = f" over {len(comparison.cases)} of {total} case(s); left out: {comparison.left_out()}"
+    if cannot:
+        return "\n".join(cannot + [f"  the other checks found no regression beyond limits ({limits}){coverage}"])
+    return f"OK: no regression beyond limits ({limits}){coverage}"
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -461,9 +485,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
+    parser.add_argument("--allow-not-judged", action="store_true",
+                        help=f"exit 0 instead of {EXIT_CANNOT_JUDGE} when a limit could not be judged (a side's "
+                             "latency INVALID, or the metric n/a); the NOT JUDGED lines are printed all the same")
     parser.add_argument("--fail-invalid", action="store_true",
-                        help=f"exit {EXIT_CANNOT_JUDGE} when a gated latency cannot be judged because a side's "
-                             "latency is INVALID (default: print it, exit 0)")
+                        help=f"kept for old scripts: exit {EXIT_CANNOT_JUDGE} on NOT JUDGED is now the default")
     parser.add_argument("--require-all", action="store_true",
                         help="exit 2 unless both runs hold the same cases (default: compare the overlap, "
                              "naming what was left out)")
@@ -477,8 +503,8 @@ def _run(args: argparse.Namespace) -> int:
     problem = comparison.case_set_problem(args.require_all)
     if problem:
         raise ReportError(f"{args.base} vs {args.new}: {problem}")
-    print(format_comparison(comparison))
-    if comparison.failed:
-        return EXIT_REGRESSION
-    return EXIT_CANNOT_JUDGE if args.fail_invalid and comparison.cannot_judge else 0
+    if args.fail_invalid and args.allow_not_judged:
+        raise ReportError("--fail-invalid and --allow-not-judged contradict each other: give one")
+    print(format_comparison(comparison, args.allow_not_judged))
+    return comparison.exit_code(args.allow_not_judged)
 

@@ -10,7 +10,7 @@ import pytest
 
 from .catalog import Case
 from .dataset import Dataset
-from .entry import EntryError, case_entry, plain_json
+from .entry import EntryError, case_entry, entry_property, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
 from . import thresholds
@@ -128,8 +128,8 @@ class AiotbenchFixture:
         self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
                                                 "images": len(ds), "fingerprint": ds.fingerprint(),
                                                 "labeled": ds.labeled}
-        self._properties.append(("aiotbench_entry", entry))
-        self._properties.append(("aiotbench_device", (self.device, facts)))
+        self._properties.append(("aiotbench_entry", entry_property(entry)))  # JSON: JUnit writes str()
+        self._properties.append(("aiotbench_device", entry_property({"device": self.device, "facts": facts})))
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
         return CaseResult(case, entry)

@@ -10,7 +10,7 @@ import pytest
 from . import catalog as catalog_mod
 from . import options
 from .dataset import DatasetError, open_dataset
-from .entry import case_entry
+from .entry import case_entry, property_value
 from .frameworks import UnknownFramework, available_frameworks
 from .oneline import one_line
 from .options import Settings
@@ -248,9 +248,9 @@ class SessionHooks:
             status = "error"
         reason = _reason(report) if report.outcome != "passed" else None
         if "aiotbench_device" in props:
-            device, facts = props["aiotbench_device"]
-            self.state.device_facts.setdefault(device, facts)
-        entry = props.get("aiotbench_entry") or self.state.results.get(result_id)
+            device = property_value(props["aiotbench_device"])
+            self.state.device_facts.setdefault(device["device"], device["facts"])
+        entry = property_value(props.get("aiotbench_entry")) or self.state.results.get(result_id)
         if entry is None:
             entry = self._unmeasured_entry(result_id, status, reason)
             if entry is None:
