@@ -44,6 +44,11 @@ def ab_limits(config: pytest.Config) -> list:
     return fail_on_limits(config)
 
 
+class BaselineError(Exception):
+    """The baseline side of an A/B cannot run (missing file, load or output-shape error). Names the baseline
+    file; the candidate is then measured alone, its measurement kept, and the case fails saying why."""
+
+
 @dataclasses.dataclass
 class PairTiming:
     new: Measurement
@@ -56,11 +61,19 @@ def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: i
               sessions: int = ab.SESSIONS) -> PairTiming:
     """Prepare ``sessions`` sessions of NEW and of BASE (in ``ab.creation_order``; a side's sessions share its
     converted inputs), then time them alternately on the same images (``time_prepared``)."""
+    from .fixture import CASE_ERRORS
+
     with ExitStack() as stack:
         made: dict[tuple[str, int], Prepared] = {}
         for side, k in ab.creation_order(sessions):
             job, first = (new, made.get(("new", 0))) if side == "new" else (base, made.get(("base", 0)))
-            made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
+            try:
+                made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
+            except CASE_ERRORS as exc:
+                if side == "new":  # the candidate's own problem: the case fails naming its file
+                    raise
+                raise BaselineError(f"A/B baseline {base.model_file}: "
+                                    f"{str(exc).removeprefix(f'{base.model_file.name}: ')}") from None
         return time_prepared([made["new", k] for k in range(sessions)], [made["base", k] for k in range(sessions)],
                              max(new.warmup, base.warmup), progress, threads)
 

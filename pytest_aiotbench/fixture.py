@@ -85,8 +85,15 @@ class AiotbenchFixture:
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads)
             started = perf_counter()
             baseline = state.baselines.get(case.id)
+            baseline_problem = None
             if baseline is not None:  # interleaved A/B against the baseline (abrun)
-                pair = self._time_pair(job, baseline, progress)
+                from .abrun import BaselineError
+
+                try:
+                    pair = self._time_pair(job, baseline, progress)
+                except BaselineError as exc:  # the baseline's fault: NEW is measured alone, kept, and fails
+                    baseline, baseline_problem = None, f"{exc}; {case.id} measured alone, not paired"
+            if baseline is not None:
                 measurement, timing.load = pair.new, pair.load
                 timing.record(measurement.latencies_s)
             else:
@@ -132,6 +139,8 @@ class AiotbenchFixture:
         self._properties.append(("aiotbench_device", entry_property({"device": self.device, "facts": facts})))
         state.record(entry)
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
+        if baseline_problem is not None:
+            self._fail(baseline_problem)
         return CaseResult(case, entry)
 
     def _time_pair(self, job: Job, baseline: Case, progress):
@@ -139,9 +148,14 @@ class AiotbenchFixture:
 
         if self.device != "host":
             raise TargetError(f"{self.case.id}: A/B (--aiotbench-baseline) runs on the host only, not {self.device}")
+        from .abrun import BaselineError
+
         if not baseline.file.is_file():
-            raise TargetError(f"{self.case.id}: baseline model file not found: {baseline.file}")
-        _manifest_check(baseline)
+            raise BaselineError(f"A/B baseline {baseline.file}: model file not found")
+        try:
+            _manifest_check(baseline)
+        except manifest.ManifestMismatch as exc:
+            raise BaselineError(f"A/B baseline {baseline.file}: {exc}") from None
         options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
         base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
                        pixels=self.state.pixels(baseline.preprocess), preprocess=baseline.preprocess,

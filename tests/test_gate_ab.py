@@ -99,3 +99,17 @@ def test_ab_vops_from_the_reports_own_numbers(run_aiotbench, tmp_path):
     if pair["ratio"]["median"] is not None and math.isfinite(pair["ratio"]["median"]):
         expected = (case["top1"] * 0.0138) / (baseline["top1"] * 0.0765) / pair["ratio"]["median"]
         assert f"vops x{expected:.3f}" in vops["detail"]
+
+
+@real
+def test_baseline_with_another_output_shape_is_named_and_new_is_kept(run_aiotbench, tmp_path):
+    """Issue 22: the baseline's wrong output shape blamed the NEW file and dropped NEW's measurement."""
+    other = TFLITE_DIR / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
+    new = write_catalog(tmp_path / "new.toml", [tflite_entry("m", SMALL, 128)])
+    base = write_catalog(tmp_path / "base.toml", [tflite_entry("m", other, 224, num_classes=1000, background=False)])
+    run = run_aiotbench(f"--aiotbench-baseline={base}", "--aiotbench-images=20", catalogs=[new])
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    case = run.case("m-tflite-int8")
+    assert case["status"] == "failed" and case["latency_ms"] is not None and len(case["per_image"]["latency_ms"]) == 20
+    assert case["reason"].startswith(f"A/B baseline {other}: model output is 1x1001, expected 1x1000")
+    assert "m-tflite-int8 measured alone, not paired" in case["reason"] and SMALL.name not in case["reason"]
