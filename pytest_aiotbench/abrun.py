@@ -49,6 +49,16 @@ class BaselineError(Exception):
     file; the candidate is then measured alone, its measurement kept, and the case fails saying why."""
 
 
+def case_limits(limits: Sequence, fail_on: Sequence[str] | None) -> list:
+    """The limits one case is held to: the session's, with the catalog's per-model ``fail_on`` overriding a
+    limit on the same metric."""
+    if not fail_on:
+        return list(limits)
+    from .compare import parse_limits
+
+    return parse_limits([*map(str, limits), *fail_on])
+
+
 @dataclasses.dataclass
 class PairTiming:
     new: Measurement
@@ -186,17 +196,18 @@ class ABHooks:
     def _unpaired(self) -> list[str]:
         """Measured cases that the limits were meant for but that had no baseline partner, when no
         ``--aiotbench-compare`` base gates them either: not judged, never silently left out."""
-        if not self.state.ab_limits or options.value(self.state.config, "aiotbench_compare"):
+        if options.value(self.state.config, "aiotbench_compare"):
             return []
         return [e["result_id"] for e in self.state.results.values()
-                if not e.get("ab") and e.get("latency_ms") is not None]
+                if not e.get("ab") and e.get("latency_ms") is not None and (self.state.ab_limits or e.get("fail_on"))]
 
     def _not_judged(self) -> list[str]:
         lines = [f"  {e['id']}: {j['detail']}" for e in self._pairs() for j in e["ab"]["judgements"]
                  if j["verdict"] == ab.CANNOT_JUDGE]
-        limits = ", ".join(map(str, self.state.ab_limits))
-        lines += [f"  {case_id}: {limits} not judged: no baseline partner (not in --aiotbench-baseline, no catalog "
-                  "`baseline` key)" for case_id in self._unpaired()]
+        for case_id in self._unpaired():
+            limits = ", ".join(map(str, case_limits(self.state.ab_limits, self.state.results[case_id].get("fail_on"))))
+            lines.append(f"  {case_id}: {limits} not judged: no baseline partner (not in --aiotbench-baseline, no "
+                         "catalog `baseline` key)")
         return lines
 
     def _regressions(self) -> list[str]:
@@ -213,16 +224,16 @@ class ABHooks:
         if unjudged:
             lines += [f"NOT JUDGED{allowed}: {len(unjudged)} A/B limit check(s) could not be judged, so they did "
                       "not pass:", *unjudged]
-        if not lines and self.state.ab_limits:
-            lines = [f"OK: no A/B regression beyond limits ({', '.join(map(str, self.state.ab_limits))})"]
+        if not lines and any(e["ab"]["judgements"] for e in self._pairs()):
+            lines = [f"OK: no A/B regression beyond limits ({', '.join(map(str, self.state.ab_limits)) or 'per model'})"]
         return lines
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session):
         session.config._aiotbench_session = session
         result = yield
-        if not self.state.is_worker and self.state.ab_limits and not session.config.option.collectonly \
-                and self.state.results:
+        gated = self.state.ab_limits or any(e.get("fail_on") for e in self.state.results.values())
+        if not self.state.is_worker and gated and not session.config.option.collectonly and self.state.results:
             from .gate import emit_gate_report
 
             emit_gate_report(session.config, AB_GATE_ID, self._failed(), self.verdict_lines())

@@ -175,6 +175,7 @@ class CaseComparison:
     deltas: dict[str, Delta]
     notes: list[str] = field(default_factory=list)
     lost: str | None = None  # measured in BASE, error/failed without metrics in NEW: counts as a regression
+    limits: list[Limit] = field(default_factory=list)  # what this case is held to (global + its own fail_on)
 
     @property
     def regressions(self) -> list[Delta]:
@@ -198,7 +199,18 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return bool(self.limits) and any(c.regressions or c.lost for c in self.cases)
+        return any(c.regressions or (c.lost and c.limits) for c in self.cases)
+
+    @property
+    def gated(self) -> bool:
+        """Some limit applies: given for the run (--fail-on) or by a case's own ``fail_on`` (catalog)."""
+        return bool(self.limits) or any(c.limits for c in self.cases)
+
+    def limits_text(self) -> str:
+        text = ", ".join(map(str, self.limits))
+        own = sorted({f"{c.case_id}: {', '.join(map(str, c.limits))}" for c in self.cases
+                      if c.limits and [str(x) for x in c.limits] != [str(x) for x in self.limits]})
+        return "; ".join(([text] if text else []) + ([f"per model: {'; '.join(own)}"] if own else []))
 
     @property
     def cannot_judge(self) -> bool:
@@ -253,8 +265,9 @@ class Comparison:
 
     @property
     def columns(self) -> list[str]:
-        limited = [limit.metric.name for limit in self.limits if limit.metric.name not in DEFAULT_COLUMNS]
-        return list(DEFAULT_COLUMNS) + limited
+        limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits
+                   if limit.metric.name not in DEFAULT_COLUMNS]
+        return list(DEFAULT_COLUMNS) + list(dict.fromkeys(limited))
 
 
 def _id_list(ids: Sequence[str], shown: int = 10) -> str:
@@ -280,12 +293,15 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
     # Said before any latency verdict: other ISA features or CPU make latency deltas a machine comparison.
     warnings += [f"machines differ, latency deltas compare machines too: {d}" for d in machine_differences(base, new)]
     base_cases, new_cases = case_map(base), case_map(new)
-    limit_by_metric = {limit.metric.name: limit for limit in limits}
-    metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
     compared, unmeasured = [], []
     for case_id in (i for i in base_cases if i in new_cases):
         old, cur = base_cases[case_id], new_cases[case_id]
-        result = CaseComparison(case_id, {})
+        # The case's own limits (catalog fail_on, NEW's else BASE's) override the run's on the same metric.
+        own = cur.get("fail_on") or old.get("fail_on") or []
+        case_limits = parse_limits([*map(str, limits), *own]) if own else list(limits)
+        limit_by_metric = {limit.metric.name: limit for limit in case_limits}
+        metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
+        result = CaseComparison(case_id, {}, limits=case_limits)
         if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
             result.notes.append("model file changed")
         if runtime_differences(old, cur):
@@ -435,7 +451,7 @@ def format_comparison(comparison: Comparison, allow_not_judged: bool = False) ->
     if rows:
         headers = ["case"] + [f"{m} ({METRICS[m].unit})" for m in columns] + ["notes"]
         lines += ["", text_table(headers, rows)]
-        if comparison.limits:
+        if comparison.gated:
             lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise   "
                          "? NOT JUDGED (a side's latency INVALID or the metric n/a)")
     else:
@@ -451,9 +467,9 @@ def format_comparison(comparison: Comparison, allow_not_judged: bool = False) ->
 def verdict(comparison: Comparison, allow_not_judged: bool = False) -> str:
     """The verdict, its word first: ``FAIL:`` (a regression), ``NOT JUDGED:`` (a limit asked for could not be
     applied: never a pass, never "no regression") or ``OK:``, then one line per regression or unjudged limit."""
-    if not comparison.limits:
+    if not comparison.gated:
         return "no limits given (--fail-on): nothing gated"
-    limits = ", ".join(map(str, comparison.limits))
+    limits = comparison.limits_text()
     problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
     unjudged = comparison.not_judged_lines()

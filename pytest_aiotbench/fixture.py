@@ -118,8 +118,10 @@ class AiotbenchFixture:
             if baseline is not None:
                 from .abrun import pair_entry
 
+                from .abrun import case_limits
+
                 entry["ab"] = pair_entry(case.id, baseline, pair, entry, state.dataset.labels,
-                                         state.dataset.labeled, state.ab_limits)
+                                         state.dataset.labeled, case_limits(state.ab_limits, case.fail_on))
             if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
                 entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
             entry = plain_json(entry, case.id)
@@ -231,7 +233,7 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
-        runtime={**m.session, "timed_on": m.timed_on},
+        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 

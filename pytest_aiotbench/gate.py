@@ -121,7 +121,7 @@ def _md(text: str) -> str:
 def comparison_markdown(comparison: Comparison, failed: bool, not_judged: bool) -> str:
     """The job summary of a compare gate: the verdict, then one row per case."""
     word = "REGRESSION" if comparison.failed else NOT_JUDGED if not_judged else "FAIL" if failed else "OK"
-    limits = ", ".join(map(str, comparison.limits)) or "none"
+    limits = comparison.limits_text() or "none"
     rows = []
     for case in comparison.cases:
         regressed = [f"{d.metric.name} {d.change:+.2f}{d.metric.unit} (limit {d.limit})" for d in case.regressions]
@@ -224,7 +224,7 @@ def _evaluate(session: pytest.Session, state: GateState) -> None:
             state.summary += format_comparison(comparison, state.allow_not_judged).splitlines()
             not_judged = comparison.cannot_judge and not state.allow_not_judged
             state.failed = comparison.failed or not_judged
-            if state.limits:
+            if comparison.gated:
                 problem = append_step_summary(comparison_markdown(comparison, state.failed, comparison.cannot_judge))
                 if problem:
                     state.summary.append(problem)

@@ -99,6 +99,14 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
     problem = first_bad_latency(report["cases"]) or first_impossible_count(report["cases"])
     if problem:
         raise ReportError(f"{origin}: {problem}")
+    for case in report["cases"]:  # a case's own limits (catalog fail_on) decide verdicts: checked like --fail-on
+        if case.get("fail_on"):
+            from .compare import parse_limits
+
+            try:
+                parse_limits(case["fail_on"])
+            except ReportError as exc:
+                raise ReportError(f"{origin}: case {case['id']!r}: fail_on: {exc}") from None
     ids = [case["id"] for case in report["cases"]]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -46,6 +46,7 @@ CASE = {
         "status": {"enum": ["passed", "failed", "skipped", "error"]},
         "reason": {"type": ["string", "null"]},
         "runtime": {"type": "object"},
+        "fail_on": {"type": "array", "items": {"type": "string"}, "minItems": 1},  # the catalog's per-model limits
         "validity": _validity,  # is the latency trustworthy (validity.py); accuracy is never affected
         "repeats": {"type": "object", "required": ["n", "medians_ms", "spread"]},  # --aiotbench-repeat
         "ab": {  # interleaved A/B against a baseline (ab.py, abrun.py)
