@@ -77,6 +77,9 @@ _LIMIT_RE = re.compile(r"^(?P<metric>[a-z0-9_-]+):(?P<sign>[+-]?)(?P<number>\d+(
 def parse_limits(specs: Sequence[str]) -> list[Limit]:
     """Parse ``--fail-on`` values (each may hold several, comma- or space-separated). Raises ReportError."""
     limits: dict[str, Limit] = {}
+    empty = [value for value in specs if not re.split(r"[,\s]+", str(value).strip(", \t\n"))[0]]
+    if empty:  # "--fail-on=," would gate nothing while looking like a gate
+        raise ReportError(f"empty limit {empty[0]!r}: expected METRIC:[+-]NUMBER(pt|%), e.g. top1:-0.5pt, p90:+10%")
     for spec in (part for value in specs for part in re.split(r"[,\s]+", value) if part):
         match = _LIMIT_RE.match(spec.strip().lower())
         if not match:

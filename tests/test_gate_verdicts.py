@@ -163,3 +163,15 @@ def test_real_gate_failure_in_junit_and_properties_are_json(tmp_path, xdist):
     entry = json.loads(props["aiotbench_entry"])  # JSON, not a Python repr
     assert entry["id"] == "mobilenet_v1-tflite-int8" and "status" not in entry
     assert json.loads(props["aiotbench_device"])["device"] == "host"
+
+
+@pytest.mark.parametrize("value", [",", " , ", ",,"])
+def test_empty_limit_is_refused_not_a_silent_no_gate(gated, tmp_path, value):
+    """Issue 22: --aiotbench-fail-on=, was accepted and gated nothing ("NOT GATED" on a 3.6x slowdown)."""
+    result = gated([make_case("a-tflite-int8")], [make_case("a-tflite-int8")], "--aiotbench-compare", "base.json",
+                   f"--aiotbench-fail-on={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--aiotbench-fail-on: empty limit*"])
+    base = write_json(tmp_path / "b.json", make_report([make_case("a-tflite-int8")]))
+    cli = run_cli("compare", base, base, "--fail-on", value)
+    assert cli.returncode == 2 and "empty limit" in cli.stderr
