@@ -279,11 +279,30 @@ def _has_type(value: Any, name: str) -> bool:
     return isinstance(value, _JSON_TYPES[name])
 
 
+# The JSON Schema keywords first_schema_violation implements, and the annotations it may ignore. A schema using
+# any other keyword is refused (unsupported_keywords), so a constraint is never silently skipped.
+VALIDATION_KEYWORDS = frozenset({"type", "required", "properties", "items", "enum", "const", "minimum", "maximum",
+                                 "additionalProperties", "minItems", "maxItems"})
+ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
+
+
+def unsupported_keywords(schema: Any, where: str = "") -> list[str]:
+    """Keywords of ``schema`` (recursively) that first_schema_violation does not implement."""
+    if not isinstance(schema, dict):
+        return []
+    found = [f"{where or 'top level'}: {k}" for k in schema if k not in VALIDATION_KEYWORDS | ANNOTATIONS]
+    for key, sub in (schema.get("properties") or {}).items():
+        found += unsupported_keywords(sub, f"{where}.{key}" if where else key)
+    for key in ("items", "additionalProperties"):
+        found += unsupported_keywords(schema.get(key), f"{where}[{key}]")
+    return found
+
+
 def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | None:
     """The first place where ``value`` breaks ``schema`` as a one-line message, or None.
 
-    Covers the JSON Schema subset that :mod:`pytest_aiotbench.schema` uses (type, required, properties,
-    items, enum, const, minimum, maximum, additionalProperties), so no jsonschema dependency is needed."""
+    Implements the JSON Schema keywords in VALIDATION_KEYWORDS (those the shipped schema uses; checked by
+    unsupported_keywords), so no jsonschema dependency is needed at run time."""
     label = where or "top level"
     if "const" in schema and value != schema["const"]:
         return f"{label}: expected {schema['const']!r}, got {value!r}"
@@ -311,6 +330,11 @@ def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | N
                 problem = first_schema_violation(item, sub, f"{where}.{key}" if where else key)
                 if problem:
                     return problem
+    if isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            return f"{label}: {len(value)} item(s), expected at least {schema['minItems']}"
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            return f"{label}: {len(value)} item(s), expected at most {schema['maxItems']}"
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             problem = first_schema_violation(item, schema["items"], f"{where}[{index}]")
@@ -369,3 +393,8 @@ def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., in
         return run
 
     return decorate
+
+
+if unsupported_keywords(REPORT):  # a schema edit this validator cannot enforce: fail loudly, never skip it
+    raise RuntimeError(f"report schema uses keywords the validator does not implement: "
+                       f"{', '.join(unsupported_keywords(REPORT))}")
