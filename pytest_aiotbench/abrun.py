@@ -151,6 +151,10 @@ def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict
             **result.as_dict()}
 
 
+# The words compare and the pytest gate use (README "CI gating"); the JSON keeps ab.py's values.
+DISPLAY = {ab.CANNOT_JUDGE: "NOT JUDGED", ab.REGRESSION: "REGRESSION", ab.NO_REGRESSION: "OK"}
+
+
 def ab_lines(results: list[dict]) -> list[str]:
     """Terminal lines, one block per pair."""
     lines = []
@@ -167,7 +171,7 @@ def ab_lines(results: list[dict]) -> list[str]:
                   if sessions.get("widening") is not None and sessions.get("per_side", 1) > 1 else "")
         lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
                      f"{r['pairs']} clean pairs of {timed}{spread}), top-1 {acc(base['top1'])} -> "
-                     f"{acc(entry['top1'])}: {pair['verdict'].upper()}")
+                     f"{acc(entry['top1'])}: {DISPLAY.get(pair['verdict'], pair['verdict'].upper())}")
         lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]
                   if j["verdict"] != ab.NO_REGRESSION]
         if not pair["pair_validity"]["valid"]:
@@ -230,13 +234,12 @@ class ABHooks:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session):
-        session.config._aiotbench_session = session
         result = yield
         gated = self.state.ab_limits or any(e.get("fail_on") for e in self.state.results.values())
         if not self.state.is_worker and gated and not session.config.option.collectonly and self.state.results:
             from .gate import emit_gate_report
 
-            emit_gate_report(session.config, AB_GATE_ID, self._failed(), self.verdict_lines())
+            emit_gate_report(session, AB_GATE_ID, self._failed(), self.verdict_lines())
             self._step_summary()
         return result
 

@@ -80,16 +80,14 @@ class _GateRepr:
         return "\n".join(self.lines)
 
 
-def emit_gate_report(config: pytest.Config, nodeid: str, failed: bool, lines: list[str]) -> None:
+def emit_gate_report(session: pytest.Session, nodeid: str, failed: bool, lines: list[str]) -> None:
     """Report a gate verdict as a test of its own, through the hooks every reporter listens to (terminal, JUnit,
     the last-failed cache, the session's fail count)."""
     from _pytest.reports import TestReport
 
     location = (nodeid.split("::")[0], None, nodeid.split("::")[-1])
-    hook = config.hook
-    session = getattr(config, "_aiotbench_session", None)
-    if session is not None:  # counted like a collected test, so the progress column ends at 100 %
-        session.testscollected += 1
+    hook = session.config.hook
+    session.testscollected += 1  # counted like a collected test, so the progress column ends at 100 %
     hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
     for when, outcome, longrepr in (("setup", "passed", None),
                                     ("call", "failed" if failed else "passed", _GateRepr(lines) if failed else None),
@@ -176,13 +174,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtestloop(session: pytest.Session):
     """Once every case has run (and, under xdist, every worker's result reached this controller): the gate's
     verdict as a test report of its own, so the summary line, JUnit XML and ``--lf`` see it."""
-    session.config._aiotbench_session = session
     result = yield
     state = session.config.stash.get(GATE_KEY, None)
     if state is not None and state.base is not None and not session.config.option.collectonly:
         _evaluate(session, state)
         if state.evaluated and (state.comparison is not None or state.failed):
-            emit_gate_report(session.config, COMPARE_GATE_ID, state.failed, _failure_lines(state))
+            emit_gate_report(session, COMPARE_GATE_ID, state.failed, _failure_lines(state))
     return result
 
 

@@ -192,7 +192,7 @@ def test_one_order_without_clean_pairs_cannot_be_judged():
     entry = {"id": "c", "top1": 0.7, "ab": {**_pair(new, base).as_dict(), "baseline": {"top1": 0.7}}}
     assert entry["ab"]["ratio"]["median"] is None and entry["ab"]["verdict"] == ab.CANNOT_JUDGE
     assert abrun.ab_lines([entry])[0] == ("c: latency NEW/BASE xn/a (95% n/a-n/a, 0 clean pairs of 200), "
-                                          "top-1 70.0% -> 70.0%: CANNOT JUDGE")
+                                          "top-1 70.0% -> 70.0%: NOT JUDGED")
 
 
 def _crossed_run(seed, new_offsets, base_offsets, n=500, true=1.0, session_sd=0.0, per_side=ab.SESSIONS):
