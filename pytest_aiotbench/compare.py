@@ -179,6 +179,7 @@ class CaseComparison:
     notes: list[str] = field(default_factory=list)
     lost: str | None = None  # measured in BASE, error/failed without metrics in NEW: counts as a regression
     limits: list[Limit] = field(default_factory=list)  # what this case is held to (global + its own fail_on)
+    unmeasured_new: str | None = None  # measured in BASE, skipped (not measured) in NEW: its limits not judged
 
     @property
     def regressions(self) -> list[Delta]:
@@ -218,12 +219,14 @@ class Comparison:
     @property
     def cannot_judge(self) -> bool:
         """A limit asked for could not be judged on some compared case (NOT JUDGED): never a pass."""
-        return any(c.unjudged for c in self.cases)
+        return any(c.unjudged or (c.unmeasured_new and c.limits) for c in self.cases)
 
     def not_judged_lines(self) -> list[str]:
         return [f"  {c.case_id}: {d.metric.name} "
                 f"{'n/a' if d.change is None else f'{d.change:+.1f}{d.metric.unit}'} not judged "
-                f"against {d.limit} ({d.why_not_judged})" for c in self.cases for d in c.unjudged]
+                f"against {d.limit} ({d.why_not_judged})" for c in self.cases for d in c.unjudged] + [
+            f"  {c.case_id}: {', '.join(map(str, c.limits))} not judged ({c.unmeasured_new})"
+            for c in self.cases if c.unmeasured_new and c.limits]
 
     def exit_code(self, allow_not_judged: bool = False) -> int:
         """1 on a regression, else 3 when a limit could not be judged (unless allowed), else 0."""
@@ -315,6 +318,9 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
                               f"{': ' + case['reason'] if case.get('reason') else ''})")
             if _measured(old) and cur.get("status") in ("error", "failed"):
                 result.lost = f"{case_id}: no result in NEW (status {cur['status']})"
+            elif _measured(old):  # e.g. a model path typo in the new run: never a silent pass of its limits
+                result.unmeasured_new = (f"measured in BASE, not in NEW: {cur.get('status')}"
+                                         f"{': ' + cur['reason'] if cur.get('reason') else ''}")
             compared.append(result)
             continue
         # Seeded per case (not per position) so a case's verdict does not depend on which other cases ran.

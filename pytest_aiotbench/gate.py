@@ -125,6 +125,7 @@ def comparison_markdown(comparison: Comparison, failed: bool, not_judged: bool) 
         regressed = [f"{d.metric.name} {d.change:+.2f}{d.metric.unit} (limit {d.limit})" for d in case.regressions]
         regressed += [case.lost] if case.lost else []
         unjudged = [f"{d.metric.name}: {d.why_not_judged}" for d in case.unjudged]
+        unjudged += [case.unmeasured_new] if case.unmeasured_new and case.limits else []
         verdict = "REGRESSION" if regressed else NOT_JUDGED if unjudged else "ok" if case.deltas else "not measured"
         rows.append(f"| `{_md(case.case_id)}` | {verdict} | {_md('; '.join(regressed + unjudged)) or '-'} |")
     rows += [f"| `{_md(i)}` | only in {side} | - |" for side, ids in (("BASE", comparison.only_base),

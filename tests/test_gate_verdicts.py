@@ -175,3 +175,16 @@ def test_empty_limit_is_refused_not_a_silent_no_gate(gated, tmp_path, value):
     base = write_json(tmp_path / "b.json", make_report([make_case("a-tflite-int8")]))
     cli = run_cli("compare", base, base, "--fail-on", value)
     assert cli.returncode == 2 and "empty limit" in cli.stderr
+
+
+def test_case_measured_in_base_and_skipped_in_new_is_not_judged(tmp_path):
+    """A model path typo in the new run skips the case: its limits were not judged, never a silent OK."""
+    base = write_json(tmp_path / "b.json", make_report([make_case("a-tflite-int8"), make_case("b-tflite-int8")]))
+    new = write_json(tmp_path / "n.json", make_report([make_case("a-tflite-int8", seed=1),
+                                                       make_case("b-tflite-int8", status="skipped")]))
+    result = run_cli("compare", base, new, "--fail-on", "top1:-1pt")
+    assert result.returncode == EXIT_CANNOT_JUDGE, result.stdout + result.stderr
+    assert ("b-tflite-int8: top1:-1pt not judged (measured in BASE, not in NEW: skipped: skipped on purpose)"
+            in result.stdout)
+    both = write_json(tmp_path / "n2.json", make_report([make_case("a-tflite-int8", seed=1)]))
+    assert run_cli("compare", base, both, "--fail-on", "top1:-1pt").returncode == 0  # only in BASE: named, as before
