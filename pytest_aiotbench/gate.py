@@ -94,7 +94,7 @@ def emit_gate_report(session: pytest.Session, nodeid: str, failed: bool, lines: 
                                     ("teardown", "passed", None)):
         report = TestReport(nodeid=nodeid, location=location, keywords={nodeid.split("::")[-1]: 1}, outcome=outcome,
                             longrepr=longrepr, when=when, sections=[], duration=0.0, start=0.0, stop=0.0,
-                            user_properties=[("aiotbench_gate", "\n".join(lines))] if when == "call" else [])
+                            user_properties=[("aiotbench_gate", "\n".join(lines))])  # JUnit: from teardown
         hook.pytest_runtest_logreport(report=report)
     hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 

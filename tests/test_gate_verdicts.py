@@ -106,6 +106,8 @@ def test_gate_regression_is_a_failed_test_in_summary_and_junit(gated, pytester, 
     failure = cases["compare-gate"].find("failure")
     assert failure is not None and failure.get("message").startswith("FAIL: 1 regression(s)")
     assert "a-tflite-int8: top1 -2.00pt" in failure.text
+    props = {p.get("name"): p.get("value") for p in cases["compare-gate"].iter("property")}
+    assert props["aiotbench_gate"].startswith("FAIL: 1 regression(s)")
     markdown = summary.read_text()
     assert "### aiotbench compare gate: REGRESSION" in markdown
     assert "| `a-tflite-int8` | REGRESSION | top1 -2.00pt (limit top1:-0.5pt) |" in markdown
