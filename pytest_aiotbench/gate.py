@@ -145,6 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     base_path = options.value(config, "aiotbench_compare")
     limit_specs = options.value(config, "aiotbench_fail_on")
     html_path = options.value(config, "aiotbench_html")
+    _check_judging_flags(config, bool(base_path))
     if not (base_path or limit_specs or html_path):
         return
     limits = fail_on_limits(config)
@@ -169,6 +170,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GATE_KEY] = GateState(base, limits, html_path,
                                        require_all=bool(options.value(config, "aiotbench_require_all")),
                                        allow_not_judged=allow_not_judged(config))
+
+
+def _check_judging_flags(config: pytest.Config, has_base: bool) -> None:
+    """``--aiotbench-fail-invalid`` / ``--aiotbench-allow-not-judged`` on the command line of a benchmark run
+    with nothing to judge (no base, no A/B baseline) would be silently accepted: a usage error instead. (An ini
+    key may be set project-wide for every run, so only the command line is held to this.)"""
+    core = get_state(config)
+    if core is None or has_base or core.baselines:
+        return
+    for flag, dest in (("--aiotbench-fail-invalid", "aiotbench_fail_invalid"),
+                       ("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged")):
+        if config.getoption(dest, default=None):
+            raise pytest.UsageError(f"{flag}: nothing to judge in this run: it applies to a gate, "
+                                    "--aiotbench-compare BASE.json or --aiotbench-baseline BASE_CATALOG.toml")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -113,3 +113,11 @@ def test_baseline_with_another_output_shape_is_named_and_new_is_kept(run_aiotben
     assert case["status"] == "failed" and case["latency_ms"] is not None and len(case["per_image"]["latency_ms"]) == 20
     assert case["reason"].startswith(f"A/B baseline {other}: model output is 1x1001, expected 1x1000")
     assert "m-tflite-int8 measured alone, not paired" in case["reason"] and SMALL.name not in case["reason"]
+
+
+@pytest.mark.parametrize("flag", ["--aiotbench-fail-invalid", "--aiotbench-allow-not-judged"])
+def test_judging_flag_without_anything_to_judge_is_a_usage_error(run_aiotbench, tmp_path, flag):
+    catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("m", SMALL, 128)])
+    run = run_aiotbench(flag, catalogs=[catalog])
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"{flag}: nothing to judge in this run" in run.stderr and "Traceback" not in run.stderr
