@@ -121,3 +121,11 @@ def test_judging_flag_without_anything_to_judge_is_a_usage_error(run_aiotbench, 
     run = run_aiotbench(flag, catalogs=[catalog])
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"{flag}: nothing to judge in this run" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("device", ["adb:SERIAL1", "ssh://pi@board"])
+def test_ab_on_a_remote_device_is_a_usage_error_at_start(run_aiotbench, tmp_path, device):
+    catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("m", SMALL, 128, baseline=str(SMALL))])
+    run = run_aiotbench(f"--aiotbench-device={device}", catalogs=[catalog])
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert f"runs on the host only, not on --aiotbench-device {device}" in run.stderr
