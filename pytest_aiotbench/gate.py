@@ -57,11 +57,20 @@ def fail_on_limits(config: pytest.Config) -> list[Limit]:
 
 def allow_not_judged(config: pytest.Config) -> bool:
     """``--aiotbench-allow-not-judged``; contradicting ``--aiotbench-fail-invalid`` is a usage error."""
-    allowed = bool(options.value(config, "aiotbench_allow_not_judged"))
-    if allowed and options.value(config, "aiotbench_fail_invalid"):
+    allowed = _flag(config, "aiotbench_allow_not_judged")
+    if allowed and _flag(config, "aiotbench_fail_invalid"):
         raise pytest.UsageError("--aiotbench-allow-not-judged and --aiotbench-fail-invalid contradict each other: "
                                 "give one")
     return allowed
+
+
+def _flag(config: pytest.Config, ini: str) -> bool:
+    """A core flag's value; False when the core plugin (which declares it) is switched off."""
+    try:
+        config.getini(ini)
+    except ValueError:
+        return False
+    return bool(options.value(config, ini))
 
 
 class _GateRepr:

@@ -132,6 +132,9 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-fail-invalid", "aiotbench_fail_invalid",
          "kept for old command lines: a limit that cannot be judged (NOT JUDGED) fails the session by default "
          "now (see --aiotbench-allow-not-judged)", kind="flag", default=False),
+    Option("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged",
+         "a --aiotbench-fail-on limit that could not be judged (INVALID latency, no accuracy, no baseline "
+         "partner) is reported as NOT JUDGED but does not fail the session (default: it fails)", kind="flag"),
 ]
 
 GATE_OPTIONS: list[Option] = [
@@ -145,9 +148,6 @@ GATE_OPTIONS: list[Option] = [
     Option("--aiotbench-require-all", "aiotbench_require_all",
          "with --aiotbench-compare: fail unless this run and the base hold the same cases (default: compare the "
          "cases both hold and name the others)", kind="flag"),
-    Option("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged",
-         "a --aiotbench-fail-on limit that could not be judged (INVALID latency, no accuracy, no baseline "
-         "partner) is reported as NOT JUDGED but does not fail the session (default: it fails)", kind="flag"),
     Option("--aiotbench-html", "aiotbench_html",
          "write a self-contained HTML report (charts, table, comparison) at the end of the run; needs "
          "pytest-aiotbench[plot]", path=True, metavar="FILE"),
