@@ -483,9 +483,10 @@ def verdict(comparison: Comparison, allow_not_judged: bool = False) -> str:
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
     unjudged = comparison.not_judged_lines()
     allowed = " (allowed by --allow-not-judged)" if allow_not_judged else ""
+    invalid = any(d.invalid for c in comparison.cases for d in c.unjudged)
+    hint = " (a side's latency INVALID: rerun on a quiet machine, or A/B with --aiotbench-baseline)" if invalid else ""
     cannot = ([f"{NOT_JUDGED}{allowed}: {len(unjudged)} limit check(s) could not be judged, so they did not "
-               "pass (a side's latency INVALID: rerun on a quiet machine, or A/B with --aiotbench-baseline):"]
-              + unjudged) if unjudged else []
+               f"pass{hint}:"] + unjudged) if unjudged else []
     if problems:
         return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
     coverage = ""
