@@ -345,14 +345,19 @@ class ABVerdict:
 
 def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: dict, new_acc: dict) -> ABVerdict:
     """Apply ``--aiotbench-fail-on`` limits (compare.Limit) to one pair. Latency limits (median, mean, p90,
-    latency) use the paired ratio's interval; vips/vops that interval combined with the exact accuracy ratio;
-    top1/top5 the exact accuracy delta (same images on both sides)."""
+    latency) use the paired ratio's interval; vips that interval combined with the exact accuracy ratio, vops
+    also with the GFLOPs ratio (``base_acc``/``new_acc`` carry ``gflops``); top1/top5 the exact accuracy delta
+    (same images on both sides). A limit whose inputs are missing (no labels, no GFLOPs) is CANNOT_JUDGE: a limit
+    asked for is never silently dropped."""
     result = ABVerdict(estimate, validity)
     for limit in limits:
         name, threshold = limit.metric.name, limit.threshold
         if limit.metric.unit == "pt":
             base, new = base_acc.get(name), new_acc.get(name)
             if base is None or new is None:
+                result.judgements.append(Judgement(name, CANNOT_JUDGE, f"{name}: not judged (limit {limit}): "
+                                                   f"no {name} on {_missing_sides(base, new)} (unlabelled images "
+                                                   "or random weights)"))
                 continue
             delta = (new - base) * 100
             verdict = REGRESSION if delta < threshold else NO_REGRESSION
@@ -361,11 +366,13 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
             continue
         if limit.metric.worse > 0:  # a latency: regression when even the low end is beyond 1 + limit
             bound, point, beyond = estimate.low, estimate.median, estimate.low > 1 + threshold / 100
-        else:  # vips/vops = accuracy / latency: its high end comes from the latency ratio's low end
-            acc_ratio = _accuracy_ratio(base_acc, new_acc)
-            if acc_ratio is None:
+        else:  # vips/vops = work / latency: its high end comes from the latency ratio's low end
+            work_ratio, missing = _work_ratio(name, base_acc, new_acc)
+            if work_ratio is None:
+                result.judgements.append(Judgement(name, CANNOT_JUDGE, f"{name}: not judged (limit {limit}): "
+                                                   f"{missing}"))
                 continue
-            point, bound = acc_ratio / estimate.median, acc_ratio / estimate.low
+            point, bound = work_ratio / estimate.median, work_ratio / estimate.low
             beyond = bound < 1 + threshold / 100
         text = (f"{name} x{point:.3f} (95% interval of the paired ratio {estimate.low:.3f}-{estimate.high:.3f}; "
                 f"limit {limit})" if math.isfinite(point) else f"{name}: no paired ratio (limit {limit})")
@@ -375,6 +382,24 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
             verdict = REGRESSION if beyond else NO_REGRESSION
         result.judgements.append(Judgement(name, verdict, text))
     return result
+
+
+def _missing_sides(base, new) -> str:
+    return " and ".join(side for side, v in (("BASE", base), ("NEW", new)) if v is None)
+
+
+def _work_ratio(name: str, base_acc: dict, new_acc: dict) -> tuple[float | None, str]:
+    """NEW/BASE of what VIPS (top-1) or VOPS (top-1 x GFLOPs) count per second, or None and why not."""
+    ratio = _accuracy_ratio(base_acc, new_acc)
+    if ratio is None:
+        return None, (f"no top-1 on {_missing_sides(base_acc.get('top1'), new_acc.get('top1')) or 'BASE (0)'} "
+                      "(unlabelled images or random weights)")
+    if name == "vops":
+        base, new = base_acc.get("gflops"), new_acc.get("gflops")
+        if not base or not new:
+            return None, f"no GFLOPs on {_missing_sides(base or None, new or None)} (catalog `gflops` key)"
+        ratio *= new / base
+    return ratio, ""
 
 
 def verdict_for(ratios: Sequence[float], timed: int, limits: Sequence, base_acc: dict, new_acc: dict,

@@ -19,9 +19,7 @@ import pytest
 
 from . import ab, options, validity
 from .catalog import Case, CatalogError, load
-from .compare import parse_limits
-from .reports import ReportError
-from .score import accuracy, latency_stats_ms
+from .score import accuracy, latency_stats_ms, vips, vops
 from .storage import file_sha256
 from .targets.base import Job, Measurement
 from .targets.host import Prepared, prepared
@@ -41,11 +39,24 @@ def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
 
 
 def ab_limits(config: pytest.Config) -> list:
-    specs = options.value(config, "aiotbench_fail_on")
-    try:
-        return parse_limits(specs)
-    except ReportError as exc:
-        raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
+    from .gate import fail_on_limits  # one parse of --aiotbench-fail-on for the compare gate and the A/B
+
+    return fail_on_limits(config)
+
+
+class BaselineError(Exception):
+    """The baseline side of an A/B cannot run (missing file, load or output-shape error). Names the baseline
+    file; the candidate is then measured alone, its measurement kept, and the case fails saying why."""
+
+
+def case_limits(limits: Sequence, fail_on: Sequence[str] | None) -> list:
+    """The limits one case is held to: the session's, with the catalog's per-model ``fail_on`` overriding a
+    limit on the same metric."""
+    if not fail_on:
+        return list(limits)
+    from .compare import parse_limits
+
+    return parse_limits([*map(str, limits), *fail_on])
 
 
 @dataclasses.dataclass
@@ -60,11 +71,19 @@ def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: i
               sessions: int = ab.SESSIONS) -> PairTiming:
     """Prepare ``sessions`` sessions of NEW and of BASE (in ``ab.creation_order``; a side's sessions share its
     converted inputs), then time them alternately on the same images (``time_prepared``)."""
+    from .fixture import CASE_ERRORS
+
     with ExitStack() as stack:
         made: dict[tuple[str, int], Prepared] = {}
         for side, k in ab.creation_order(sessions):
             job, first = (new, made.get(("new", 0))) if side == "new" else (base, made.get(("base", 0)))
-            made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
+            try:
+                made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
+            except CASE_ERRORS as exc:
+                if side == "new":  # the candidate's own problem: the case fails naming its file
+                    raise
+                raise BaselineError(f"A/B baseline {base.model_file}: "
+                                    f"{str(exc).removeprefix(f'{base.model_file.name}: ')}") from None
         return time_prepared([made["new", k] for k in range(sessions)], [made["base", k] for k in range(sessions)],
                              max(new.warmup, base.warmup), progress, threads)
 
@@ -117,15 +136,23 @@ def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict
     base_ms = [s * 1e3 for s in base.latencies_s]
     base_acc = {"top1": accuracy(base.topk, labels, 1) if scored else None,
                 "top5": accuracy(base.topk, labels, 5) if scored else None}
-    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"]}
-    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits, base_acc, new_acc, case_id,
-                             timing.timed_with)
+    base_stats = latency_stats_ms(base.latencies_s)
+    # The baseline's own work figures: VOPS limits need its GFLOPs (another model may do other work per image).
+    base_vips = vips(base_acc["top1"], base_stats["mean"] / 1e3)
+    base_work = {"gflops": baseline.gflops, "vips": base_vips, "vops": vops(base_vips, baseline.gflops)}
+    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops")}
+    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits,
+                             {**base_acc, "gflops": baseline.gflops}, new_acc, case_id, timing.timed_with)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
-                         "latency_ms": latency_stats_ms(base.latencies_s), "runtime": dict(base.session),
+                         **base_work, "latency_ms": base_stats, "runtime": dict(base.session),
                          "validity": validity.assess(base_ms, timing.load),
                          "per_image": {"latency_ms": base_ms}},
             "timed_with": timing.timed_with,
             **result.as_dict()}
+
+
+# The words compare and the pytest gate use (README "CI gating"); the JSON keeps ab.py's values.
+DISPLAY = {ab.CANNOT_JUDGE: "NOT JUDGED", ab.REGRESSION: "REGRESSION", ab.NO_REGRESSION: "OK"}
 
 
 def ab_lines(results: list[dict]) -> list[str]:
@@ -144,7 +171,7 @@ def ab_lines(results: list[dict]) -> list[str]:
                   if sessions.get("widening") is not None and sessions.get("per_side", 1) > 1 else "")
         lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
                      f"{r['pairs']} clean pairs of {timed}{spread}), top-1 {acc(base['top1'])} -> "
-                     f"{acc(entry['top1'])}: {pair['verdict'].upper()}")
+                     f"{acc(entry['top1'])}: {DISPLAY.get(pair['verdict'], pair['verdict'].upper())}")
         lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]
                   if j["verdict"] != ab.NO_REGRESSION]
         if not pair["pair_validity"]["valid"]:
@@ -152,18 +179,93 @@ def ab_lines(results: list[dict]) -> list[str]:
     return lines
 
 
-class ABHooks:
-    """Summary and exit status of the A/B pairs (registered only when a case has a baseline)."""
+AB_GATE_ID = "aiotbench::ab-gate"
 
-    def __init__(self, state, fail_invalid: bool) -> None:
-        self.state, self.fail_invalid = state, fail_invalid
+
+class ABHooks:
+    """Summary and exit status of the A/B pairs (registered only when a case has a baseline). With limits, the
+    verdict is also a test report of its own (``aiotbench::ab-gate``: summary line, JUnit XML, ``--lf``)."""
+
+    def __init__(self, state, fail_invalid: bool = False) -> None:
+        from .gate import allow_not_judged
+
+        remote = [d for d in state.settings.devices if d != "host"]
+        if remote:  # said at start, not as a failure of every case after the set-up
+            raise pytest.UsageError(f"A/B (--aiotbench-baseline or a catalog `baseline` key) runs on the host only, "
+                                    f"not on --aiotbench-device {', '.join(remote)}")
+        self.state = state
+        self.allow_not_judged = allow_not_judged(state.config)  # default: NOT JUDGED fails (fail_invalid: legacy)
+        self._summary_written = False
+        self._summary_problem: str | None = None  # $GITHUB_STEP_SUMMARY could not be written
 
     def _pairs(self) -> list[dict]:
         return [e for e in self.state.results.values() if e.get("ab")]
 
+    def _unpaired(self) -> list[str]:
+        """Measured cases that the limits were meant for but that had no baseline partner, when no
+        ``--aiotbench-compare`` base gates them either: not judged, never silently left out."""
+        if options.value(self.state.config, "aiotbench_compare"):
+            return []
+        return [e["result_id"] for e in self.state.results.values()
+                if not e.get("ab") and e.get("latency_ms") is not None and (self.state.ab_limits or e.get("fail_on"))]
+
+    def _not_judged(self) -> list[str]:
+        lines = [f"  {e['id']}: {j['detail']}" for e in self._pairs() for j in e["ab"]["judgements"]
+                 if j["verdict"] == ab.CANNOT_JUDGE]
+        for case_id in self._unpaired():
+            limits = ", ".join(map(str, case_limits(self.state.ab_limits, self.state.results[case_id].get("fail_on"))))
+            lines.append(f"  {case_id}: {limits} not judged: no baseline partner (not in --aiotbench-baseline, no "
+                         "catalog `baseline` key)")
+        return lines
+
+    def _regressions(self) -> list[str]:
+        return [f"  {e['id']}: {j['detail']}" for e in self._pairs() for j in e["ab"]["judgements"]
+                if j["verdict"] == ab.REGRESSION]
+
     def _failed(self) -> bool:
-        verdicts = {e["ab"]["verdict"] for e in self._pairs()}
-        return ab.REGRESSION in verdicts or (self.fail_invalid and ab.CANNOT_JUDGE in verdicts)
+        return bool(self._regressions() or (self._not_judged() and not self.allow_not_judged))
+
+    def verdict_lines(self) -> list[str]:
+        regressions, unjudged = self._regressions(), self._not_judged()
+        allowed = " (allowed by --aiotbench-allow-not-judged)" if self.allow_not_judged else ""
+        lines = [f"FAIL: {len(regressions)} A/B regression(s):", *regressions] if regressions else []
+        if unjudged:
+            lines += [f"NOT JUDGED{allowed}: {len(unjudged)} A/B limit check(s) could not be judged, so they did "
+                      "not pass:", *unjudged]
+        if not lines and any(e["ab"]["judgements"] for e in self._pairs()):
+            lines = [f"OK: no A/B regression beyond limits ({', '.join(map(str, self.state.ab_limits)) or 'per model'})"]
+        return lines
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session):
+        result = yield
+        gated = self.state.ab_limits or any(e.get("fail_on") for e in self.state.results.values())
+        if not self.state.is_worker and gated and not session.config.option.collectonly and self.state.results:
+            from .gate import emit_gate_report
+
+            emit_gate_report(session, AB_GATE_ID, self._failed(), self.verdict_lines())
+            self._step_summary()
+        return result
+
+    def _step_summary(self) -> None:
+        from .gate import _md, append_step_summary
+
+        if self._summary_written:
+            return
+        self._summary_written = True
+        word = "REGRESSION" if self._regressions() else "NOT JUDGED" if self._not_judged() else "OK"
+        rows = []
+        for entry in self._pairs():
+            pair = entry["ab"]
+            bad = [f"{j['detail']}" for j in pair["judgements"] if j["verdict"] != ab.NO_REGRESSION]
+            ratio = pair["ratio"]["median"]
+            rows.append(f"| `{_md(entry['id'])}` | {'n/a' if ratio is None else f'x{ratio:.3f}'} | "
+                        f"{pair['verdict'].upper()} | {_md('; '.join(bad)) or '-'} |")
+        rows += [f"| `{_md(i)}` | - | NOT JUDGED | no baseline partner |" for i in self._unpaired()]
+        problem = append_step_summary("\n".join([
+            f"### aiotbench A/B gate: {word}", "", f"limits `{_md(', '.join(map(str, self.state.ab_limits)))}`", "",
+            "| case | latency NEW/BASE | verdict | what regressed / why not judged |", "|---|---|---|---|", *rows]))
+        self._summary_problem = problem
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -173,9 +275,10 @@ class ABHooks:
             fail_session(session, "aiotbench A/B: a pair regressed or could not be judged")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.state.is_worker or not self._pairs():
+        if self.state.is_worker or not (self._pairs() or self._unpaired()):
             return
         failed = self._failed()
         terminalreporter.write_sep("=", "aiotbench A/B (interleaved, same machine)", red=failed, green=not failed)
-        for line in ab_lines(self._pairs()):
+        for line in ab_lines(self._pairs()) + self.verdict_lines() + [self._summary_problem or ""][:bool(
+                self._summary_problem)]:
             terminalreporter.write_line(line)

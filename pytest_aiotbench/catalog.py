@@ -52,6 +52,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     catalog: Path | None = None
     baseline: Path | None = None  # a previous model file to A/B this case against (same preprocessing)
+    fail_on: tuple[str, ...] = ()  # this model's gate limits (compare.parse_limits), over --aiotbench-fail-on
 
     @property
     def id(self) -> str:
@@ -166,6 +167,22 @@ def parse_min_top1(value: Any) -> float | thresholds.RelativeThreshold:
     return _number(0.0, 1.0)(value)
 
 
+def parse_fail_on(value: Any) -> tuple[str, ...]:
+    """Per-model gate limits, ``fail_on = ["top1:-0.5pt", "latency:+5%"]``: parsed by the one limit parser
+    (compare.parse_limits), kept in its normal form. They apply wherever this case is gated (compare, the pytest
+    gate, the A/B) and override a global limit on the same metric."""
+    from .compare import parse_limits
+    from .reports import ReportError
+
+    specs = [value] if isinstance(value, str) else value
+    if not isinstance(specs, list) or not specs or not all(isinstance(v, str) and v.strip() for v in specs):
+        raise ValueError('expected a non-empty list of limits, e.g. ["top1:-0.5pt", "latency:+5%"]')
+    try:
+        return tuple(str(limit) for limit in parse_limits(specs))
+    except ReportError as exc:
+        raise ValueError(str(exc)) from None
+
+
 MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
 
 FIELDS: dict[str, Any] = {
@@ -175,6 +192,7 @@ FIELDS: dict[str, Any] = {
     "min_top1": parse_min_top1, "reference_top1": _number(0.0, 1.0), "reference_top5": _number(0.0, 1.0),
     "params": _int(0), "gflops": _number(0.0), "flops": _number(0.0), "weights": _string, "canonical": _bool,
     "options": _table, "arch": _string, "description": _string, "source": _string, "baseline": _path,
+    "fail_on": parse_fail_on,
 }
 _KNOWN_KEYS = set(FIELDS)
 REQUIRED = ("name", "framework", "quant", "file", "input_size")
@@ -299,4 +317,5 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         options=dict(values.get("options", {})),
         catalog=catalog,
         baseline=baseline,
+        fail_on=values.get("fail_on", ()),
     )

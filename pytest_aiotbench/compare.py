@@ -24,7 +24,8 @@ from .reports import (ReportError, case_map, cli_command, describe_dataset, desc
                       text_table)
 
 EXIT_REGRESSION = 1
-EXIT_CANNOT_JUDGE = 3  # with --fail-invalid: no regression, but a gated latency was INVALID on a side
+EXIT_CANNOT_JUDGE = 3  # no regression, but a limit asked for could not be judged (NOT JUDGED); --allow-not-judged: 0
+NOT_JUDGED = "NOT JUDGED"  # the verdict word for a limit that could not be applied: never a pass
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240605  # fixed: the same two files always give the same verdict
 CONFIDENCE = 0.95  # one-sided
@@ -76,6 +77,9 @@ _LIMIT_RE = re.compile(r"^(?P<metric>[a-z0-9_-]+):(?P<sign>[+-]?)(?P<number>\d+(
 def parse_limits(specs: Sequence[str]) -> list[Limit]:
     """Parse ``--fail-on`` values (each may hold several, comma- or space-separated). Raises ReportError."""
     limits: dict[str, Limit] = {}
+    empty = [value for value in specs if not re.split(r"[,\s]+", str(value).strip(", \t\n"))[0]]
+    if empty:  # "--fail-on=," would gate nothing while looking like a gate
+        raise ReportError(f"empty limit {empty[0]!r}: expected METRIC:[+-]NUMBER(pt|%), e.g. top1:-0.5pt, p90:+10%")
     for spec in (part for value in specs for part in re.split(r"[,\s]+", value) if part):
         match = _LIMIT_RE.match(spec.strip().lower())
         if not match:
@@ -113,7 +117,16 @@ class Delta:
 
     @property
     def cannot_judge(self) -> bool:
-        return self.invalid is not None and self.limit is not None
+        """A limit applies but cannot be judged: a side's latency is INVALID, or the metric is n/a on a side."""
+        return self.limit is not None and (self.invalid is not None or self.change is None)
+
+    @property
+    def why_not_judged(self) -> str:
+        if self.invalid is not None:
+            return self.invalid
+        side = " and ".join(s for s, v in (("BASE", self.base), ("NEW", self.new)) if v is None) or "a side"
+        return f"no {self.metric.name} in {side}" + (" (unlabelled images or random weights)"
+                                                      if self.metric.unit == "pt" else "")
 
     @property
     def noise_checked(self) -> bool:
@@ -141,7 +154,7 @@ class Delta:
 
     def cell(self) -> str:
         if self.change is None:
-            return "n/a"
+            return "n/a ?" if self.cannot_judge else "n/a"
         text = f"{self.change:+.1f}{self.metric.unit}"
         if self.cannot_judge:
             return text + " ?"
@@ -165,6 +178,8 @@ class CaseComparison:
     deltas: dict[str, Delta]
     notes: list[str] = field(default_factory=list)
     lost: str | None = None  # measured in BASE, error/failed without metrics in NEW: counts as a regression
+    limits: list[Limit] = field(default_factory=list)  # what this case is held to (global + its own fail_on)
+    unmeasured_new: str | None = None  # measured in BASE, skipped (not measured) in NEW: its limits not judged
 
     @property
     def regressions(self) -> list[Delta]:
@@ -188,11 +203,36 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return bool(self.limits) and any(c.regressions or c.lost for c in self.cases)
+        return any(c.regressions or (c.lost and c.limits) for c in self.cases)
+
+    @property
+    def gated(self) -> bool:
+        """Some limit applies: given for the run (--fail-on) or by a case's own ``fail_on`` (catalog)."""
+        return bool(self.limits) or any(c.limits for c in self.cases)
+
+    def limits_text(self) -> str:
+        text = ", ".join(map(str, self.limits))
+        own = sorted({f"{c.case_id}: {', '.join(map(str, c.limits))}" for c in self.cases
+                      if c.limits and [str(x) for x in c.limits] != [str(x) for x in self.limits]})
+        return "; ".join(([text] if text else []) + ([f"per model: {'; '.join(own)}"] if own else []))
 
     @property
     def cannot_judge(self) -> bool:
-        return any(c.unjudged for c in self.cases)
+        """A limit asked for could not be judged on some compared case (NOT JUDGED): never a pass."""
+        return any(c.unjudged or (c.unmeasured_new and c.limits) for c in self.cases)
+
+    def not_judged_lines(self) -> list[str]:
+        return [f"  {c.case_id}: {d.metric.name} "
+                f"{'n/a' if d.change is None else f'{d.change:+.1f}{d.metric.unit}'} not judged "
+                f"against {d.limit} ({d.why_not_judged})" for c in self.cases for d in c.unjudged] + [
+            f"  {c.case_id}: {', '.join(map(str, c.limits))} not judged ({c.unmeasured_new})"
+            for c in self.cases if c.unmeasured_new and c.limits]
+
+    def exit_code(self, allow_not_judged: bool = False) -> int:
+        """1 on a regression, else 3 when a limit could not be judged (unless allowed), else 0."""
+        if self.failed:
+            return EXIT_REGRESSION
+        return EXIT_CANNOT_JUDGE if self.cannot_judge and not allow_not_judged else 0
 
     @property
     def compared(self) -> list[CaseComparison]:
@@ -231,8 +271,9 @@ class Comparison:
 
     @property
     def columns(self) -> list[str]:
-        limited = [limit.metric.name for limit in self.limits if limit.metric.name not in DEFAULT_COLUMNS]
-        return list(DEFAULT_COLUMNS) + limited
+        limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits
+                   if limit.metric.name not in DEFAULT_COLUMNS]
+        return list(DEFAULT_COLUMNS) + list(dict.fromkeys(limited))
 
 
 def _id_list(ids: Sequence[str], shown: int = 10) -> str:
@@ -258,12 +299,15 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
     # Said before any latency verdict: other ISA features or CPU make latency deltas a machine comparison.
     warnings += [f"machines differ, latency deltas compare machines too: {d}" for d in machine_differences(base, new)]
     base_cases, new_cases = case_map(base), case_map(new)
-    limit_by_metric = {limit.metric.name: limit for limit in limits}
-    metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
     compared, unmeasured = [], []
     for case_id in (i for i in base_cases if i in new_cases):
         old, cur = base_cases[case_id], new_cases[case_id]
-        result = CaseComparison(case_id, {})
+        # The case's own limits (catalog fail_on, NEW's else BASE's) override the run's on the same metric.
+        own = cur.get("fail_on") or old.get("fail_on") or []
+        case_limits = parse_limits([*map(str, limits), *own]) if own else list(limits)
+        limit_by_metric = {limit.metric.name: limit for limit in case_limits}
+        metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
+        result = CaseComparison(case_id, {}, limits=case_limits)
         if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
             result.notes.append("model file changed")
         if runtime_differences(old, cur):
@@ -274,6 +318,9 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
                               f"{': ' + case['reason'] if case.get('reason') else ''})")
             if _measured(old) and cur.get("status") in ("error", "failed"):
                 result.lost = f"{case_id}: no result in NEW (status {cur['status']})"
+            elif _measured(old):  # e.g. a model path typo in the new run: never a silent pass of its limits
+                result.unmeasured_new = (f"measured in BASE, not in NEW: {cur.get('status')}"
+                                         f"{': ' + cur['reason'] if cur.get('reason') else ''}")
             compared.append(result)
             continue
         # Seeded per case (not per position) so a case's verdict does not depend on which other cases ran.
@@ -403,7 +450,7 @@ def _bulk_slower_p(base: np.ndarray, new: np.ndarray, slowdown: float) -> float:
 
 # ---------------------------------------------------------------------------------------------------- output
 
-def format_comparison(comparison: Comparison) -> str:
+def format_comparison(comparison: Comparison, allow_not_judged: bool = False) -> str:
     lines = [f"BASE: {describe_run(comparison.base)}", f"NEW:  {describe_run(comparison.new)}",
              f"dataset: {describe_dataset(comparison.new)}"]
     lines += [f"WARNING: {w}" for w in comparison.warnings]
@@ -413,39 +460,42 @@ def format_comparison(comparison: Comparison) -> str:
     if rows:
         headers = ["case"] + [f"{m} ({METRICS[m].unit})" for m in columns] + ["notes"]
         lines += ["", text_table(headers, rows)]
-        if comparison.limits:
+        if comparison.gated:
             lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise   "
-                         "? cannot judge (a side's latency is INVALID)")
+                         "? NOT JUDGED (a side's latency INVALID or the metric n/a)")
     else:
         lines += ["", "no case in common"]
     for title, ids in (("only in BASE", comparison.only_base), ("only in NEW", comparison.only_new),
                        ("not measured", comparison.unmeasured)):
         if ids:
             lines.append(f"{title}: {', '.join(ids)}")
-    lines += ["", verdict(comparison)]
+    lines += ["", verdict(comparison, allow_not_judged)]
     return "\n".join(lines)
 
 
-def verdict(comparison: Comparison) -> str:
-    """The pass/fail summary: one line when nothing regressed, else one line per regression."""
-    if not comparison.limits:
+def verdict(comparison: Comparison, allow_not_judged: bool = False) -> str:
+    """The verdict, its word first: ``FAIL:`` (a regression), ``NOT JUDGED:`` (a limit asked for could not be
+    applied: never a pass, never "no regression") or ``OK:``, then one line per regression or unjudged limit."""
+    if not comparison.gated:
         return "no limits given (--fail-on): nothing gated"
-    limits = ", ".join(map(str, comparison.limits))
+    limits = comparison.limits_text()
     problems = [f"  {c.case_id}: {d.explain()}" for c in comparison.cases for d in c.regressions]
     problems += [f"  {c.lost}" for c in comparison.cases if c.lost]
-    unjudged = [f"  {c.case_id}: {d.metric.name} {'n/a' if d.change is None else f'{d.change:+.1f}%'} not judged "
-                f"({d.invalid})"
-                for c in comparison.cases for d in c.unjudged]
-    cannot = ([f"CANNOT JUDGE: {len(unjudged)} latency metric(s), a side's latency is INVALID "
-               "(rerun on a quiet machine, or A/B with --aiotbench-baseline):"] + unjudged) if unjudged else []
-    if not problems:
-        coverage = ""
-        if comparison.only_base or comparison.only_new:
-            total = len(comparison.cases) + len(comparison.only_base) + len(comparison.only_new)
-            coverage = f" over {len(comparison.cases)} of {total} case(s); left out: {comparison.left_out()}"
-        ok = f"OK: no regression beyond limits ({limits})" if not unjudged else f"no regression found ({limits})"
-        return "\n".join([ok + coverage] + cannot)
-    return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
+    unjudged = comparison.not_judged_lines()
+    allowed = " (allowed by --allow-not-judged)" if allow_not_judged else ""
+    invalid = any(d.invalid for c in comparison.cases for d in c.unjudged)
+    hint = " (a side's latency INVALID: rerun on a quiet machine, or A/B with --aiotbench-baseline)" if invalid else ""
+    cannot = ([f"{NOT_JUDGED}{allowed}: {len(unjudged)} limit check(s) could not be judged, so they did not "
+               f"pass{hint}:"] + unjudged) if unjudged else []
+    if problems:
+        return "\n".join([f"FAIL: {len(problems)} regression(s) beyond limits ({limits}):"] + problems + cannot)
+    coverage = ""
+    if comparison.only_base or comparison.only_new:
+        total = len(comparison.cases) + len(comparison.only_base) + len(comparison.only_new)
+        coverage = f" over {len(comparison.cases)} of {total} case(s); left out: {comparison.left_out()}"
+    if cannot:
+        return "\n".join(cannot + [f"  the other checks found no regression beyond limits ({limits}){coverage}"])
+    return f"OK: no regression beyond limits ({limits}){coverage}"
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -461,9 +511,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
+    parser.add_argument("--allow-not-judged", action="store_true",
+                        help=f"exit 0 instead of {EXIT_CANNOT_JUDGE} when a limit could not be judged (a side's "
+                             "latency INVALID, or the metric n/a); the NOT JUDGED lines are printed all the same")
     parser.add_argument("--fail-invalid", action="store_true",
-                        help=f"exit {EXIT_CANNOT_JUDGE} when a gated latency cannot be judged because a side's "
-                             "latency is INVALID (default: print it, exit 0)")
+                        help=f"kept for old scripts: exit {EXIT_CANNOT_JUDGE} on NOT JUDGED is now the default")
     parser.add_argument("--require-all", action="store_true",
                         help="exit 2 unless both runs hold the same cases (default: compare the overlap, "
                              "naming what was left out)")
@@ -477,8 +529,8 @@ def _run(args: argparse.Namespace) -> int:
     problem = comparison.case_set_problem(args.require_all)
     if problem:
         raise ReportError(f"{args.base} vs {args.new}: {problem}")
-    print(format_comparison(comparison))
-    if comparison.failed:
-        return EXIT_REGRESSION
-    return EXIT_CANNOT_JUDGE if args.fail_invalid and comparison.cannot_judge else 0
+    if args.fail_invalid and args.allow_not_judged:
+        raise ReportError("--fail-invalid and --allow-not-judged contradict each other: give one")
+    print(format_comparison(comparison, args.allow_not_judged))
+    return comparison.exit_code(args.allow_not_judged)
 

@@ -16,7 +16,7 @@ REQUIRED = ("id", "model", "framework", "quant", "file", "file_sha256", "images"
             "latency_ms", "prepare_ms", "first_ms", "vips", "vops", "gflops", "status", "reason", "per_image")
 # Left out when None.
 OPTIONAL = ("result_id", "device", "weights", "reference_top1", "warmup", "images_per_s", "runtime", "top1_ci95",
-            "min_top1_rule", "min_top1_reference")
+            "min_top1_rule", "min_top1_reference", "fail_on")
 
 
 class EntryError(ValueError):
@@ -61,3 +61,23 @@ def case_entry(*, id: str, model: str, framework: str, quant: str, file: str, st
     entry = {key: given.get(key) for key in REQUIRED}
     entry.update({key: given[key] for key in OPTIONAL if given.get(key) is not None})
     return plain_json(entry, f"case {id}")
+
+
+# The entry travels with the test's report as a user property (to the xdist controller, and into JUnit XML, which
+# writes a property's str()): a JSON string, without status and reason, which only the test's outcome decides.
+OUTCOME_KEYS = ("status", "reason")
+
+
+def entry_property(entry: dict) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in entry.items() if k not in OUTCOME_KEYS}, allow_nan=False)
+
+
+def property_value(value: Any) -> Any:
+    """A JSON-string user property back as its value (older in-process callers may still pass the object)."""
+    if isinstance(value, str):
+        import json
+
+        return json.loads(value)
+    return value

@@ -108,11 +108,19 @@ def machine_differences(a: dict, b: dict, names: tuple[str, str] = ("BASE", "NEW
         parts = [f"only {names[0]} has {', '.join(only_a)}" if only_a else "",
                  f"only {names[1]} has {', '.join(only_b)}" if only_b else ""]
         out.append("ISA features differ: " + "; ".join(p for p in parts if p))
-    changed = [f"{k} {fa[k]!r} vs {fb[k]!r}" for k in KERNEL_FACTS
-               if fa.get(k) is not None and fb.get(k) is not None and fa[k] != fb[k]]
+    # Scalars only, compared as text (one writer says 6, another '6'): a fact in another shape is not guessed at,
+    # and never dumped into the message.
+    scalar = lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool)  # noqa: E731
+    changed = [f"{k} {_short(fa[k])} vs {_short(fb[k])}" for k in KERNEL_FACTS
+               if scalar(fa.get(k)) and scalar(fb.get(k)) and str(fa[k]) != str(fb[k])]
     if changed:
         out.append("CPU differs: " + ", ".join(changed))
     return out
+
+
+def _short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
 def runtime_differences(a: dict, b: dict) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from .catalog import Case
 from .dataset import Dataset
-from .entry import EntryError, case_entry, plain_json
+from .entry import EntryError, case_entry, entry_property, plain_json
 from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from .preprocess import InputShapeError, PreprocessError
 from . import thresholds
@@ -86,8 +86,15 @@ class AiotbenchFixture:
                 if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
             baseline = state.baselines.get(case.id)
+            baseline_problem = None
             if baseline is not None:  # interleaved A/B against the baseline (abrun)
-                pair = self._time_pair(job, baseline, progress)
+                from .abrun import BaselineError
+
+                try:
+                    pair = self._time_pair(job, baseline, progress)
+                except BaselineError as exc:  # the baseline's fault: NEW is measured alone, kept, and fails
+                    baseline, baseline_problem = None, f"{exc}; {case.id} measured alone, not paired"
+            if baseline is not None:
                 measurement, timing.load = pair.new, pair.load
                 timing.record(measurement.latencies_s)
             else:
@@ -112,8 +119,10 @@ class AiotbenchFixture:
             if baseline is not None:
                 from .abrun import pair_entry
 
+                from .abrun import case_limits
+
                 entry["ab"] = pair_entry(case.id, baseline, pair, entry, state.dataset.labels,
-                                         state.dataset.labeled, state.ab_limits)
+                                         state.dataset.labeled, case_limits(state.ab_limits, case.fail_on))
             if state.settings.repeat > 1:  # session.record combines the repeats (repeats.combine)
                 entry["repeat"] = {"index": self.repeat, "of": state.settings.repeat}
             entry = plain_json(entry, case.id)
@@ -130,10 +139,12 @@ class AiotbenchFixture:
             self.benchmark.extra_info["dataset"] = {"path": str(ds.root) if ds.root else None, "kind": ds.kind,
                                                     "images": len(ds), "fingerprint": ds.fingerprint(),
                                                     "labeled": ds.labeled}
-        self._properties.append(("aiotbench_entry", entry))
-        self._properties.append(("aiotbench_device", (self.device, facts)))
+        self._properties.append(("aiotbench_entry", entry_property(entry)))  # JSON: JUnit writes str()
+        self._properties.append(("aiotbench_device", entry_property({"device": self.device, "facts": facts})))
         state.record(entry, checkpoint=False)  # the report hook checkpoints it once, with its outcome
         state.config.hook.pytest_aiotbench_case_result(config=state.config, result=entry)
+        if baseline_problem is not None:
+            self._fail(baseline_problem)
         return CaseResult(case, entry)
 
     def _time_pair(self, job: Job, baseline: Case, progress):
@@ -141,9 +152,14 @@ class AiotbenchFixture:
 
         if self.device != "host":
             raise TargetError(f"{self.case.id}: A/B (--aiotbench-baseline) runs on the host only, not {self.device}")
+        from .abrun import BaselineError
+
         if not baseline.file.is_file():
-            raise TargetError(f"{self.case.id}: baseline model file not found: {baseline.file}")
-        _manifest_check(baseline)
+            raise BaselineError(f"A/B baseline {baseline.file}: model file not found")
+        try:
+            _manifest_check(baseline)
+        except manifest.ManifestMismatch as exc:
+            raise BaselineError(f"A/B baseline {baseline.file}: {exc}") from None
         options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
         base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
                        pixels=self.state.pixels(baseline.preprocess), preprocess=baseline.preprocess,
@@ -181,10 +197,13 @@ class AiotbenchFixture:
             return
         relative = ""
         if rule is not None:
+            missing = None
             try:  # a reference that was not measured fails the case, saying why: never passes unchecked
                 required, reference = thresholds.requirement(self.case, self.device, self.state)
             except thresholds.ReferenceMissing as exc:
-                pytest.fail(str(exc), pytrace=False)
+                missing = str(exc)
+            if missing is not None:  # outside the except block: said once, with no chained "During handling"
+                pytest.fail(missing, pytrace=False)
             relative = f" = {rule.text}'s top-1 {reference:.4f}"
         else:
             required = self.required_top1()
@@ -216,7 +235,7 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
-        runtime={**m.session, "timed_on": m.timed_on},
+        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 

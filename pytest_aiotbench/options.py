@@ -137,7 +137,11 @@ CORE_OPTIONS: list[Option] = [
          f"time every case N times (1..{MAX_REPEAT}), interleaved across cases; report the median of the repeats "
          "and their spread", parse=integer(1, MAX_REPEAT), default=1, metavar="N"),
     Option("--aiotbench-fail-invalid", "aiotbench_fail_invalid",
-         "fail the session when a gated latency cannot be judged (INVALID measurement)", kind="flag", default=False),
+         "kept for old command lines: a limit that cannot be judged (NOT JUDGED) fails the session by default "
+         "now (see --aiotbench-allow-not-judged)", kind="flag", default=False),
+    Option("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged",
+         "a --aiotbench-fail-on limit that could not be judged (INVALID latency, no accuracy, no baseline "
+         "partner) is reported as NOT JUDGED but does not fail the session (default: it fails)", kind="flag"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),

@@ -400,6 +400,8 @@ class SessionHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each case's outcome (and why it did not pass), measured or not. The measured entry comes with
         the report's user properties, so this also works on an xdist controller for its workers' cases."""
+        from .entry import property_value
+
         props = dict(report.user_properties)
         result_id = props.get("aiotbench_id")
         if result_id is None or not (report.when == "call" or report.outcome != "passed"):
@@ -409,9 +411,9 @@ class SessionHooks:
             status = "error"
         reason = _reason(report) if report.outcome != "passed" else None
         if "aiotbench_device" in props:
-            device, facts = props["aiotbench_device"]
-            self.state.device_facts.setdefault(device, facts)
-        entry = props.get("aiotbench_entry") or self.state.results.get(result_id)
+            device = property_value(props["aiotbench_device"])
+            self.state.device_facts.setdefault(device["device"], device["facts"])
+        entry = property_value(props.get("aiotbench_entry")) or self.state.results.get(result_id)
         if entry is None:
             entry = self._unmeasured_entry(result_id, status, reason)
             if entry is None:

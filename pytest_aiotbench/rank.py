@@ -16,6 +16,24 @@ from .environment import machine_differences
 from .reports import ReportError, cli_command, load_report, score_of, text_table
 
 
+def _refuse_repeats(paths: list[str]) -> None:
+    """One run given twice (the same file, a link to it, or a byte-identical copy) would be ranked against
+    itself: refused, naming both arguments."""
+    import hashlib
+
+    seen: dict[tuple, str] = {}
+    for path in paths:
+        try:
+            keys = [("file", Path(path).resolve()), ("content", hashlib.sha256(Path(path).read_bytes()).digest())]
+        except OSError:
+            continue  # load_report says what is wrong with it
+        for key in keys:
+            if key in seen:
+                how = "the same file" if key[0] == "file" else "identical copies (one run)"
+                raise ReportError(f"{seen[key]} and {path} are {how}: give each run once")
+            seen[key] = path
+
+
 @dataclass
 class Entry:
     report: dict
@@ -133,6 +151,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @cli_command("rank")
 def _run(args: argparse.Namespace) -> int:
-    ranking = rank_reports([load_report(p) for p in args.reports], args.by, args.allow_mismatch)
+    reports = [load_report(p) for p in args.reports]  # a broken file is named first
+    _refuse_repeats(args.reports)
+    ranking = rank_reports(reports, args.by, args.allow_mismatch)
     print(format_ranking(ranking))
     return 0

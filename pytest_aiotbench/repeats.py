@@ -81,9 +81,12 @@ def _pooled_ab(case_id: str, measured: list[dict], limits) -> dict:
     """The A/B verdict over the clean pairs of every repeat, in repeat order."""
     ratios, cells = ab.pool_runs([(e["per_image"]["latency_ms"], e["ab"]["baseline"]["per_image"]["latency_ms"],
                                    e["ab"].get("timed_with")) for e in measured])
+    from .abrun import case_limits
+
+    limits = case_limits(limits, measured[0].get("fail_on"))
     last = measured[-1]["ab"]
-    base_acc = {k: last["baseline"][k] for k in ("top1", "top5")}
-    new_acc = {k: measured[0][k] for k in ("top1", "top5")}
+    base_acc = {k: last["baseline"].get(k) for k in ("top1", "top5", "gflops")}
+    new_acc = {k: measured[0].get(k) for k in ("top1", "top5", "gflops")}
     timed = sum(len(e["per_image"]["latency_ms"]) for e in measured)
     result = ab.verdict_for(ratios, timed, limits, base_acc, new_acc, case_id, cells)
     return {**last, **result.as_dict()}

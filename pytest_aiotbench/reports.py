@@ -47,14 +47,33 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         raise ReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not raw.strip():
         raise ReportError(f"{path}: empty file")
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))  # -sig: a report re-saved by an editor that adds a BOM
+    try:  # -sig: a report re-saved by an editor that adds a BOM
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ReportError(f"{path}: {exc}; a hand-edited or merged file? (which value counts would be a guess)"
+                          ) from None
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a UTF-8 JSON file") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
                           "truncated or corrupt file?") from None
     return normalize_report(data, origin=str(path))
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object with a key twice is refused: ``json`` would silently keep the last value, and a verdict
+    could hang on which one a reader takes."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            where = f" (in the object with id {out['id']!r})" if isinstance(out.get("id"), str) else ""
+            raise _DuplicateKey(f"duplicate key {key!r} in a JSON object{where}")
+        out[key] = value
+    return out
 
 
 def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
@@ -77,9 +96,17 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
     problem = first_schema_violation(report, REPORT)
     if problem:
         raise ReportError(f"{origin}: {_name_case(report, problem)}{problem}")
-    problem = first_bad_latency(report["cases"])
+    problem = first_bad_latency(report["cases"]) or first_impossible_count(report["cases"])
     if problem:
         raise ReportError(f"{origin}: {problem}")
+    for case in report["cases"]:  # a case's own limits (catalog fail_on) decide verdicts: checked like --fail-on
+        if case.get("fail_on"):
+            from .compare import parse_limits
+
+            try:
+                parse_limits(case["fail_on"])
+            except ReportError as exc:
+                raise ReportError(f"{origin}: case {case['id']!r}: fail_on: {exc}") from None
     ids = [case["id"] for case in report["cases"]]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -105,6 +132,23 @@ def first_bad_latency(cases: list[dict]) -> str | None:
     return None
 
 
+def first_impossible_count(cases: list[dict]) -> str | None:
+    """The plugin times each image at most once per case (``--aiotbench-repeat`` keeps each image's median, the
+    A/B one pair per image, benchmark_model fewer runs than images), so a case never holds more per-image
+    latencies than it has images. More is a corrupt or forged file (and would make compare resample it all)."""
+    for index, case in enumerate(cases):
+        images = case.get("images") or 0
+        blocks = [("per_image.latency_ms", case.get("per_image"))]
+        if isinstance(case.get("ab"), dict) and isinstance(case["ab"].get("baseline"), dict):
+            blocks.append(("ab.baseline.per_image.latency_ms", case["ab"]["baseline"].get("per_image")))
+        for key, block in blocks:
+            count = len((block or {}).get("latency_ms") or []) if isinstance(block, dict) else 0
+            if count > images:
+                return (f"case {case['id']!r}: cases[{index}].{key} holds {count} latencies for {images} images "
+                        "(at most one per image)")
+    return None
+
+
 def _name_case(report: dict, problem: str) -> str:
     """``case 'ID': `` when the problem is inside a case that has an id, so the message says which one."""
     match = re.match(r"cases\[(\d+)\]", problem)
@@ -121,8 +165,27 @@ _CASE_MARKERS = ("model", "framework", "latency_ms")
 _BENCH_STATS_KEYS = ("min", "median", "mean", "stddev", "max", "iqr")
 
 
+def _machine_from_benchmark(info: dict) -> dict[str, Any]:
+    """pytest-benchmark's ``machine_info`` (platform + py-cpuinfo) in the plugin's machine facts, so that a
+    ``--benchmark-json`` file and a report of the same machine compare as the same machine."""
+    from .environment import ISA_FEATURES
+
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    flags = set(cpu.get("flags") or []) if isinstance(cpu.get("flags"), list) else set()
+    facts = {"hostname": info.get("node"), "system": info.get("system"), "release": info.get("release"),
+             "machine": info.get("machine"), "cpu": cpu.get("brand_raw") or info.get("processor") or None,
+             "cores": cpu.get("count"), "vendor": cpu.get("vendor_id_raw"),
+             **{name: str(cpu[key]) for key, name in (("family", "family"), ("model", "model_id"),
+                                                       ("stepping", "stepping")) if cpu.get(key) is not None},
+             "python": info.get("python_version")}
+    if flags:
+        facts["isa"] = [f for f in ISA_FEATURES["x86"] + ISA_FEATURES["arm"] if f in flags]
+    return {k: v for k, v in facts.items() if v is not None}
+
+
 def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
-    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    info = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    machine = _machine_from_benchmark(info)
     cases = []
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info") if isinstance(bench, dict) else None
@@ -144,7 +207,7 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
         "schema": SCHEMA_ID,
         "created": data.get("datetime") or "",
         "machine": machine,
-        "device": {"target": "host", "name": machine.get("node") or "host"},
+        "device": {"target": "host", "name": info.get("node") or "host"},
         "packages": {},
         "dataset": dataset,
         "settings": {"threads": None, "warmup": None},
@@ -216,11 +279,30 @@ def _has_type(value: Any, name: str) -> bool:
     return isinstance(value, _JSON_TYPES[name])
 
 
+# The JSON Schema keywords first_schema_violation implements, and the annotations it may ignore. A schema using
+# any other keyword is refused (unsupported_keywords), so a constraint is never silently skipped.
+VALIDATION_KEYWORDS = frozenset({"type", "required", "properties", "items", "enum", "const", "minimum", "maximum",
+                                 "additionalProperties", "minItems", "maxItems"})
+ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
+
+
+def unsupported_keywords(schema: Any, where: str = "") -> list[str]:
+    """Keywords of ``schema`` (recursively) that first_schema_violation does not implement."""
+    if not isinstance(schema, dict):
+        return []
+    found = [f"{where or 'top level'}: {k}" for k in schema if k not in VALIDATION_KEYWORDS | ANNOTATIONS]
+    for key, sub in (schema.get("properties") or {}).items():
+        found += unsupported_keywords(sub, f"{where}.{key}" if where else key)
+    for key in ("items", "additionalProperties"):
+        found += unsupported_keywords(schema.get(key), f"{where}[{key}]")
+    return found
+
+
 def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | None:
     """The first place where ``value`` breaks ``schema`` as a one-line message, or None.
 
-    Covers the JSON Schema subset that :mod:`pytest_aiotbench.schema` uses (type, required, properties,
-    items, enum, const, minimum, maximum, additionalProperties), so no jsonschema dependency is needed."""
+    Implements the JSON Schema keywords in VALIDATION_KEYWORDS (those the shipped schema uses; checked by
+    unsupported_keywords), so no jsonschema dependency is needed at run time."""
     label = where or "top level"
     if "const" in schema and value != schema["const"]:
         return f"{label}: expected {schema['const']!r}, got {value!r}"
@@ -248,6 +330,11 @@ def first_schema_violation(value: Any, schema: dict, where: str = "") -> str | N
                 problem = first_schema_violation(item, sub, f"{where}.{key}" if where else key)
                 if problem:
                     return problem
+    if isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            return f"{label}: {len(value)} item(s), expected at least {schema['minItems']}"
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            return f"{label}: {len(value)} item(s), expected at most {schema['maxItems']}"
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             problem = first_schema_violation(item, schema["items"], f"{where}[{index}]")
@@ -306,3 +393,8 @@ def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., in
         return run
 
     return decorate
+
+
+if unsupported_keywords(REPORT):  # a schema edit this validator cannot enforce: fail loudly, never skip it
+    raise RuntimeError(f"report schema uses keywords the validator does not implement: "
+                       f"{', '.join(unsupported_keywords(REPORT))}")

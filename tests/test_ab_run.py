@@ -117,7 +117,9 @@ def test_pytest_ab_writes_the_pair_and_fails_on_regression(run_aiotbench, tmp_pa
     assert set(case["validity"]) >= {"valid", "reasons"}
     assert "aiotbench A/B (interleaved, same machine)" in run.stdout
     assert "mobilenet_v1-tflite-int8: latency NEW/BASE x" in run.stdout
-    assert f": {pair['verdict'].upper()}" in run.stdout
+    from pytest_aiotbench.abrun import DISPLAY
+
+    assert f": {DISPLAY[pair['verdict']]}" in run.stdout
 
 
 @needs_models

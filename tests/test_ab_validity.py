@@ -192,7 +192,7 @@ def test_one_order_without_clean_pairs_cannot_be_judged():
     entry = {"id": "c", "top1": 0.7, "ab": {**_pair(new, base).as_dict(), "baseline": {"top1": 0.7}}}
     assert entry["ab"]["ratio"]["median"] is None and entry["ab"]["verdict"] == ab.CANNOT_JUDGE
     assert abrun.ab_lines([entry])[0] == ("c: latency NEW/BASE xn/a (95% n/a-n/a, 0 clean pairs of 200), "
-                                          "top-1 70.0% -> 70.0%: CANNOT JUDGE")
+                                          "top-1 70.0% -> 70.0%: NOT JUDGED")
 
 
 def _crossed_run(seed, new_offsets, base_offsets, n=500, true=1.0, session_sd=0.0, per_side=ab.SESSIONS):
@@ -429,11 +429,12 @@ def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path)
     new = write_json(tmp_path / "n.json", make_report([_invalid(slow)]))
     limits = ["--fail-on", "top1:-0.5pt", "--fail-on", "median:+10%"]
     result = run_cli("compare", base, new, *limits)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr  # NOT JUDGED is never a pass (issue 17)
     assert "FAIL" not in result.stdout and "OK:" not in result.stdout
-    assert "CANNOT JUDGE: 1 latency metric(s)" in result.stdout
-    assert "a-tflite-int8: median +" in result.stdout and "not judged (NEW INVALID (load))" in result.stdout
-    assert run_cli("compare", base, new, *limits, "--fail-invalid").returncode == 3
+    assert "NOT JUDGED: 1 limit check(s)" in result.stdout
+    assert "a-tflite-int8: median +" in result.stdout and "not judged against median:+10% (NEW INVALID (load))" \
+        in result.stdout
+    assert run_cli("compare", base, new, *limits, "--allow-not-judged").returncode == 0
     # accuracy is never affected by validity
     worse = make_case("a-tflite-int8", latency_ms=10.0, seed=1, top1=0.60)
     new2 = write_json(tmp_path / "n2.json", make_report([_invalid(worse)]))
