@@ -189,10 +189,6 @@ class ABHooks:
     def __init__(self, state, fail_invalid: bool = False) -> None:
         from .gate import allow_not_judged
 
-        remote = [d for d in state.settings.devices if d != "host"]
-        if remote:  # said at start, not as a failure of every case after the set-up
-            raise pytest.UsageError(f"A/B (--aiotbench-baseline or a catalog `baseline` key) runs on the host only, "
-                                    f"not on --aiotbench-device {', '.join(remote)}")
         self.state = state
         self.allow_not_judged = allow_not_judged(state.config)  # default: NOT JUDGED fails (fail_invalid: legacy)
         self._summary_written = False

@@ -152,33 +152,6 @@ def check_declarations(parser: pytest.Parser) -> None:
                     "rename its dest")
 
 
-def check_limits(config: pytest.Config) -> None:
-    """Combinations of the gate's options that would silently gate nothing (before anything is measured):
-    a ``--aiotbench-fail-on`` value that holds no limit (``,``), ``--aiotbench-fail-invalid`` with no limit to
-    judge. What a limit means is ``compare.parse_limits``'s (and the gate's) business."""
-    specs = options.value(config, "aiotbench_fail_on")
-    if specs:
-        from .compare import parse_limits
-        from .reports import ReportError
-
-        for spec in specs:
-            try:
-                limits = parse_limits([spec])
-            except ReportError:  # a malformed limit: the gate reports it, with its own wording
-                continue
-            if not limits:
-                raise pytest.UsageError(f"--aiotbench-fail-on {spec!r}: no limit in it (expected METRIC:LIMIT, "
-                                        "e.g. p90:+10%, top1:-0.5pt; comma-separated for several)")
-    if options.value(config, "aiotbench_fail_invalid") and not specs and config.getoption("aiotbench"):
-        message = ("nothing to judge: it fails the session when a limit of --aiotbench-fail-on cannot be judged, "
-                   "and no --aiotbench-fail-on limit was given")
-        if config.getoption("aiotbench_fail_invalid"):  # asked for on this command line: a mistake
-            raise pytest.UsageError(f"--aiotbench-fail-invalid: {message}")
-        # A project default (ini) for the runs that gate: said, not fatal, in the runs that do not.
-        config.issue_config_time_warning(pytest.PytestConfigWarning(f"aiotbench_fail_invalid (ini): {message}"),
-                                         stacklevel=2)
-
-
 def check_ab(settings: Any, baselines: dict) -> None:
     """A/B pairs are timed in this process: a remote device, or a baseline that is no model file, fails every
     case at run time; say it once, at start."""
@@ -187,7 +160,8 @@ def check_ab(settings: Any, baselines: dict) -> None:
     remote = [d for d in settings.devices if d != "host"]
     if remote:
         raise pytest.UsageError(
-            f"A/B (--aiotbench-baseline or a catalog `baseline`) runs on the host only, not on {', '.join(remote)}: "
+            f"A/B (--aiotbench-baseline or a catalog `baseline`) runs on the host only, not on --aiotbench-device "
+            f"{', '.join(remote)}: "
             "time the A/B on the host, or compare two runs of the device with --aiotbench-compare")
     for case_id, base in sorted(baselines.items()):
         if base.file.is_dir():
