@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import io
+
 import numpy as np
 
 SIZE = 8  # input_size of the tiny models: NCHW 1x3x8x8 float
@@ -87,3 +89,25 @@ def onnx_entry(name: str, file: Path, **extra) -> dict:
     entry = {"name": name, "framework": "onnxruntime", "quant": "fp32", "file": str(file), "input_size": SIZE,
              "resize": 0, "layout": "NCHW", "num_classes": 10}
     return {**entry, **extra}
+
+
+def encoded(img, fmt: str) -> bytes:
+    """A Pillow image saved to ``fmt`` in memory."""
+    out = io.BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()
+
+
+def geometry(img, spec) -> np.ndarray:
+    """The resize and center crop of ``preprocess.crop_pixels``, written out again on an RGB image."""
+    from PIL import Image
+
+    w, h = img.size
+    if spec.resize:
+        nw, nh = (spec.resize, round(h * spec.resize / w)) if w <= h else (round(w * spec.resize / h), spec.resize)
+        img = img.resize((nw, nh), Image.BILINEAR)
+        left, top = int(round((nw - spec.input_size) / 2.0)), int(round((nh - spec.input_size) / 2.0))
+        img = img.crop((left, top, left + spec.input_size, top + spec.input_size))
+    else:
+        img = img.resize((spec.input_size, spec.input_size), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
