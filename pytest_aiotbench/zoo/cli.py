@@ -133,9 +133,6 @@ def argument_problem(args) -> str | None:
 
     if args.out == "":
         return "--out '': expected a folder (an empty value would build into the current folder)"
-    if args.name is not None and not PLAIN_NAME.match(args.name):
-        return (f"--name {args.name}: expected a plain name (letters, digits, '_', '.', '-'; it becomes a folder "
-                f"under --out, never a path)")
     for flag, values in (("--models", args.models), ("--variants", args.variants)):
         if values is not None and not values:
             return f"{flag}: empty list (name at least one, or leave {flag} out for all)"
@@ -152,6 +149,9 @@ def argument_problem(args) -> str | None:
         except ValueError as exc:
             shown = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
             return f"{flag} {shown}: {exc}"
+    if args.name is not None and not PLAIN_NAME.match(args.name):
+        return (f"--name {args.name}: expected a plain name (letters, digits, '_', '.', '-'; it becomes a folder "
+                f"under --out, never a path)")
     for flag, value, ok, valid in (("--calibration-count", args.calibration_count, args.calibration_count >= 1,
                                     "an integer >= 1"),
                                    ("--calibration-margin", args.calibration_margin,
