@@ -273,3 +273,18 @@ def test_signal_kills_the_exporter_and_leaves_nothing_half_written(tmp_path, sig
                 "--mean", "0", "--std", "1", "--variants", "onnx", timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert not stale.exists() and f"removed {stale}" in r.stderr
+
+
+@needs_zoo
+@pytest.mark.slow
+def test_num_classes_is_honoured_with_a_state_dict(tmp_path):
+    """--num-classes with --weights FILE.pth is the head the weights are loaded into (no longer ignored): the
+    shared 1000-class SqueezeNet does not fit 10 classes, and the build says so, naming the flag."""
+    pth = SHARED_TS.with_suffix(".pth")
+    if not pth.is_file():
+        pytest.skip(f"shared state_dict not found: {pth}")
+    r = zoo_cli("build", "--out", str(tmp_path / "zoo"), "--models", "squeezenet", "--weights", str(pth), "--arch",
+                "squeezenet1_0", "--num-classes", "10", "--input-size", "64", "--variants", "onnx", timeout=600)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "does not fit torchvision.models.squeezenet1_0" in r.stderr and "check --num-classes" in r.stderr
+    assert mf.read(tmp_path / "zoo" / "manifest.json")["files"] == {}
