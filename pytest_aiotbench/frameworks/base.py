@@ -115,21 +115,26 @@ def check_outputs(outputs, model_file: str, num_classes: int | None = None, firs
 QUANT_MODES = {"fp32": "float", "fp16": "float", "dynamic": "float", "int8": "integer"}
 
 
-def check_quant(quant: str | None, model_file: str, input_dtype, output_dtype, integer_inside: bool | None) -> None:
+def check_quant(quant: str | None, model_file: str, input_dtype, output_dtype, integer_inside=None) -> None:
     """Raise OutputError when the catalog's ``quant`` contradicts the model's real tensor types.
-    ``integer_inside``: whether the model holds integer-quantized (int8/uint8) tensors; None = the framework
-    cannot tell (then only the input and output types are judged)."""
+    ``integer_inside``: whether the model holds integer-quantized (int8/uint8) tensors, or a callable that says so
+    (asked only when the input and output types cannot decide: it may read the whole model file); None = the
+    framework cannot tell (then only the input and output types are judged)."""
     if quant is None or quant not in QUANT_MODES:
         return  # unknown labels are refused by the catalog schema; a job from elsewhere is not judged here
     ins, outs = np.dtype(input_dtype), np.dtype(output_dtype)
     integer_io = [f"{what} {dt}" for what, dt in (("input", ins), ("output", outs)) if dt.kind in "iu"]
-    actual = (f"{ins} input, {outs} output" + ("" if integer_inside is None else
-                                                 ", integer-quantized tensors inside" if integer_inside
-                                                 else ", no integer-quantized tensors inside"))
-    if QUANT_MODES[quant] == "float" and integer_io:
+    expects_float = QUANT_MODES[quant] == "float"
+    if expects_float != bool(integer_io):
+        return  # float IO for a float label, integer IO for an integer one: consistent
+    inside = integer_inside() if callable(integer_inside) else integer_inside
+    actual = (f"{ins} input, {outs} output" + ("" if inside is None else
+                                                ", integer-quantized tensors inside" if inside
+                                                else ", no integer-quantized tensors inside"))
+    if expects_float:
         raise OutputError(f"{model_file}: quant = {quant!r} but the model is integer-quantized ({actual}); "
                           "declare quant = \"int8\"")
-    if QUANT_MODES[quant] == "integer" and not integer_io and integer_inside is False:
+    if inside is False:
         raise OutputError(f"{model_file}: quant = {quant!r} but the model is a float model ({actual}); "
                           "declare its real mode (fp32, fp16 or dynamic)")
 

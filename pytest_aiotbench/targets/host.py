@@ -81,9 +81,8 @@ def prepared(job: Job, framework=None, inputs: list | None = None) -> Iterator[P
         check_output_shape(np.asarray(first), job, batched=infer_full is not None)
         try:  # the first answer is checked before anything is timed; the rest after timing (measurement)
             check_outputs([first], job.model_file.name, job.num_classes, total=len(inputs))
-            inside = getattr(session, "integer_quantized", None)
             check_quant(job.quant, job.model_file.name, session.input.dtype, np.asarray(first).dtype,
-                        inside() if inside is not None else None)
+                        getattr(session, "integer_quantized", None))
         except OutputError as exc:
             raise InferenceError(str(exc)) from None
         yield Prepared(job, session, inputs, prepare_s, first_s)
