@@ -206,3 +206,23 @@ def test_fp32_declared_on_uint8_model_fails_the_case(tmp_path, run_aiotbench, sh
     assert run.case("m-tflite-fp32")["reason"] == (
         "mobilenet_v1_0.25_128_quant.tflite: quant = 'fp32' but the model is integer-quantized (uint8 input, uint8 "
         "output, integer-quantized tensors inside); declare quant = \"int8\"")
+
+
+@pytest.mark.slow
+def test_executorch_program_with_two_outputs_is_refused(tmp_path):
+    pytest.importorskip("executorch.exir")
+    torch = pytest.importorskip("torch")
+    from executorch.exir import to_edge_transform_and_lower
+
+    from pytest_aiotbench.frameworks import ModelLoadError, get_framework
+
+    class Two(torch.nn.Module):
+        def forward(self, x):
+            y = x.flatten(1)[:, :10]
+            return y, y * 2
+
+    path = tmp_path / "two.pte"
+    program = to_edge_transform_and_lower(torch.export.export(Two(), (torch.zeros(1, 3, SIZE, SIZE),)))
+    path.write_bytes(program.to_executorch().buffer)
+    with pytest.raises(ModelLoadError, match=r"two\.pte: the model has 2 outputs \(output 0, output 1\)"):
+        get_framework("executorch").prepare(str(path), PrepareOptions())
