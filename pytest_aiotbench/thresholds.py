@@ -82,7 +82,8 @@ def reference_top1(case, device: str, state) -> float:
     needs = f"{case.id}: min_top1 = '{rule.text}' needs {rule.reference_id}"
     status = entry.get("status") if entry else None
     if entry is not None and status not in (None, "passed"):
-        raise ReferenceMissing(f"{needs} to pass earlier in this run, and it {status}: "
+        said = {"skipped": "was skipped", "error": "errored"}.get(status, status)
+        raise ReferenceMissing(f"{needs} to pass earlier in this run, and it {said}: "
                                f"{entry.get('reason') or 'no reason recorded'}")
     if entry is None or entry.get("top1") is None:
         raise ReferenceMissing(

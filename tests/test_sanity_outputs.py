@@ -226,3 +226,17 @@ def test_executorch_program_with_two_outputs_is_refused(tmp_path):
     path.write_bytes(program.to_executorch().buffer)
     with pytest.raises(ModelLoadError, match=r"two\.pte: the model has 2 outputs \(output 0, output 1\)"):
         get_framework("executorch").prepare(str(path), PrepareOptions())
+
+
+def test_skipped_reference_fails_its_dependent_naming_it(tmp_path, run_aiotbench):
+    dep = onnx_model(tmp_path / "dep.onnx", out_dtype="uint8")
+    data = png_dataset(tmp_path / "data", [10, 200])
+    cat = write_catalog(tmp_path / "c.toml", [onnx_entry("m", tmp_path / "missing.onnx"),
+                                              onnx_entry("m", dep, quant="int8", min_top1="97% of fp32")])
+    run = run_aiotbench("--aiotbench-warmup=0", catalogs=[cat], dataset=data)
+    assert run.returncode == 1 and "During handling" not in run.stdout, run.stdout[-3000:]
+    assert run.case("m-onnxruntime-fp32")["status"] == "skipped"
+    d = run.case("m-onnxruntime-int8")
+    assert d["status"] == "failed" and d["reason"].startswith(
+        "m-onnxruntime-int8: min_top1 = '97% of m-onnxruntime-fp32' needs m-onnxruntime-fp32 to pass earlier in this "
+        "run, and it was skipped: model file not found"), d["reason"]
