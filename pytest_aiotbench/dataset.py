@@ -95,7 +95,7 @@ class Dataset:
 
         from PIL import Image, UnidentifiedImageError  # here: only a run with a dataset pays for Pillow
 
-        from .preprocess import bomb_error_text, bomb_problem
+        from .preprocess import bomb_error_text, bomb_problem, mode_problem
 
         bad = []
         for name in self.files:
@@ -111,7 +111,7 @@ class Dataset:
                         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                         opened = Image.open(path)
                     with opened as img:  # reads the header only (~0.1 ms); the pixels are decoded in the case
-                        problem = bomb_problem(img)
+                        problem = bomb_problem(img) or mode_problem(img.mode)
                         if problem is None:
                             continue
             except Image.DecompressionBombError as exc:

@@ -110,15 +110,22 @@ def _white_under(rgba: np.ndarray) -> np.ndarray:
     return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
 
 
+def mode_problem(mode: str) -> str | None:
+    """Why images of ``mode`` are refused (known from the header alone), or None."""
+    if mode in MODE_RULES and mode not in REFUSED_MODES:
+        return None
+    why = REFUSED_MODES.get(mode, "no conversion rule for it")
+    return f"image mode {mode} is not supported ({why}); save it as 8-bit RGB or greyscale"
+
+
 def to_rgb(img, name: str):
     """One opened Pillow image as 8-bit RGB, by ``MODE_RULES``; a mode without a rule raises PreprocessError."""
     from PIL import Image
 
     mode = img.mode
-    if mode in REFUSED_MODES or mode not in MODE_RULES:
-        why = REFUSED_MODES.get(mode, "no conversion rule for it")
-        raise PreprocessError(f"cannot read image {name}: image mode {mode} is not supported ({why}); "
-                              "save it as 8-bit RGB or greyscale")
+    refused = mode_problem(mode)
+    if refused:
+        raise PreprocessError(f"cannot read image {name}: {refused}")
     rule = MODE_RULES[mode]
     if rule == "16-bit-high-byte":
         values = np.asarray(img)

@@ -126,3 +126,14 @@ def test_shared_labels_agree_with_their_synsets(shared):
     from tests.helpers.shared import IMAGENET_500
 
     assert len(dataset.open_dataset(IMAGENET_500)) == 500
+
+
+def test_refused_mode_stops_the_run_before_any_case(tmp_path):
+    for name, img in (("ok.png", Image.new("RGB", (8, 8))), ("float.tif", Image.new("F", (8, 8)))):
+        img.save(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("file,synset,class_index\nok.png,n01440764,0\nfloat.tif,n01440764,0\n")
+    with pytest.raises(dataset.DatasetError) as err:
+        dataset.open_dataset(tmp_path).check_files()
+    assert str(err.value) == (f"{tmp_path}: 1 of 2 images cannot be used: float.tif (image mode F is not supported "
+                              "(32-bit float pixels have no defined range (0..1? 0..255?)); save it as 8-bit RGB or "
+                              "greyscale)")
