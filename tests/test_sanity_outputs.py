@@ -192,7 +192,7 @@ def test_quant_banana_is_a_catalog_error(tmp_path, run_aiotbench):
     run = run_aiotbench(catalogs=[cat])
     assert run.returncode == 4
     errors = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("ERROR:")]
-    assert errors == [f'ERROR: {cat}: model \'m\': quant = "banana": expected one of fp32, fp16, dynamic, int8']
+    assert errors == [f'ERROR: {cat}: model \'m\': quant = "banana": expected one of fp32, fp16, bf16, dynamic, int8']
 
 
 def test_fp32_declared_on_uint8_model_fails_the_case(tmp_path, run_aiotbench, shared):

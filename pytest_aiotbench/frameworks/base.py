@@ -112,7 +112,7 @@ def check_outputs(outputs, model_file: str, num_classes: int | None = None, firs
 # The quantization labels a catalog may declare, and the tensor types each implies. "float": the model takes and
 # returns float tensors (its weights may be float16 or int8 inside); "integer": a full-integer model (integer input
 # or output tensors, or integer-quantized tensors inside when the framework can list them).
-QUANT_MODES = {"fp32": "float", "fp16": "float", "dynamic": "float", "int8": "integer"}
+QUANT_MODES = {"fp32": "float", "fp16": "float", "bf16": "float", "dynamic": "float", "int8": "integer"}
 
 
 def check_quant(quant: str | None, model_file: str, input_dtype, output_dtype, integer_inside=None) -> None:
@@ -136,7 +136,7 @@ def check_quant(quant: str | None, model_file: str, input_dtype, output_dtype, i
                           "declare quant = \"int8\"")
     if inside is False:
         raise OutputError(f"{model_file}: quant = {quant!r} but the model is a float model ({actual}); "
-                          "declare its real mode (fp32, fp16 or dynamic)")
+                          "declare its real mode (fp32, fp16, bf16 or dynamic)")
 
 
 def check_single_output(model_file: str, names: list[str]) -> None:
