@@ -127,6 +127,16 @@ def _number(low: float = 0.0, high: float | None = None, low_open: bool = False)
     return check
 
 
+def _quant(value: Any) -> str:
+    """One of the known quantization modes (frameworks.base.QUANT_MODES): the label is checked against the model's
+    real tensor types when the case runs, so a free-form label would check nothing."""
+    from .frameworks.base import QUANT_MODES
+
+    if not isinstance(value, str) or value not in QUANT_MODES:
+        raise ValueError(f"expected one of {', '.join(QUANT_MODES)}")
+    return value
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("expected true or false")
@@ -186,7 +196,7 @@ def parse_fail_on(value: Any) -> tuple[str, ...]:
 MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
 
 FIELDS: dict[str, Any] = {
-    "name": _name, "framework": _name, "quant": _name, "file": _path,
+    "name": _name, "framework": _name, "quant": _quant, "file": _path,
     "input_size": _int(1, MAX_SIZE), "resize": _int(0, 2 * MAX_SIZE), "color": _choice("RGB", "BGR"), "layout": _choice("NHWC", "NCHW"),
     "mean": _triple(False), "std": _triple(True), "num_classes": _int(1), "background": _bool,
     "min_top1": parse_min_top1, "reference_top1": _number(0.0, 1.0), "reference_top5": _number(0.0, 1.0),

@@ -91,7 +91,11 @@ class Dataset:
         listing the first few that are not, so a run never dies (or loses cases) on an image halfway through."""
         if self.root is None:
             return
+        import warnings
+
         from PIL import Image, UnidentifiedImageError  # here: only a run with a dataset pays for Pillow
+
+        from .preprocess import bomb_error_text, bomb_problem, mode_problem
 
         bad = []
         for name in self.files:
@@ -103,8 +107,15 @@ class Dataset:
                 elif st.st_size == 0:
                     problem = "empty file"
                 else:
-                    with Image.open(path):  # reads the header only (~0.1 ms); the pixels are decoded in the case
-                        continue
+                    with warnings.catch_warnings():  # the size limit is judged below, as one line
+                        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                        opened = Image.open(path)
+                    with opened as img:  # reads the header only (~0.1 ms); the pixels are decoded in the case
+                        problem = bomb_problem(img) or mode_problem(img.mode)
+                        if problem is None:
+                            continue
+            except Image.DecompressionBombError as exc:
+                problem = bomb_error_text(exc)
             except UnidentifiedImageError:
                 problem = "not an image Pillow can decode"
             except OSError as exc:
@@ -196,6 +207,15 @@ def _from_labels_csv(root: Path) -> Dataset:
                                        "is not an integer") from None
                 if not 0 <= label < 1000:
                     raise DatasetError(f"{csv_path} line {line}: class_index {label} outside 0..999")
+                synset = (row.get("synset") or "").strip()
+                # A synset id (n########) and the class index are two spellings of one label: they must agree.
+                # Other text (a placeholder, a human-readable name) names no class and is not judged.
+                if SYNSET.match(synset) and synset != imagenet_synsets()[label]:
+                    where = imagenet_synsets().index(synset) if synset in imagenet_synsets() else None
+                    what = (f"which is class_index {where}" if where is not None else
+                            "not one of the 1000 ILSVRC2012 synsets")
+                    raise DatasetError(f"{csv_path} line {line}: synset {synset!r} ({what}) contradicts class_index "
+                                       f"{label} ({imagenet_synsets()[label]})")
                 # Lexical check (symlinked images are fine): no absolute path, no way up out of the folder.
                 key = posixpath.normpath(name.replace("\\", "/"))
                 if posixpath.isabs(key) or Path(name).is_absolute() or key == ".." or key.startswith("../"):

@@ -81,7 +81,7 @@ class AiotbenchFixture:
             job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
-                      num_classes=case.num_classes, background=case.background)
+                      num_classes=case.num_classes, background=case.background, quant=case.quant)
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads) \
                 if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
@@ -163,7 +163,8 @@ class AiotbenchFixture:
         options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
         base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
                        pixels=self.state.pixels(baseline.preprocess), preprocess=baseline.preprocess,
-                       warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background)
+                       warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background,
+                       quant=baseline.quant)
         return time_pair(job, base_job, progress.update, self.state.settings.threads)
 
     def _score(self, m: Measurement, weights: str | None) -> dict:

@@ -18,8 +18,24 @@ import numpy as np
 from .frameworks.base import TensorSpec
 from .storage import write_atomic
 
+# How each Pillow image mode becomes 8-bit RGB (``to_rgb``). Part of every cache key (PIXELS_VERSION), so a rule
+# that changes for any mode never serves pixels converted the old way.
+MODE_RULES = {
+    # Pillow's own conversion: exact for these (greyscale and palette replicate, CMYK/YCbCr/HSV by formula).
+    **{m: "pillow" for m in ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "HSV")},
+    # Alpha: composited over white, (c*a + 255*(255-a) + 127) // 255 per channel; so are palette/grey/RGB images
+    # with a transparent colour (PNG tRNS, GIF transparency).
+    **{m: "alpha-over-white" for m in ("RGBA", "LA", "PA")},
+    # 16-bit greyscale (PNG, TIFF) and Pillow's 32-bit "I" (what it makes of 16-bit PGM/PPM, already scaled to
+    # 0..65535): the high byte, v >> 8, as Pillow itself reads 16-bit RGB PNGs; "I" values outside 0..65535 are
+    # refused. Never Pillow's convert("RGB"), which clips every value above 255 to white.
+    **{m: "16-bit-high-byte" for m in ("I;16", "I;16L", "I;16B", "I;16N", "I")},
+}
+# Refused, with the reason: no defined pixel range, or no correct conversion in Pillow.
+REFUSED_MODES = {"F": "32-bit float pixels have no defined range (0..1? 0..255?)",
+                 "LAB": "Pillow has no colour-correct LAB to RGB conversion"}
 # Bump when decoding/resizing changes: it is part of every cache key, so old entries are never served.
-PIXELS_VERSION = "pil-bilinear-v1"
+PIXELS_VERSION = "pil-bilinear-v1-modes-" + hashlib.sha256(repr(sorted(MODE_RULES.items())).encode()).hexdigest()[:8]
 
 
 class PreprocessError(Exception):
@@ -63,14 +79,81 @@ class PreprocessSpec:
         return f"{PIXELS_VERSION}-r{self.resize}-c{self.input_size}"
 
 
+def bomb_problem(img, limit: int | None = None) -> str | None:
+    """Why an opened image is refused for its size: over Pillow's decompression-bomb limit (MAX_IMAGE_PIXELS)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS if limit is None else limit
+    w, h = img.size
+    if limit and w * h > limit:
+        return (f"{w}x{h} = {w * h} pixels is over Pillow's decompression-bomb limit of {limit} pixels "
+                "(PIL.Image.MAX_IMAGE_PIXELS)")
+    return None
+
+
+def bomb_error_text(exc: BaseException) -> str:
+    """Pillow's DecompressionBombError (raised by Image.open past twice the limit) as our one line."""
+    import re
+
+    from PIL import Image
+
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{m.group(1)} pixels" if m else "its pixel count"
+    return (f"{pixels} is over Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels "
+            "(PIL.Image.MAX_IMAGE_PIXELS)")
+
+
+def _white_under(rgba: np.ndarray) -> np.ndarray:
+    """RGBA uint8 -> RGB uint8 composited over white, integer-exact: (c*a + 255*(255-a) + 127) // 255."""
+    c = rgba[..., :3].astype(np.uint32)
+    a = rgba[..., 3:4].astype(np.uint32)
+    return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+
+
+def mode_problem(mode: str) -> str | None:
+    """Why images of ``mode`` are refused (known from the header alone), or None."""
+    if mode in MODE_RULES and mode not in REFUSED_MODES:
+        return None
+    why = REFUSED_MODES.get(mode, "no conversion rule for it")
+    return f"image mode {mode} is not supported ({why}); save it as 8-bit RGB or greyscale"
+
+
+def to_rgb(img, name: str):
+    """One opened Pillow image as 8-bit RGB, by ``MODE_RULES``; a mode without a rule raises PreprocessError."""
+    from PIL import Image
+
+    mode = img.mode
+    refused = mode_problem(mode)
+    if refused:
+        raise PreprocessError(f"cannot read image {name}: {refused}")
+    rule = MODE_RULES[mode]
+    if rule == "16-bit-high-byte":
+        values = np.asarray(img)
+        if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
+            raise PreprocessError(f"cannot read image {name}: image mode I with values {values.min()}..{values.max()}"
+                                  " outside the 16-bit range 0..65535 (no defined pixel scale); save it as 8-bit")
+        return Image.fromarray((values.astype(np.uint32) >> 8).astype(np.uint8), "L").convert("RGB")
+    if rule == "alpha-over-white" or "transparency" in img.info:
+        return Image.fromarray(_white_under(np.asarray(img.convert("RGBA"))), "RGB")
+    return img.convert("RGB")  # "pillow"
+
+
 def crop_pixels(data: bytes, spec: PreprocessSpec, name: str) -> np.ndarray:
     """Decode and crop one image to uint8 RGB HxWx3, exactly as the reference evaluations of ../shared do:
-    shorter side to ``resize`` (bilinear), center crop with torchvision's rounding."""
+    8-bit RGB by ``MODE_RULES``, shorter side to ``resize`` (bilinear), center crop with torchvision's rounding."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("RGB")  # greyscale, CMYK, palette, RGBA -> RGB
+        with warnings.catch_warnings():  # the limit is enforced below, as one line, not as Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+        with opened as img:
+            too_big = bomb_problem(img)
+            if too_big:
+                raise PreprocessError(f"cannot read image {name}: {too_big}")
+            img = to_rgb(img, name)
             size = spec.input_size
             if spec.resize:
                 w, h = img.size
@@ -85,7 +168,9 @@ def crop_pixels(data: bytes, spec: PreprocessSpec, name: str) -> np.ndarray:
     except UnidentifiedImageError:
         what = "empty file" if not data else f"not an image Pillow can decode ({len(data)} bytes)"
         raise PreprocessError(f"cannot read image {name}: {what}") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise PreprocessError(f"cannot read image {name}: {bomb_error_text(exc)}") from None
+    except (OSError, ValueError) as exc:
         raise PreprocessError(f"cannot read image {name}: {exc}") from None
 
 

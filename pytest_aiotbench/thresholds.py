@@ -14,6 +14,7 @@ not measured earlier in the run fails with the reason; it never passes unchecked
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -72,18 +73,27 @@ def resolve(cases: list, where: str) -> list:
 
 
 def reference_top1(case, device: str, state) -> float:
-    """The top-1 the reference case measured on ``device`` earlier in this run. Raises ReferenceMissing."""
+    """The top-1 the reference case measured on ``device`` earlier in this run. Raises ReferenceMissing when it was
+    not measured, did not pass (failed, errored, skipped: e.g. its outputs were not finite), or measured a top-1
+    that is no reference (0 or not finite: a share of it would be a threshold of 0 that anything passes)."""
     rule = case.min_top1_rule
     ref_case = next((c for c in state.cases if c.id == rule.reference_id), None)
     entry = state.results.get(state.result_id(ref_case, device)) if ref_case is not None else None
+    needs = f"{case.id}: min_top1 = '{rule.text}' needs {rule.reference_id}"
+    status = entry.get("status") if entry else None
+    if entry is not None and status not in (None, "passed"):
+        said = {"skipped": "was skipped", "error": "errored"}.get(status, status)
+        raise ReferenceMissing(f"{needs} to pass earlier in this run, and it {said}: "
+                               f"{entry.get('reason') or 'no reason recorded'}")
     if entry is None or entry.get("top1") is None:
-        status = f" (it {entry['status']}: {entry.get('reason')})" if entry and entry.get("status") not in (
-            None, "passed") else ""
         raise ReferenceMissing(
-            f"{case.id}: min_top1 = '{rule.text}' needs {rule.reference_id} measured earlier in this run, and it "
-            f"was not{status}: select it too (-k), make it runnable, or under xdist keep a model's cases on one "
-            f"worker (--dist loadgroup)")
-    return float(entry["top1"])
+            f"{needs} measured earlier in this run, and it was not: select it too (-k), make it runnable, or "
+            f"under xdist keep a model's cases on one worker (--dist loadgroup)")
+    top1 = entry["top1"]
+    if not isinstance(top1, (int, float)) or not math.isfinite(top1) or top1 <= 0:
+        raise ReferenceMissing(f"{needs}, whose top-1 is {top1}: a share of it is no threshold (check "
+                               f"{rule.reference_id}'s model and preprocessing)")
+    return float(top1)
 
 
 def requirement(case, device: str, state) -> tuple[float, float]:

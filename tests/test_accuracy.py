@@ -26,7 +26,7 @@ def full_run(tmp_path_factory, shared):
     torch.jit.load(str(TORCH_DIR / "mobilenet_v2_1.0_224.pt"))._save_for_lite_interpreter(str(ptl))
     catalog = write_catalog(tmp / "catalog.toml", [
         tflite_entry("mobilenet_v2", TFLITE_DIR / "mobilenet_v2_1.0_224_quant.tflite", 224, min_top1=0.79),
-        float_entry("mobilenet_v2", "pytorch-mobile", TORCH_DIR / "mobilenet_v2_1.0_224.pt", 224, quant="torchscript"),
+        float_entry("mobilenet_v2_pt", "pytorch-mobile", TORCH_DIR / "mobilenet_v2_1.0_224.pt", 224),
         float_entry("mobilenet_v2", "pytorch-mobile", ptl, 224),
         float_entry("mobilenet_v2", "onnxruntime", TORCH_DIR / "mobilenet_v2_1.0_224.onnx", 224),
     ])
@@ -54,7 +54,7 @@ def test_int8_tflite_matches_reference_exactly(full_run):
     assert accuracy(expected, labels, 1) == case["top1"]
 
 
-@pytest.mark.parametrize("case_id", ["mobilenet_v2-pytorch-mobile-torchscript", "mobilenet_v2-pytorch-mobile-fp32",
+@pytest.mark.parametrize("case_id", ["mobilenet_v2_pt-pytorch-mobile-fp32", "mobilenet_v2-pytorch-mobile-fp32",
                                      "mobilenet_v2-onnxruntime-fp32"])
 def test_float_ports_match_reference(full_run, case_id):
     report, _, _ = full_run

@@ -13,8 +13,8 @@ import pytest
 
 from pytest_aiotbench import catalog, thresholds
 from pytest_aiotbench.score import wilson_interval
-from tests.helpers.catalogs import dedent, tflite_entry, write_catalog
-from tests.helpers.shared import TFLITE_DIR
+from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.shared import TFLITE_DIR, TORCH_DIR
 
 pytestmark = pytest.mark.real
 
@@ -112,33 +112,34 @@ def test_500_image_interval_is_about_four_points():
 # ---------------------------------------------------------------------------------------------------------------
 # real runs
 
-FLOAT_STANDIN = TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite"
+# The reference is a float model (a quantized file declared fp32 is refused: frameworks.base.check_quant).
+FLOAT_STANDIN = TORCH_DIR / "mobilenet_v1_0.5_160.onnx"
 QUANT_STANDIN = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 
 
 @pytest.fixture
 def pair(shared, tmp_path):
     def write(int8_threshold: str, int8_first: bool = True):
-        ref = tflite_entry("m", FLOAT_STANDIN, 160, quant="fp32", min_top1=0.3)
+        ref = float_entry("m", "onnxruntime", FLOAT_STANDIN, 160, min_top1=0.3)
         dep = tflite_entry("m", QUANT_STANDIN, 128, quant="int8", min_top1=int8_threshold)
         return write_catalog(tmp_path / "pair.toml", [dep, ref] if int8_first else [ref, dep])
     return write
 
 
 def test_relative_threshold_fails_showing_both_numbers(pair, run_aiotbench, shared):
-    run = run_aiotbench("--aiotbench-images=100", "--aiotbench-warmup=0", "-v", catalogs=[pair("99% of fp32")],
+    run = run_aiotbench("--aiotbench-images=100", "--aiotbench-warmup=0", "-v", catalogs=[pair("99% of onnxruntime-fp32")],
                         dataset=shared / "data" / "imagenet-val-500")
-    ref, dep = run.case("m-tflite-fp32"), run.case("m-tflite-int8")
+    ref, dep = run.case("m-onnxruntime-fp32"), run.case("m-tflite-int8")
     assert run.returncode == 1, run.stdout[-2000:]
     # the catalog lists the int8 case first; it ran after its reference
-    assert run.stdout.index("test_aiotbench[m-tflite-fp32]") < run.stdout.index("test_aiotbench[m-tflite-int8]")
+    assert run.stdout.index("test_aiotbench[m-onnxruntime-fp32]") < run.stdout.index("test_aiotbench[m-tflite-int8]")
     assert ref["status"] == "passed" and dep["status"] == "failed"
     assert dep["top1"] < 0.99 * ref["top1"]
     expected = (f"m-tflite-int8: top-1 {dep['top1']:.4f} < required {0.99 * ref['top1']:.4f} = "
-                f"99% of m-tflite-fp32's top-1 {ref['top1']:.4f} on 100 images")
+                f"99% of m-onnxruntime-fp32's top-1 {ref['top1']:.4f} on 100 images")
     assert expected in run.stdout and dep["reason"] == expected
-    assert dep["min_top1"] == pytest.approx(0.99 * ref["top1"]) and dep["min_top1_rule"] == "99% of m-tflite-fp32"
-    assert dep["min_top1_reference"] == {"id": "m-tflite-fp32", "top1": ref["top1"]}
+    assert dep["min_top1"] == pytest.approx(0.99 * ref["top1"]) and dep["min_top1_rule"] == "99% of m-onnxruntime-fp32"
+    assert dep["min_top1_reference"] == {"id": "m-onnxruntime-fp32", "top1": ref["top1"]}
     hits = round(dep["top1"] * 100)
     assert dep["top1_ci95"] == pytest.approx(list(wilson_interval(hits, 100)))
 
@@ -146,21 +147,21 @@ def test_relative_threshold_fails_showing_both_numbers(pair, run_aiotbench, shar
 def test_relative_threshold_passes_and_schema_holds(pair, run_aiotbench, shared):
     from pytest_aiotbench.reports import load_report
 
-    run = run_aiotbench("--aiotbench-images=100", "--aiotbench-warmup=0", catalogs=[pair("60% of fp32", False)],
+    run = run_aiotbench("--aiotbench-images=100", "--aiotbench-warmup=0", catalogs=[pair("60% of onnxruntime-fp32", False)],
                         dataset=shared / "data" / "imagenet-val-500")
     assert run.returncode == 0, run.stdout[-2000:]
-    ref, dep = run.case("m-tflite-fp32"), run.case("m-tflite-int8")
+    ref, dep = run.case("m-onnxruntime-fp32"), run.case("m-tflite-int8")
     assert dep["status"] == "passed" and dep["min_top1"] == pytest.approx(0.6 * ref["top1"])
     load_report(run.json_path)  # validates against the JSON schema (top1_ci95, min_top1_rule, ...)
 
 
 def test_missing_reference_fails_clearly(pair, run_aiotbench, shared):
     run = run_aiotbench("--aiotbench-images=20", "--aiotbench-warmup=0", "-k", "int8",
-                        catalogs=[pair("99% of fp32")], dataset=shared / "data" / "imagenet-val-500")
+                        catalogs=[pair("99% of onnxruntime-fp32")], dataset=shared / "data" / "imagenet-val-500")
     assert run.returncode == 1, run.stdout[-2000:]
     dep = run.case("m-tflite-int8")
     assert dep["status"] == "failed" and dep["top1"] is not None and dep["min_top1"] is None
-    assert dep["reason"].startswith("m-tflite-int8: min_top1 = '99% of m-tflite-fp32' needs m-tflite-fp32 "
+    assert dep["reason"].startswith("m-tflite-int8: min_top1 = '99% of m-onnxruntime-fp32' needs m-onnxruntime-fp32 "
                                     "measured earlier in this run"), dep["reason"]
 
 
@@ -170,10 +171,10 @@ def test_xdist_never_passes_a_relative_case_unchecked(pair, run_aiotbench, share
     saying so; it never passes without its check."""
     pytest.importorskip("xdist")
     run = run_aiotbench("--aiotbench-images=50", "--aiotbench-warmup=0", "-n", "2", "--dist", "loadgroup",
-                        catalogs=[pair("60% of fp32")], dataset=shared / "data" / "imagenet-val-500")
-    ref, dep = run.case("m-tflite-fp32"), run.case("m-tflite-int8")
+                        catalogs=[pair("60% of onnxruntime-fp32")], dataset=shared / "data" / "imagenet-val-500")
+    ref, dep = run.case("m-onnxruntime-fp32"), run.case("m-tflite-int8")
     assert ref["status"] == "passed"
     if dep["status"] == "passed":
-        assert dep["min_top1_reference"] == {"id": "m-tflite-fp32", "top1": ref["top1"]} and run.returncode == 0
+        assert dep["min_top1_reference"] == {"id": "m-onnxruntime-fp32", "top1": ref["top1"]} and run.returncode == 0
     else:
-        assert "needs m-tflite-fp32 measured earlier in this run" in dep["reason"] and run.returncode == 1
+        assert "needs m-onnxruntime-fp32 measured earlier in this run" in dep["reason"] and run.returncode == 1

@@ -134,9 +134,9 @@ gflops = 0.3
 
 
 @pytest.mark.parametrize("text,message", [
-    ('[[model]]\nname="n"\nframework="t"\nquant="q"\nfile="f"\ninput_size=224\nmin_top1=70\n', "model 'n': min_top1 = 70: expected a number in [0, 1]"),
-    ('[[model]]\nname="n"\nframework="t"\nquant="q"\nfile="f"\ninput_size=224\nlayuot="NCHW"\n', "unknown key(s) layuot"),
-    ('[[model]]\nname="n"\nframework="t"\nquant="q"\nfile="f"\ninput_size=224\ncolor="YUV"\n', 'color = "YUV": expected one of RGB, BGR'),
+    ('[[model]]\nname="n"\nframework="t"\nquant="int8"\nfile="f"\ninput_size=224\nmin_top1=70\n', "model 'n': min_top1 = 70: expected a number in [0, 1]"),
+    ('[[model]]\nname="n"\nframework="t"\nquant="int8"\nfile="f"\ninput_size=224\nlayuot="NCHW"\n', "unknown key(s) layuot"),
+    ('[[model]]\nname="n"\nframework="t"\nquant="int8"\nfile="f"\ninput_size=224\ncolor="YUV"\n', 'color = "YUV": expected one of RGB, BGR'),
     ('[[model', "not valid TOML"),
 ])
 def test_catalog_errors_name_the_problem(tmp_path, text, message):

@@ -65,7 +65,7 @@ def job_spec(job: Job, job_id: str, framework_ref: str | None) -> dict[str, Any]
         "format": JOB_FORMAT, "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
         "framework_ref": framework_ref, "threads": job.options.threads, "extra": dict(job.options.extra),
         "preprocess": asdict(job.preprocess), "warmup": job.warmup, "num_classes": job.num_classes,
-        "background": job.background, "top_k": job.top_k, "images": int(len(job.pixels)),
+        "background": job.background, "top_k": job.top_k, "images": int(len(job.pixels)), "quant": job.quant,
     }
 
 
@@ -94,7 +94,8 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
     return Job(case_id=spec["case_id"], framework=spec["framework"], model_file=model,
                options=PrepareOptions(threads=spec["threads"], extra=dict(spec.get("extra") or {})),
                pixels=pixels, preprocess=preprocess, warmup=spec["warmup"], num_classes=spec["num_classes"],
-               background=spec["background"], top_k=spec["top_k"])
+               background=spec["background"], top_k=spec["top_k"],
+               quant=spec["quant"] if isinstance(spec.get("quant"), str) else None)
 
 
 # -- result ------------------------------------------------------------------------------------------------------

@@ -68,3 +68,80 @@ class Framework(Protocol):
     # Optional: the catalog ``options`` keys it reads (e.g. ("delegate",)); declared, any other key is an error.
 
     def prepare(self, model_file: str, options: PrepareOptions) -> Session: ...
+
+
+# ----------------------------------------------------------------------------------------- output sanity (shared)
+# Every framework's answers go through these checks (targets/host.py calls them for any registered framework): a
+# score that is NaN or infinite, or an output that is not a real-valued tensor of class scores, is never ranked.
+# Ranking NaN logits gives class 0 with a top-1 of 0.0 that "passes"; an int8 variant "97% of" it passes too.
+
+class OutputError(Exception):
+    """A model's answers cannot be scored (not finite, not numbers, not one score per class). One line."""
+
+
+def check_outputs(outputs, model_file: str, num_classes: int | None = None, first_image: int = 1,
+                  total: int | None = None) -> None:
+    """Raise OutputError naming ``model_file`` unless every output in ``outputs`` is a real-valued array of
+    ``num_classes`` finite scores. Called on the first (untimed) answer and on all collected answers after timing,
+    never inside the timed call. ``first_image``: the 1-based dataset position of ``outputs[0]``."""
+    outputs = list(outputs)
+    total = total if total is not None else first_image - 1 + len(outputs)
+    bad: list[int] = []
+    kinds: set[str] = set()
+    for i, out in enumerate(outputs):
+        arr = np.asarray(out)
+        image = first_image + i
+        if arr.dtype.kind not in "fiu":  # bool, complex, strings, objects: not class scores
+            raise OutputError(f"{model_file}: model output (image {image} of {total}) has dtype {arr.dtype}, "
+                              "expected real-valued class scores (float or integer)")
+        if num_classes is not None and arr.size != num_classes:
+            raise OutputError(f"{model_file}: model output for image {image} of {total} has "
+                              f"{arr.size} values ({'x'.join(map(str, arr.shape)) or 'a scalar'}), expected "
+                              f"num_classes = {num_classes}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad.append(image)
+            kinds.update(k for k, hit in (("NaN", np.isnan(arr).any()), ("+Inf", np.isposinf(arr).any()),
+                                          ("-Inf", np.isneginf(arr).any())) if hit)
+    if bad:
+        where = (f"image {bad[0]} of {total}" if len(outputs) == 1 else
+                 f"{len(bad)} of {total} image(s), first image {bad[0]}")
+        raise OutputError(f"{model_file}: model output is not finite ({', '.join(sorted(kinds))}) on {where}: scores that are not numbers cannot be ranked "
+                          "(check the model's weights and its input normalization)")
+
+
+# The quantization labels a catalog may declare, and the tensor types each implies. "float": the model takes and
+# returns float tensors (its weights may be float16 or int8 inside); "integer": a full-integer model (integer input
+# or output tensors, or integer-quantized tensors inside when the framework can list them).
+QUANT_MODES = {"fp32": "float", "fp16": "float", "bf16": "float", "dynamic": "float", "int8": "integer"}
+
+
+def check_quant(quant: str | None, model_file: str, input_dtype, output_dtype, integer_inside=None) -> None:
+    """Raise OutputError when the catalog's ``quant`` contradicts the model's real tensor types.
+    ``integer_inside``: whether the model holds integer-quantized (int8/uint8) tensors, or a callable that says so
+    (asked only when the input and output types cannot decide: it may read the whole model file); None = the
+    framework cannot tell (then only the input and output types are judged)."""
+    if quant is None or quant not in QUANT_MODES:
+        return  # unknown labels are refused by the catalog schema; a job from elsewhere is not judged here
+    ins, outs = np.dtype(input_dtype), np.dtype(output_dtype)
+    integer_io = [f"{what} {dt}" for what, dt in (("input", ins), ("output", outs)) if dt.kind in "iu"]
+    expects_float = QUANT_MODES[quant] == "float"
+    if expects_float != bool(integer_io):
+        return  # float IO for a float label, integer IO for an integer one: consistent
+    inside = integer_inside() if callable(integer_inside) else integer_inside
+    actual = (f"{ins} input, {outs} output" + ("" if inside is None else
+                                                ", integer-quantized tensors inside" if inside
+                                                else ", no integer-quantized tensors inside"))
+    if expects_float:
+        raise OutputError(f"{model_file}: quant = {quant!r} but the model is integer-quantized ({actual}); "
+                          "declare quant = \"int8\"")
+    if inside is False:
+        raise OutputError(f"{model_file}: quant = {quant!r} but the model is a float model ({actual}); "
+                          "declare its real mode (fp32, fp16, bf16 or dynamic)")
+
+
+def check_single_output(model_file: str, names: list[str]) -> None:
+    """Refuse a model with more than one output tensor: which one holds the class scores would be a guess."""
+    if len(names) != 1:
+        raise ModelLoadError(f"{model_file}: the model has {len(names)} outputs ({', '.join(map(str, names))}); "
+                             "aiotbench scores a model with exactly one output, its class scores (export the "
+                             "classifier with that output only)")

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
 
 # ExecuTorch ScalarType codes (c10 numbering) -> numpy
 _DTYPES = {0: np.uint8, 1: np.int8, 3: np.int32, 4: np.int64, 5: np.float16, 6: np.float32, 7: np.float64}
@@ -120,6 +120,8 @@ class ExecuTorch:
             raise ModelLoadError(f"ExecuTorch cannot load {model_file}: {_explain(exc)}") from None
         if meta.num_inputs() != 1:
             raise ModelLoadError(f"ExecuTorch program {model_file} takes {meta.num_inputs()} inputs, not 1")
+        outputs = meta.num_outputs() if hasattr(meta, "num_outputs") else 1
+        check_single_output(os.fspath(model_file), [f"output {i}" for i in range(outputs)])
         tin = meta.input_tensor_meta(0)
         shape = tuple(int(d) for d in tin.sizes())
         dtype = np.dtype(_DTYPES.get(int(tin.dtype()), np.float32))

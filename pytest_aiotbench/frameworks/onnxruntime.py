@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
            "tensor(int8)": np.int8}
+
+
+# Operators that only a quantized graph has (QDQ, QOperator and integer-arithmetic forms).
+_QUANT_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+              "MatMulInteger", "ConvInteger", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool"}
 
 
 class OnnxRuntimeSession:
@@ -19,9 +24,31 @@ class OnnxRuntimeSession:
         self.input = TensorSpec(shape, np.dtype(_DTYPES.get(inp.type, np.float32)))
         self._run = session.run
         self._input_name = inp.name
-        self._outputs = [session.get_outputs()[0].name]
+        outputs = session.get_outputs()
+        check_single_output(model_file, [o.name for o in outputs])
+        self._outputs = [outputs[0].name]
         self.info = {"runtime": "onnxruntime", "version": ort_version, "threads": threads,
-                     "providers": session.get_providers()}
+                     "providers": session.get_providers(), "output_dtype": str(np.dtype(_DTYPES[outputs[0].type])) if outputs[0].type in _DTYPES
+                     else outputs[0].type}
+
+    def integer_quantized(self) -> bool | None:
+        """Whether the graph holds int8/uint8 tensors or quantized operators (None without the onnx package)."""
+        try:
+            import onnx
+        except ImportError:
+            return None
+        try:
+            model = onnx.load(self._model_file, load_external_data=False)
+        except Exception:  # noqa: BLE001 - ORT loaded it; a reader that cannot says nothing either way
+            return None
+        integer = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+        graphs, seen = [model.graph], False
+        while graphs and not seen:
+            graph = graphs.pop()
+            seen = any(t.data_type in integer for t in graph.initializer) or any(
+                n.op_type in _QUANT_OPS for n in graph.node)
+            graphs += [a.g for n in graph.node for a in n.attribute if a.type == onnx.AttributeProto.GRAPH]
+        return seen
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self._run(self._outputs, {self._input_name: x})[0][0]
@@ -58,4 +85,8 @@ class OnnxRuntime:
             session = ort.InferenceSession(str(model_file), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ort raises its own Fail/InvalidProtobuf/... types
             raise ModelLoadError(f"ONNX Runtime cannot load {model_file}: {one_line(exc)}") from None
-        return OnnxRuntimeSession(session, ort.__version__, options.threads, str(model_file))
+        try:
+            return OnnxRuntimeSession(session, ort.__version__, options.threads, str(model_file))
+        except ModelLoadError:
+            session = None  # drop the loaded graph before the case fails
+            raise

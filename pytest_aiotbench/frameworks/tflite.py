@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, one_line
+from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
 
 
 def _interpreter_module():
@@ -35,10 +35,12 @@ def _delegate_info(runtime: str, delegate: str, quantized: bool) -> str:
 
 
 class TFLiteSession:
-    def __init__(self, interpreter, runtime: str, threads: int, delegate: str):
+    def __init__(self, interpreter, runtime: str, threads: int, delegate: str, model_file: str = ""):
         self._interpreter = interpreter
         inp = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
+        outputs = interpreter.get_output_details()
+        check_single_output(model_file, [o["name"] for o in outputs])
+        out = outputs[0]
         scale, zero_point = inp["quantization"]
         self.input = TensorSpec(tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]),
                                 (float(scale), int(zero_point)) if scale else None)
@@ -61,6 +63,15 @@ class TFLiteSession:
         self._set(self._in, x)
         self._invoke()
         return np.array(self._get(self._out))
+
+    def integer_quantized(self) -> bool:
+        """Whether the model holds int8/uint8 tensors with a quantization scale (full-integer or dynamic-range)."""
+        def quantized(t) -> bool:  # per-tensor scale, or per-channel scales (dynamic-range weights)
+            scales = (t.get("quantization_parameters") or {}).get("scales")
+            return bool(t.get("quantization", (0.0, 0))[0]) or (scales is not None and len(scales) > 0)
+
+        return any(np.dtype(t["dtype"]).kind in "iu" and np.dtype(t["dtype"]).itemsize == 1 and quantized(t)
+                   for t in self._interpreter.get_tensor_details())
 
     def coverage(self) -> dict:
         from .coverage import tflite_coverage
@@ -91,7 +102,7 @@ class TFLite:
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"TFLite cannot load {model_file}: {one_line(exc)}") from None
-        return TFLiteSession(interpreter, runtime, options.threads, delegate)
+        return TFLiteSession(interpreter, runtime, options.threads, delegate, str(model_file))
 
 
 def _version(dist: str) -> str | None:

@@ -32,6 +32,7 @@ class Job:
     num_classes: int  # outputs the model must produce (checked on the first inference)
     background: bool  # output 0 is background: dropped before ranking
     top_k: int = 5
+    quant: str | None = None  # the catalog's label, checked against the model's tensor types (None: not checked)
 
 
 @dataclass

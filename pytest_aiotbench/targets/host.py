@@ -13,7 +13,7 @@ import numpy as np
 
 from ..emulation import with_emulation
 from ..frameworks import coverage, get_framework
-from ..frameworks.base import one_line
+from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
 from ..preprocess import to_model_inputs
 from ..score import topk
 from .base import Job, Measurement, Timing
@@ -33,6 +33,11 @@ class Prepared:
     first_s: float
 
     def measurement(self, outputs, latencies, where: str = "host") -> Measurement:
+        # Every answer, after timing (never inside the timed call): one NaN among 500 images fails the case.
+        try:
+            check_outputs(outputs, self.job.model_file.name, self.job.num_classes)
+        except OutputError as exc:
+            raise InferenceError(str(exc)) from None
         ranked = np.stack([topk(o, self.job.top_k, self.job.background) for o in outputs])
         info = with_emulation(dict(self.session.info))
         if hasattr(self.session, "coverage"):  # after timing: inspecting the model never counts as its latency
@@ -74,6 +79,12 @@ def prepared(job: Job, framework=None, inputs: list | None = None) -> Iterator[P
             raise InferenceError(f"{job.model_file.name}: first inference failed: {one_line(exc)}") from None
         first_s = perf_counter() - start
         check_output_shape(np.asarray(first), job, batched=infer_full is not None)
+        try:  # the first answer is checked before anything is timed; the rest after timing (measurement)
+            check_outputs([first], job.model_file.name, job.num_classes, total=len(inputs))
+            check_quant(job.quant, job.model_file.name, session.input.dtype, np.asarray(first).dtype,
+                        getattr(session, "integer_quantized", None))
+        except OutputError as exc:
+            raise InferenceError(str(exc)) from None
         yield Prepared(job, session, inputs, prepare_s, first_s)
     finally:
         session.close()

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,7 @@ class BuildOptions:
     resize: int | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
-    num_classes: int = 1000
+    num_classes: int | None = None  # None: the model's own (1000 for torchvision's, 1000 assumed for TorchScript)
     background: bool = False
     reference_top1: float | None = None
     reference_top5: float | None = None
@@ -156,9 +157,11 @@ def _state_dict_model_dict(o: BuildOptions) -> dict:
         if value is not None:
             d[key] = list(value)
     d["color"] = o.color or "RGB"
+    if o.num_classes is not None:  # the state_dict's classifier head decides; loading checks it fits
+        d["num_classes"] = int(o.num_classes)
     default = _model_dict(m, None)
     d["canonical"] = arch == m.builder and all(d[k] == default[k] for k in ("input_size", "resize", "mean", "std",
-                                                                             "color"))
+                                                                             "color", "num_classes"))
     d.update(builder=arch, weights_enum=None, reference_top1=o.reference_top1, reference_top5=o.reference_top5,
              params=None, gflops=None)
     return d
@@ -174,7 +177,7 @@ def _ts_model_dict(o: BuildOptions) -> dict:
     size = int(o.ts_input_size)
     resize = round(size / 0.875) if o.resize is None else int(o.resize)
     return {"name": o.name, "builder": None, "weights_enum": None, "input_size": size, "resize": resize,
-            "mean": list(o.mean), "std": list(o.std), "num_classes": int(o.num_classes),
+            "mean": list(o.mean), "std": list(o.std), "num_classes": int(o.num_classes or 1000),
             "background": bool(o.background), "builder_kwargs": {}, "color": o.color or "RGB",
             "reference_top1": o.reference_top1, "reference_top5": o.reference_top5,
             "params": None, "gflops": None, "canonical": False}
@@ -218,19 +221,26 @@ def run_step(job: dict, log: Path, timeout: float) -> StepResult:
         env.setdefault("PYTHONWARNINGS", "ignore")
         t0 = time.perf_counter()
         with open(log, "w") as fh:
+            # Its own process group: on Ctrl-C/SIGTERM/timeout the whole exporter (and whatever it started) is
+            # killed before the temp folder goes, so nothing keeps writing into the zoo.
             proc = subprocess.Popen([sys.executable, "-m", "pytest_aiotbench.zoo.exporters", str(job_path),
                                      str(result_path)], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env)
+                                    env=env, start_new_session=True)
             timed_out = threading.Event()
 
             def _kill() -> None:
                 timed_out.set()
-                proc.kill()
+                _kill_group(proc)
 
             timer = threading.Timer(timeout, _kill)
             timer.start()
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:  # KeyboardInterrupt (SIGINT, or SIGTERM via _terminate_as_interrupt)
+                _kill_group(proc)
+                os.waitpid(proc.pid, 0)
+                proc.returncode = -signal.SIGKILL
+                raise
             finally:
                 timer.cancel()
             proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -246,6 +256,41 @@ def run_step(job: dict, log: Path, timeout: float) -> StepResult:
         return StepResult(False, {}, f"export process {why} (log: {log})", seconds, peak_mb, code, log)
     return StepResult(bool(result.get("ok")), result.get("info") or {}, result.get("error"), seconds, peak_mb,
                       code, log)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the exporter's process group (it leads it: start_new_session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _remove_partials(out: Path) -> list[Path]:
+    """Artifacts left half-written (``<model>/.<file>.partial``) by a build that was killed: only a build holding
+    the folder's lock runs this, so none of them is being written."""
+    found = [p for p in out.glob("*/.*.partial") if p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM ends the build as Ctrl-C does (children killed, temp files removed, exit 130) instead of leaving
+    the exporter running, orphaned, with its temp folder."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -345,11 +390,14 @@ class Builder:
         for v in o.variants:
             if v not in VARIANTS:
                 raise BuildError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+        mf.read(self.manifest_path)  # a foreign or corrupt manifest stops the build before any work (exit 2)
         models = self._models()
         cal_plan, cal_error = self._calibration_plan()
         with _locked(self.out):
             data = mf.read(self.manifest_path)
             data.setdefault("models", {})
+            for stale in _remove_partials(self.out):
+                _say(f"removed {stale}, left half-written by an interrupted build")
             t_all = time.perf_counter()
             for model in models:
                 self._build_model(model, data, cal_plan, cal_error)
@@ -400,6 +448,8 @@ class Builder:
                    "calibration": cal_plan}  # random: BatchNorm statistics; all: an output sanity probe
             res = run_step(job, logs / f"{name}-source.log", o.timeout)
             if not res.ok:
+                if weights != "torchscript":  # weights that failed their health check are not kept as a source
+                    source_path.unlink(missing_ok=True)
                 error = f"{source_path}: {res.error}" if weights == "torchscript" else res.error  # name the file
                 self.failures.append(f"{name} source: {error}")
                 _say(f"{name}: source FAILED: {error}")
@@ -479,7 +529,11 @@ class Builder:
                    "calibration": cal_plan if variant == "int8" else None,
                    "calibration_margin": o.calibration_margin}
             _say(f"{label}: exporting ...")
-            res = run_step(job, self.out / LOGS_DIR / f"{name}-{variant}.log", o.timeout)
+            try:
+                res = run_step(job, self.out / LOGS_DIR / f"{name}-{variant}.log", o.timeout)
+            except BaseException:  # interrupted: the half-written file must not survive
+                tmp_out.unlink(missing_ok=True)
+                raise
             if not res.ok or not tmp_out.is_file():
                 tmp_out.unlink(missing_ok=True)
                 self._fail(label, key, data, res.error or "no file written", res)
@@ -590,7 +644,8 @@ def write_catalog(out: Path, data: dict) -> Path | None:
 
 def build(options: BuildOptions) -> int:
     try:
-        return Builder(options).run()
-    except BuildError as exc:
+        with _terminate_as_interrupt():
+            return Builder(options).run()
+    except (BuildError, mf.ManifestMismatch) as exc:
         print(f"aiotbench zoo build: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -27,6 +28,16 @@ def _csv(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
+def _folder(text: str) -> Path | str:
+    """An output folder; an empty value stays "" so that the command refuses it (Path("") would be ".": the
+    current folder, silently)."""
+    return Path(text) if text.strip() else ""
+
+
+# A model name becomes a folder under --out and part of file names and case ids: one plain path component.
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
 def register(subparsers) -> None:
     zoo = subparsers.add_parser("zoo", help="build the model zoo (all frameworks and quantization modes)")
     zsub = zoo.add_subparsers(dest="zoo_command", required=True)
@@ -36,7 +47,7 @@ def register(subparsers) -> None:
         description="Export the AIoTBench models (or your TorchScript model) to every framework and quantization "
                     "mode from one set of weights. Incremental: artifacts whose source, recipe and tool versions "
                     "are unchanged are skipped. Exit 0 = all built, 1 = some artifact failed, 2 = cannot start.")
-    b.add_argument("--out", type=Path, default=Path("models/zoo"), help="output folder (default: models/zoo)")
+    b.add_argument("--out", type=_folder, default=Path("models/zoo"), help="output folder (default: models/zoo)")
     b.add_argument("--models", type=_csv, default=None,
                    help=f"comma-separated subset of: {', '.join(MODELS)} (default: all)")
     optional = ", ".join(f"{v} only when {m.split('.')[0]} is installed" for v, (m, _) in OPTIONAL_VARIANTS.items())
@@ -80,18 +91,20 @@ def register(subparsers) -> None:
     ts.add_argument("--std", type=_floats3, default=None, help="per-channel std in pixel units, e.g. 127.5")
     ts.add_argument("--color", type=str.upper, choices=("RGB", "BGR"), default=None,
                     help="channel order the model expects (default RGB)")
-    ts.add_argument("--num-classes", type=int, default=1000, help="number of model outputs, background included (e.g. 1001 with --background; default 1000)")
+    ts.add_argument("--num-classes", type=int, default=None,
+                    help="number of model outputs, background included (e.g. 1001 with --background; default: the "
+                         "model's own, 1000 for torchvision's; checked against the model's real output at build time)")
     ts.add_argument("--background", action="store_true", help="output 0 is a background class (1001 outputs)")
     ts.add_argument("--reference-top1", type=float, default=None, help="known top-1 (fraction) for the catalog")
     ts.add_argument("--reference-top5", type=float, default=None, help="known top-5 (fraction) for the catalog")
     b.set_defaults(func=_build)
 
     w = zsub.add_parser("weights", help="which weights each model of a zoo folder was built from")
-    w.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
+    w.add_argument("--out", type=_folder, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
     w.set_defaults(func=_weights)
 
     v = zsub.add_parser("verify", help="check every artifact of a zoo folder against its manifest")
-    v.add_argument("--out", type=Path, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
+    v.add_argument("--out", type=_folder, default=Path("models/zoo"), help="zoo folder (default: models/zoo)")
     v.set_defaults(func=_verify)
 
 
@@ -118,6 +131,11 @@ def argument_problem(args) -> str | None:
     from ..catalog import FIELDS
     from ..storage import ReportPathError, check_writable
 
+    if args.out == "":
+        return "--out '': expected a folder (an empty value would build into the current folder)"
+    for flag, values in (("--models", args.models), ("--variants", args.variants)):
+        if values is not None and not values:
+            return f"{flag}: empty list (name at least one, or leave {flag} out for all)"
     entry_values = [("--input-size", "input_size", args.input_size), ("--resize", "resize", args.resize),
                     ("--mean", "mean", args.mean), ("--std", "std", args.std), ("--name", "name", args.name),
                     ("--num-classes", "num_classes", args.num_classes),
@@ -131,6 +149,9 @@ def argument_problem(args) -> str | None:
         except ValueError as exc:
             shown = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
             return f"{flag} {shown}: {exc}"
+    if args.name is not None and not PLAIN_NAME.match(args.name):
+        return (f"--name {args.name}: expected a plain name (letters, digits, '_', '.', '-'; it becomes a folder "
+                f"under --out, never a path)")
     for flag, value, ok, valid in (("--calibration-count", args.calibration_count, args.calibration_count >= 1,
                                     "an integer >= 1"),
                                    ("--calibration-margin", args.calibration_margin,
@@ -159,11 +180,16 @@ def _build(args) -> int:
         flags = [("--name", args.name)] + ([] if own_weights else [
             ("--mean", args.mean), ("--std", args.std), ("--resize", args.resize), ("--color", args.color),
             ("--arch", args.arch), ("--reference-top1", args.reference_top1),
-            ("--reference-top5", args.reference_top5)])
+            ("--reference-top5", args.reference_top5), ("--num-classes", args.num_classes)])
         stray = [flag for flag, val in flags if val is not None]
         if stray:
             where = "--from-torchscript" if args.name is not None else "--from-torchscript or --weights FILE.pth"
             print(f"aiotbench zoo build: {', '.join(stray)} only apply with {where}", file=sys.stderr)
+            return 2
+        if own_weights and Path(args.weights).is_file() and torchscript_problem(Path(args.weights)) is None:
+            print(f"aiotbench zoo build: --weights {args.weights} is a TorchScript model, not a state_dict: build it "
+                  f"with --from-torchscript {args.weights} --name NAME --input-size N --mean M --std S",
+                  file=sys.stderr)
             return 2
     else:
         problem = torchscript_problem(args.from_torchscript)
@@ -187,6 +213,10 @@ def _weights(args) -> int:
     """One line per model: its weights tag and where they came from (what `make bench` measured)."""
     from . import manifest as mf
 
+    if args.out == "":
+        print("aiotbench zoo weights: --out '': expected a zoo folder", file=sys.stderr)
+        return 2
+
     try:
         data = mf.read(Path(args.out) / mf.MANIFEST_NAME)
     except mf.ManifestMismatch as exc:
@@ -206,6 +236,9 @@ def _weights(args) -> int:
 def _verify(args) -> int:
     from . import manifest as mf
 
+    if args.out == "":
+        print("aiotbench zoo verify: --out '': expected a zoo folder", file=sys.stderr)
+        return 2
     path = Path(args.out) / mf.MANIFEST_NAME
     if not path.is_file():
         print(f"aiotbench zoo verify: no manifest at {path}", file=sys.stderr)

@@ -136,6 +136,30 @@ def _output_health(logits: np.ndarray) -> dict:
             "images": int(len(logits))}
 
 
+def check_health(logits, model: dict, what: str) -> None:
+    """The source model's answers on the probe images: one row of ``num_classes`` finite scores per image, else
+    StepError (the model fails: nothing is exported from weights whose answers cannot be scored)."""
+    logits = np.asarray(logits)
+    n = int(model["num_classes"])
+    if logits.ndim != 2 or logits.shape[1] != n:
+        shape = "x".join(map(str, logits.shape))
+        hint = (f"pass --num-classes {logits.shape[1]} (with --background if output 0 is a background class)"
+                if logits.ndim == 2 else "a classifier answers one row of class scores per image")
+        raise StepError(f"{what}: the model answers {shape} for {len(logits)} probe images, expected "
+                        f"{len(logits)}x{n} (num_classes = {n}): {hint}")
+    finite = np.isfinite(logits)
+    if not finite.all():
+        bad = int((~finite).any(axis=1).sum())
+        raise StepError(f"{what}: the model's output is not finite (NaN/Inf) on {bad} of {len(logits)} probe "
+                        "images: its weights are broken (nothing exported)")
+
+
+def check_finite(out, what: str) -> None:
+    """An exported artifact's answers must be finite (its health check); else the artifact fails."""
+    if not np.isfinite(np.asarray(out, dtype=np.float64)).all():
+        raise StepError(f"{what}: the exported model's output is not finite (NaN/Inf): not written as good")
+
+
 def step_source(job: dict) -> dict:
     import torch
 
@@ -198,8 +222,12 @@ def step_source(job: dict) -> dict:
         info["flops_error"] = f"{type(exc).__name__}: {exc}"
     probe = pixels[:16] if pixels is not None else _synthetic_pixels(8, size, 1)
     with torch.no_grad():
-        info["output_health"] = _output_health(net(torch.from_numpy(
-            _normalize(probe, model["mean"], model["std"], model.get("color", "RGB")))).numpy())
+        answer = net(torch.from_numpy(_normalize(probe, model["mean"], model["std"], model.get("color", "RGB"))))
+    if not isinstance(answer, torch.Tensor):
+        raise StepError(f"{info['source']}: the model returns a {type(answer).__name__}, expected one tensor of "
+                        "class scores")
+    check_health(answer.numpy(), model, info["source"])
+    info["output_health"] = _output_health(answer.numpy())
     info["torchvision_shimmed"] = bool(sys.modules.get("pytest_aiotbench.zoo.torchvision_compat")
                                        and sys.modules["pytest_aiotbench.zoo.torchvision_compat"].SHIMMED)
     return info
@@ -285,7 +313,9 @@ def step_ptl(job: dict) -> dict:
     from torch.jit.mobile import _load_for_lite_interpreter
 
     lite = _load_for_lite_interpreter(job["out"])
-    info["max_abs_diff_vs_eager"] = float(np.abs(lite(x).detach().numpy() - ref).max())
+    out = lite(x).detach().numpy()
+    check_finite(out, job["out"])
+    info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
     info["coverage"] = _coverage("ptl", job["out"], module=lite)
     return info
 
@@ -308,6 +338,7 @@ def step_onnx(job: dict) -> dict:
 
     sess = ort.InferenceSession(job["out"], providers=["CPUExecutionProvider"])
     out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    check_finite(out, job["out"])
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
     info["coverage"] = _coverage("onnx", job["out"])
     return info
@@ -370,6 +401,7 @@ def step_tflite(job: dict) -> dict:
     info = {"converter": "litert_torch.convert + to_channel_last_io(args=[0])", "layout": "NHWC",
             "convert_seconds": time.perf_counter() - t0, "rewrites": dict(rewrites)}
     out = _tflite_run(job["out"], x.permute(0, 2, 3, 1).numpy())
+    check_finite(out, job["out"])
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
     info["coverage"] = _coverage("tflite", job["out"])
     return info
@@ -409,6 +441,7 @@ def step_pte(job: dict) -> dict:
 
     method = Runtime.get().load_program(job["out"]).load_method("forward")
     out = method.execute([x])[0].numpy()
+    check_finite(out, job["out"])
     info["max_abs_diff_vs_eager"] = float(np.abs(out - ref).max())
     info["coverage"] = _coverage("pte", job["out"])
     return info
@@ -511,6 +544,7 @@ def step_quant(job: dict) -> dict:
     size = int(model["input_size"])
     probe = rng.normal(0, 1, (4, size, size, 3)).astype(np.float32)
     a, b = _tflite_run(fp32, probe), _tflite_run(job["out"], probe)
+    check_finite(b, job["out"])
     info["max_abs_diff_vs_fp32_noise"] = float(np.abs(a - b).max())
     info["coverage"] = _coverage("tflite", job["out"])
     return info

@@ -30,6 +30,10 @@ def read(manifest_path: Path) -> dict:
         raise ManifestMismatch(f"{manifest_path}: unreadable manifest ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise ManifestMismatch(f"{manifest_path}: not a zoo manifest (no 'files' table)")
+    if data.get("schema", SCHEMA_ID) != SCHEMA_ID or not isinstance(data.get("models", {}), dict) or not all(
+            isinstance(v, dict) for v in data["files"].values()):
+        raise ManifestMismatch(f"{manifest_path}: not a zoo manifest of this version (schema "
+                               f"{data.get('schema')!r}, expected {SCHEMA_ID!r})")
     return data
 
 

@@ -64,8 +64,16 @@ def checkpoint_url(weights_enum: str, checkpoint: str, mirror: str | None) -> st
     return url
 
 
+# A download slower than MIN_RATE bytes/s over any WINDOW seconds is abandoned (and resumed by the next attempt):
+# a mirror that trickles a byte every few seconds never trips the socket timeout, and would hang the build forever.
+MIN_RATE = 4096
+WINDOW = 60.0
+HEARTBEAT = 10.0  # on a pipe, a line at least this often while a download crawls: never silent
+
+
 class _Progress:
-    """A progress bar on a terminal; on a pipe, one line per 10 % (logs stay readable)."""
+    """A progress bar on a terminal; on a pipe, one line per 10 %, and one every HEARTBEAT seconds when the 10 %
+    steps do not come (logs stay readable, a stalled download is never silent)."""
 
     def __init__(self, label: str, total: int | None, done: int, stream=None) -> None:
         self.label, self.total, self.done = label, total, done
@@ -74,19 +82,24 @@ class _Progress:
         self.t0, self.start_bytes = time.monotonic(), done
         self.next_step = 10
         self.last_draw = 0.0
+        self.last_line = self.t0
 
     def update(self, n: int) -> None:
         self.done += n
+        now = time.monotonic()
         if self.tty:  # redraw at most 10 times a second, and at the end
-            now = time.monotonic()
             if now - self.last_draw >= 0.1 or self.done == self.total:
                 self.last_draw = now
                 self._line("\r", "")
-        elif self.total:
-            pct = int(100 * self.done / self.total)
-            if pct >= self.next_step:
-                self._line("", "\n")
-                self.next_step = (pct // 10 + 1) * 10
+            return
+        pct = int(100 * self.done / self.total) if self.total else -1
+        if self.total and pct >= self.next_step:
+            self._line("", "\n")
+            self.next_step = (pct // 10 + 1) * 10
+            self.last_line = now
+        elif now - self.last_line >= HEARTBEAT:
+            self._line("", "\n")
+            self.last_line = now
 
     def _line(self, head: str, tail: str) -> None:
         rate = (self.done - self.start_bytes) / max(time.monotonic() - self.t0, 1e-6) / 1e6
@@ -110,9 +123,15 @@ def _say(msg: str) -> None:
     print(f"[zoo] {msg}", file=sys.stderr, flush=True)
 
 
-def _transfer(url: str, part: Path, timeout: float, label: str) -> None:
+class TooSlow(OSError):
+    """An attempt abandoned because the bytes came in slower than the minimum rate."""
+
+
+def _transfer(url: str, part: Path, timeout: float, label: str, min_rate: float = MIN_RATE,
+              window: float = WINDOW) -> None:
     """One attempt: continue ``part`` from its current size (Range request) or start it over if the server does
-    not resume. Raises on a dropped connection or a short body."""
+    not resume. Raises on a dropped connection, a short body, or fewer than ``min_rate * window`` bytes in any
+    ``window`` seconds (TooSlow)."""
     have = part.stat().st_size if part.is_file() else 0
     headers = {"User-Agent": "pytest-aiotbench", **({"Range": f"bytes={have}-"} if have else {})}
     try:
@@ -130,20 +149,28 @@ def _transfer(url: str, part: Path, timeout: float, label: str) -> None:
         total = have + int(length) if length is not None else None
         progress = _Progress(label, total, have)
         got = have
+        window_start, window_got = time.monotonic(), got
         with open(part, "ab" if resumed else "wb") as fh:
             while True:
-                chunk = resp.read(CHUNK)
+                chunk = resp.read1(CHUNK)  # whatever has arrived (read() would wait for a whole CHUNK)
                 if not chunk:
                     break
                 fh.write(chunk)
                 got += len(chunk)
                 progress.update(len(chunk))
+                now = time.monotonic()
+                if now - window_start >= window:
+                    if got - window_got < min_rate * window:
+                        raise TooSlow(f"too slow: {got - window_got} bytes in {now - window_start:.0f} s (minimum "
+                                      f"{min_rate / 1024:g} KB/s)")
+                    window_start, window_got = now, got
         progress.close()
     if total is not None and got < total:
         raise http.client.IncompleteRead(b"", total - got)
 
 
-def fetch(url: str, dest: Path, *, attempts: int = 4, timeout: float = 30.0, backoff: float = 1.0) -> Path:
+def fetch(url: str, dest: Path, *, attempts: int = 4, timeout: float = 30.0, backoff: float = 1.0,
+          min_rate: float = MIN_RATE, window: float = WINDOW) -> Path:
     """Download ``url`` to ``dest`` (atomically, through ``dest.partial``), retrying and resuming a dropped
     connection up to ``attempts`` times, then check its sha256 against the prefix in ``dest``'s name. A mismatch
     removes the download and raises FetchError, so a corrupted checkpoint is never used."""
@@ -155,7 +182,7 @@ def fetch(url: str, dest: Path, *, attempts: int = 4, timeout: float = 30.0, bac
     _say(f"{label} from {url}")
     for attempt in range(1, attempts + 1):
         try:
-            _transfer(url, part, timeout, label)
+            _transfer(url, part, timeout, label, min_rate, window)
             break
         except urllib.error.HTTPError as exc:
             if exc.code in (404, 401, 403, 410):  # retrying will not help
