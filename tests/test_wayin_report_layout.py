@@ -34,7 +34,7 @@ def real_run(tmp_path_factory, shared):
     write_catalog(root / "base.toml", [tflite_entry("mobilenet_v1_0.25_128_with_a_long_model_name",
                                                     TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite", 160)])
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "aiotbench", "-q", "-p", "no:cacheprovider", "--aiotbench",
+        [sys.executable, "-m", "pytest", "aiotbench", "-p", "no:cacheprovider", "--aiotbench",
          "--aiotbench-catalog=c.toml", f"--aiotbench-dataset={IMAGENET_500}", "--aiotbench-images=40",
          "--aiotbench-warmup=2", "--aiotbench-cache=none", "--aiotbench-json=run.json",
          "--aiotbench-html=report.html", "--aiotbench-baseline=base.toml", "--aiotbench-fail-on=top1:-0.5pt"],
@@ -44,9 +44,12 @@ def real_run(tmp_path_factory, shared):
 
 
 def _ours(stdout: str) -> list[str]:
-    """The plugin's lines: everything but pytest-benchmark's own table (as wide as its columns need)."""
+    """The plugin's lines: everything but pytest's header (plugin list) and pytest-benchmark's own table (as wide
+    as its columns need)."""
     lines, skipping = [], False
     for line in stdout.splitlines():
+        if line.startswith(("plugins: ", "benchmark: ")):
+            continue
         if re.match(r"^-+ benchmark", line):
             skipping = True
         if not skipping:
@@ -61,6 +64,7 @@ def test_terminal_lines_fit_80_columns_and_reasons_wrap(real_run):
     lines = _ours(proc.stdout)
     assert any(line.startswith("AIoTBench results") for line in lines), proc.stdout[-3000:]
     assert any("latency NEW/BASE" in line for line in lines)
+    assert any(line.startswith("aiotbench: mobilenet_v1_0.5_160-tflite-int8: 40 images") for line in lines)
     too_wide = [line for line in lines if len(line) > 80]
     assert too_wide == [], "\n".join(too_wide)
 
