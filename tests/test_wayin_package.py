@@ -6,6 +6,7 @@ red."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.catalogs import dedent
-from tests.helpers.shared import IMAGENET_500
+from tests.helpers.shared import TFLITE_DIR
 
 try:
     import tomllib
@@ -79,43 +79,39 @@ def installed(tmp_path_factory) -> Path:
     return root / "venv" / "bin"
 
 
-def _quickstart_project(root: Path, model: str) -> Path:
-    """The README quickstart: an ini of the project's own, a catalog for its own model, its own unit test."""
+def _readme_quickstart() -> tuple[str, str]:
+    """The catalog and the ini block of the README's quickstart, as a user copies them."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Quickstart"):readme.index("## Contents")]
+    catalog, ini = re.findall(r"```toml\n(.*?)```", section, re.S)
+    return catalog, ini
+
+
+def _quickstart_project(root: Path, model: Path, shared: Path) -> Path:
+    """A project made from the README quickstart: its catalog and ini verbatim, the model file where the catalog
+    says, the dataset where the ini says, plus a unit test of its own."""
+    catalog, ini = _readme_quickstart()
     (root / "tests").mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(dedent(f"""
-        [tool.pytest.ini_options]
-        testpaths = ["tests"]
-        aiotbench_catalog = "aiotbench.toml"
-        aiotbench_dataset = "{IMAGENET_500}"
-        aiotbench_images = 60
-        aiotbench_cache = "none"
-    """))
-    (root / "aiotbench.toml").write_text(dedent(f"""
-        [[model]]
-        name = "my_model"
-        framework = "tflite"
-        quant = "int8"
-        file = "${{AIOTBENCH_SHARED}}/models/tflite/{model}"
-        input_size = {model.split("_")[3]}
-        mean = [127.5, 127.5, 127.5]
-        std = [127.5, 127.5, 127.5]
-        num_classes = 1001
-        background = true
-        min_top1 = 0.55
-    """))
-    (root / "tests" / "test_preprocessing.py").write_text("def test_own_unit():\n    assert sorted([3, 1]) == [1, 3]\n")
+    (root / "models").mkdir(exist_ok=True)
+    shutil.copyfile(model, root / "models" / "my_model.tflite")
+    size = model.name.split("_")[3]  # mobilenet_v1_0.5_160_quant.tflite
+    (root / "aiotbench.toml").write_text(catalog.replace("input_size = 160", f"input_size = {size}"))
+    (root / "pyproject.toml").write_text(ini)
+    if not (root / "data").exists():
+        (root / "data").symlink_to(shared / "data" / "imagenet-val-500")
+    (root / "tests" / "test_labels.py").write_text("def test_labels_are_sorted():\n    assert sorted('ba') == ['a', 'b']\n")
     return root
 
 
 @pytest.mark.slow
 def test_the_built_wheel_with_only_tflite_runs_the_quickstart_outside_the_checkout(installed, tmp_path, shared):
-    project = _quickstart_project(tmp_path / "my-project", "mobilenet_v1_0.5_160_quant.tflite")
-    env = _clean_env(AIOTBENCH_SHARED=str(shared))
+    project = _quickstart_project(tmp_path / "my-project", TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite", shared)
+    env = _clean_env()
     pytest_bin = str(installed / "pytest")
     good = subprocess.run([pytest_bin, "--aiotbench", "-v", "-p", "no:cacheprovider"], cwd=project,
                           capture_output=True, text=True, timeout=600, env=env)
     assert good.returncode == 0, good.stdout[-4000:] + good.stderr[-2000:]
-    assert "tests/test_preprocessing.py::test_own_unit PASSED" in good.stdout
+    assert "tests/test_labels.py::test_labels_are_sorted PASSED" in good.stdout
     assert "aiotbench::test_aiotbench[my_model-tflite-int8] PASSED" in good.stdout and "2 passed" in good.stdout
     assert "canonical" not in good.stdout and "skipped" not in good.stdout
 
@@ -125,10 +121,10 @@ def test_the_built_wheel_with_only_tflite_runs_the_quickstart_outside_the_checko
                          text=True, timeout=600, env=env)
     assert one.returncode == 0 and "1 passed" in one.stdout, one.stdout[-3000:]
 
-    # A worse model (smaller MobileNet: 48 % top-1 on these 60 images, under the project's 55 %) is red.
-    _quickstart_project(project, "mobilenet_v1_0.25_128_quant.tflite")
+    # A worse model (smaller MobileNet: 55.0 % top-1 on these 500 images, under the quickstart's 68 %) is red.
+    _quickstart_project(project, TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite", shared)
     bad = subprocess.run([pytest_bin, "--aiotbench", "-p", "no:cacheprovider"], cwd=project,
                          capture_output=True, text=True, timeout=600, env=env)
     assert bad.returncode == 1, bad.stdout[-4000:] + bad.stderr[-2000:]
-    assert "my_model-tflite-int8: top-1 0.4833 < required 0.5500 on 60 images" in bad.stdout
+    assert "my_model-tflite-int8: top-1 0.5500 < required 0.6800 on 500 images" in bad.stdout
     assert "1 failed, 1 passed" in bad.stdout
