@@ -245,9 +245,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if state is None:
         return
     if config.stash.get(ADDED_KEY, False):  # the project's own case modules replace the packaged one
-        own = [i for i in items if _case_of(i) is not None and i.path != CASES_MODULE]
-        if own:
-            items[:] = [i for i in items if i.path != CASES_MODULE]
+        packaged = [i for i in items if i.nodeid.startswith(CASES_NODE + "::")]
+        if len(packaged) < len([i for i in items if _case_of(i) is not None]):
+            items[:] = [i for i in items if not i.nodeid.startswith(CASES_NODE + "::")]
     from .thresholds import order_items
 
     items[:] = order_items(items, _case_of)
