@@ -327,7 +327,10 @@ class SessionHooks:
             for line in render_farm(reports["farm"]):
                 terminalreporter.write_line(line)
         if state.settings.json_path is not None:
-            terminalreporter.write_line(f"aiotbench: JSON report written to {state.settings.json_path}")
+            from .table import wrap
+
+            for line in wrap(f"aiotbench: JSON report written to {state.settings.json_path}", more="    "):
+                terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.state.finalize()  # also after Ctrl-C: whatever was measured is on disk

@@ -21,7 +21,7 @@ def wrap(text: str, indent: str = "", more: str | None = None, width: int | None
     """``text`` as lines that fit the terminal; continuation lines indented by ``more`` (default: two more)."""
     return textwrap.wrap(text, width or terminal_width(), initial_indent=indent,
                          subsequent_indent=indent + "  " if more is None else more, break_on_hyphens=False,
-                         break_long_words=True) or [indent]
+                         break_long_words=False) or [indent]  # a path or case id longer than a line stays whole
 
 
 def _pct(x):

@@ -98,3 +98,18 @@ def test_html_case_table_fits_1280_pixels(real_run, tmp_path):
     found = re.search(r"<title>W=(\d+) T=([\d.]+)</title>", dom)
     assert found, dom[:500]
     assert int(found.group(1)) <= 1280 and float(found.group(2)) <= 1280, found.group(0)
+
+
+def test_gate_comparison_lines_fit_80_columns(real_run):
+    root, _ = real_run
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "aiotbench", "-p", "no:cacheprovider", "--aiotbench",
+         "--aiotbench-catalog=c.toml", f"--aiotbench-dataset={IMAGENET_500}", "--aiotbench-images=40",
+         "--aiotbench-warmup=2", "--aiotbench-cache=none", "--aiotbench-compare=run.json",
+         "--aiotbench-fail-on=top1:-0.5pt,p90:+10%"],
+        cwd=root, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "80"})
+    lines = _ours(proc.stdout)
+    assert any(line.startswith("BASE: ") for line in lines), proc.stdout[-3000:]
+    assert any("mobilenet_v1_0.5_160-tflite-int8" in line and "pt" in line for line in lines)
+    too_wide = [line for line in lines if len(line) > 80]
+    assert too_wide == [], "\n".join(too_wide)
