@@ -69,10 +69,12 @@ def installed(tmp_path_factory) -> Path:
         shutil.copyfile(REPO / name, source / name)
     shutil.copytree(REPO / "pytest_aiotbench", source / "pytest_aiotbench",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    run("-m", "pip", "install", "-q", "build")
+    run("-m", "pip", "install", "-q", "build", "twine")
     run("-m", "build", "--outdir", str(root / "dist"), str(source))
     (wheel,) = (root / "dist").glob("*.whl")
-    assert len(list((root / "dist").glob("*.tar.gz"))) == 1
+    (sdist,) = (root / "dist").glob("*.tar.gz")
+    checked = run("-m", "twine", "check", "--strict", str(wheel), str(sdist))  # PyPI would render it
+    assert checked.count("PASSED") == 2, checked
     run("-m", "pip", "install", "-q", f"{wheel}[tflite]")
     where = run("-c", "import pytest_aiotbench, sys; print(pytest_aiotbench.__file__)")
     assert where.startswith(str(root / "venv")), where
