@@ -157,6 +157,8 @@ DISPLAY = {ab.CANNOT_JUDGE: "NOT JUDGED", ab.REGRESSION: "REGRESSION", ab.NO_REG
 
 def ab_lines(results: list[dict]) -> list[str]:
     """Terminal lines, one block per pair."""
+    from .table import wrap
+
     lines = []
     for entry in results:
         pair = entry.get("ab")
@@ -169,13 +171,14 @@ def ab_lines(results: list[dict]) -> list[str]:
         sessions = r.get("sessions") or {}
         spread = (f", {sessions['per_side']} sessions a side: ±{sessions['widening']:.1%}"
                   if sessions.get("widening") is not None and sessions.get("per_side", 1) > 1 else "")
-        lines.append(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
-                     f"{r['pairs']} clean pairs of {timed}{spread}), top-1 {acc(base['top1'])} -> "
-                     f"{acc(entry['top1'])}: {DISPLAY.get(pair['verdict'], pair['verdict'].upper())}")
-        lines += [f"    {j['metric']}: {j['verdict']}: {j['detail']}" for j in pair["judgements"]
-                  if j["verdict"] != ab.NO_REGRESSION]
+        lines += wrap(f"{entry['id']}: latency NEW/BASE x{num(r['median'])} (95% {num(r['low'])}-{num(r['high'])}, "
+                      f"{r['pairs']} clean pairs of {timed}{spread}), top-1 {acc(base['top1'])} -> "
+                      f"{acc(entry['top1'])}: {DISPLAY.get(pair['verdict'], pair['verdict'].upper())}")
+        for j in pair["judgements"]:  # wrapped to the terminal (COLUMNS), like the summary table's reasons
+            if j["verdict"] != ab.NO_REGRESSION:
+                lines += wrap(f"{j['metric']}: {j['verdict']}: {j['detail']}", "    ")
         if not pair["pair_validity"]["valid"]:
-            lines.append(f"    pairing INVALID: {'; '.join(pair['pair_validity']['reasons'])}")
+            lines += wrap(f"pairing INVALID: {'; '.join(pair['pair_validity']['reasons'])}", "    ")
     return lines
 
 

@@ -272,5 +272,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     title = "aiotbench compare" if state.base is not None else "aiotbench report"
     terminalreporter.write_sep("=", title, red=state.failed, green=not state.failed and state.base is not None)
-    for line in state.summary:
-        terminalreporter.write_line(line)
+    from .table import terminal_width, wrap
+
+    for line in state.summary:  # long lines (notes, reasons) wrap to the terminal; the rest stays as it is
+        for piece in [line] if len(line) <= terminal_width() else wrap(line.rstrip(), more="    "):
+            terminalreporter.write_line(piece)

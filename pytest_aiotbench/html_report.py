@@ -134,13 +134,17 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px}.facts dt{color:#666}
-.facts dd{margin:0}table{border-collapse:collapse;font-size:13px;width:100%}
-th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+.facts dd{margin:0;overflow-wrap:anywhere}table{border-collapse:collapse;font-size:13px;width:100%}
+table.settings{width:auto}table.settings td{text-align:left;padding:1px 10px 1px 0;border:0}
+th,td{padding:4px 6px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{background:#f6f6f6;position:sticky;top:0}td:first-child,th:first-child{text-align:left}
-td.text,th.text{text-align:left}.passed{color:#1a7f37}.failed,.error,.coverage-gap{color:#c62828;font-weight:600}
+td.text,th.text{text-align:left}td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:9em}
+td.id{white-space:normal;overflow-wrap:anywhere;min-width:10em}
+.passed,.valid,.no-regression{color:#1a7f37}.failed,.error,.coverage-gap,.invalid,.regression{color:#c62828;font-weight:600}
+.cannot-judge{color:#b26a00;font-weight:600}
 .skipped{color:#888}.regressed{background:#fde2e2;color:#b71c1c;font-weight:600}.noise{background:#fff4d6}
 .score{font-size:18px;font-weight:600}img{max-width:100%;height:auto;border:1px solid #eee}
-pre{background:#f6f6f6;padding:10px;overflow-x:auto;font-size:12px}.note{color:#666}
+pre{background:#f6f6f6;padding:10px;overflow-x:auto;font-size:12px;white-space:pre-wrap}.note{color:#666}
 """
 
 
@@ -148,48 +152,119 @@ def _fmt(value, spec: str = ".1f", scale: float = 1.0) -> str:
     return "&ndash;" if value is None else format(value * scale, spec)
 
 
+def _plain(value) -> str:
+    """A report value as a reader writes it: lists as comma lists, nested tables as ``key: value``, no Python
+    reprs (no quotes, brackets, None or True)."""
+    if value is None:
+        return "\u2013"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value) or "\u2013"
+    return str(value)
+
+
+def _settings_table(settings: dict) -> str:
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(_plain(v))}</td></tr>" for k, v in settings.items())
+    return f'<table class="settings">{rows}</table>'
+
+
 def _facts(run: dict) -> str:
     device = run["device"]
     machine = run.get("machine") or {}
     score = run["score"]
     rows = {
-        "device": ", ".join(f"{k}={v}" for k, v in device.items() if v not in (None, "")),
-        "machine": ", ".join(f"{k}={v}" for k, v in machine.items() if isinstance(v, (str, int, float)))[:300],
+        "device": ", ".join(f"{k}={_plain(v)}" for k, v in device.items() if v not in (None, "", [])),
+        "machine": ", ".join(f"{k}={_plain(v)}" for k, v in machine.items()
+                             if isinstance(v, (str, int, float)))[:300],
         "dataset": describe_dataset(run) + ("" if run["dataset"].get("labeled") else " (unlabeled)"),
-        "settings": ", ".join(f"{k}={v}" for k, v in run["settings"].items()),
         "packages": ", ".join(f"{k} {v}" for k, v in run["packages"].items() if v),
         "created": run.get("created", ""),
         "file": run.get("origin", ""),
     }
     body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows.items() if v)
+    body += f"<dt>settings</dt><dd>{_settings_table(run['settings'])}</dd>"
     reasons = score.get("partial_reasons") or ["not every canonical case or image"]
     partial = f" &middot; partial: {escape('; '.join(reasons))}" if score.get("partial") else ""
     return (f'<p class="score">AI score: {_fmt(score.get("vips"))} VIPS &middot; {_fmt(score.get("vops"))} VOPS '
             f'over {score.get("cases")} case(s){partial}</p><dl class="facts">{body}</dl>')
 
 
+def _validity_word(case: dict) -> str:
+    validity = case.get("validity")
+    if not validity or not case.get("latency_ms"):
+        return ""
+    return "VALID" if validity["valid"] else "INVALID"
+
+
+def _verdict_section(run: dict, comparison: Comparison | None) -> str:
+    """What a CI reader looks for first: the A/B verdicts, whether the latencies can be judged, the comparison's
+    verdict."""
+    parts = []
+    pairs = [c for c in run["cases"] if c.get("ab")]
+    if pairs:
+        rows = []
+        for case in pairs:
+            pair, ratio = case["ab"], case["ab"]["ratio"]
+            num = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            details = [f"{j['metric']}: {j['verdict']}: {j['detail']}" for j in pair.get("judgements", [])]
+            if not pair["pair_validity"]["valid"]:
+                details.append("pairing INVALID: " + "; ".join(pair["pair_validity"]["reasons"]))
+            verdict_text = pair["verdict"]
+            rows.append(
+                f'<tr data-ab="{escape(case["id"])}"><td class="id">{escape(case["id"])}</td>'
+                f'<td class="text wrap">{escape(pair["baseline"].get("file", ""))}</td>'
+                f'<td>x{num(ratio.get("median"))} ({num(ratio.get("low"))}&ndash;{num(ratio.get("high"))})</td>'
+                f'<td>{_fmt(pair["baseline"].get("top1"), scale=100)} &rarr; {_fmt(case.get("top1"), scale=100)}</td>'
+                f'<td class="text {escape(verdict_text.replace(" ", "-"))}">{escape(verdict_text.upper())}</td>'
+                f'<td class="text wrap">{escape("; ".join(details))}</td></tr>')
+        parts.append('<h3>A/B against the baseline (interleaved, same machine)</h3><table id="ab"><thead><tr>'
+                     '<th>case</th><th class="text">baseline</th><th>latency NEW/BASE (95%)</th><th>top-1 %</th>'
+                     '<th class="text">verdict</th><th class="text">why</th></tr></thead>'
+                     f'<tbody>{"".join(rows)}</tbody></table>')
+    timed = [c for c in run["cases"] if _validity_word(c)]
+    if timed:
+        invalid = [c for c in timed if not c["validity"]["valid"]]
+        head = (f"Latency measurements: {len(timed) - len(invalid)} of {len(timed)} VALID" +
+                (": an INVALID latency cannot be judged against another run (README, Timing)" if invalid else ""))
+        rows = "".join(f'<tr data-validity="{escape(c["id"])}"><td class="id">{escape(c["id"])}</td>'
+                       f'<td class="text invalid">INVALID</td>'
+                       f'<td class="text wrap">{escape("; ".join(c["validity"]["reasons"]))}</td></tr>'
+                       for c in invalid)
+        parts.append(f'<p id="validity" class="{"invalid" if invalid else "valid"}">{escape(head)}</p>'
+                     + (f'<table id="invalid"><tbody>{rows}</tbody></table>' if invalid else ""))
+    if comparison is not None:
+        parts.append(f'<pre id="comparison-verdict">{escape(verdict(comparison))}</pre>')
+    return "<h2>Verdict</h2>" + "".join(parts) if parts else ""
+
+
 def _coverage_cell(coverage: dict | None) -> str:
     """Full delegation shows the accelerator; a gap is flagged ("9 ops outside XNNPACK ...")."""
     gap = describe_gap(coverage)
     if gap:
-        return f'<td class="text coverage-gap">&#9888; {escape(gap)}</td>'
+        return f'<td class="text wrap coverage-gap">&#9888; {escape(gap)}</td>'
     done = f"all {coverage.get('total_ops')} ops in {coverage['accelerator']}" if coverage else ""
-    return f'<td class="text">{escape(done)}</td>'
+    return f'<td class="text wrap">{escape(done)}</td>'
 
 
 def _cases_table(run: dict) -> str:
     front = {c["id"] for c in pareto_front(run["cases"])}
-    headers = ["case", "model", "framework", "quant", "status", "images", "top-1 %", "top-5 %", "median ms",
-               "mean ms", "p90 ms", "VIPS", "VOPS", "Pareto", "coverage"]
-    head = "".join(f'<th class="{"text" if i < 5 else ""}">{h}</th>' for i, h in enumerate(headers))
+    # The id says model, framework and quantization; fits 1280 px with the coverage text wrapping.
+    headers = ["case", "status", "latency", "images", "top-1 %", "top-5 %", "median ms", "mean ms", "p90 ms", "VIPS",
+               "VOPS", "Pareto", "coverage"]
+    head = "".join(f'<th class="{"text" if i < 3 or h == "coverage" else ""}">{h}</th>' for i, h in enumerate(headers))
     rows = []
     for case in run["cases"]:
         lat = case.get("latency_ms") or {}
         reason = f' title="{escape(case["reason"])}"' if case.get("reason") else ""
+        validity = _validity_word(case)
+        why = f' title="{escape("; ".join(case["validity"]["reasons"]))}"' if validity == "INVALID" else ""
         cells = [
-            f'<td>{escape(case["id"])}</td>', *(f'<td class="text">{escape(str(case[k]))}</td>'
-                                                for k in ("model", "framework", "quant")),
+            f'<td class="id">{escape(case["id"])}</td>',
             f'<td class="text {escape(case["status"])}"{reason}>{escape(case["status"])}</td>',
+            f'<td class="text {validity.lower()}"{why}>{validity}</td>',
             f'<td>{case.get("images", "")}</td>', f'<td>{_fmt(case.get("top1"), scale=100)}</td>',
             f'<td>{_fmt(case.get("top5"), scale=100)}</td>', f'<td>{_fmt(lat.get("median"), ".2f")}</td>',
             f'<td>{_fmt(lat.get("mean"), ".2f")}</td>', f'<td>{_fmt(lat.get("p90"), ".2f")}</td>',
@@ -212,8 +287,8 @@ def _comparison_section(comparison: Comparison) -> str:
             css = "regressed" if delta and delta.regressed else "noise" if delta and delta.within_noise else ""
             cells.append(f'<td class="{css}">{escape(delta.cell()) if delta else "&ndash;"}</td>')
         notes = "; ".join(case.notes + ([case.lost] if case.lost else []))
-        rows.append(f'<tr data-compare="{escape(case.case_id)}"><td>{escape(case.case_id)}</td>{"".join(cells)}'
-                    f'<td class="text">{escape(notes)}</td></tr>')
+        rows.append(f'<tr data-compare="{escape(case.case_id)}"><td class="id">{escape(case.case_id)}</td>{"".join(cells)}'
+                    f'<td class="text wrap">{escape(notes)}</td></tr>')
     lists = "".join(f"<p>{title}: {escape(', '.join(ids))}</p>" for title, ids in (
         ("Only in base", comparison.only_base), ("Only in this run", comparison.only_new),
         ("Not measured", comparison.unmeasured)) if ids)
@@ -243,7 +318,7 @@ def render_html(run: dict, base: dict | None = None, limits: Sequence[Limit] = (
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>", _facts(run),
+        f"<h1>{escape(title)}</h1>", _facts(run), _verdict_section(run, comparison),
         "<h2>Charts</h2>", *charts,
         "<h2>Cases</h2>", _cases_table(run),
         _comparison_section(comparison) if comparison else "",

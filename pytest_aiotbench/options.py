@@ -15,6 +15,7 @@ import pytest
 
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
 MAX_THREADS = 256  # a typo like 10000 must be a usage error, not 10000 runtime threads
+SUITES = ("aiotbench", "none")  # --aiotbench-suite: the built-in canonical suite, or none (own catalogs only)
 MAX_IMAGES = 100_000  # ImageNet val has 50 000; 10**8 synthetic images would hang the run before its first case
 # Every count and duration has an upper bound: a typo (an extra 0, 10**20) is a usage error, not an OverflowError
 # traceback, minutes of collecting a million repeat items, or a warmup that never ends.
@@ -61,6 +62,16 @@ def number(low: float, high: float | None = None, *, low_open: bool = False) -> 
     return parse
 
 
+def choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip()
+        if value not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def text(raw: Any) -> str:
     value = str(raw).strip()
     if not value:
@@ -89,8 +100,13 @@ CORE_OPTIONS: list[Option] = [
          kind="list", path=True, metavar="FILE"),
     Option("--aiotbench-models", "aiotbench_models",
          "folder of the built-in catalog and zoo artifacts (default: <rootdir>/models)", path=True, metavar="DIR"),
+    Option("--aiotbench-suite", "aiotbench_suite",
+         "the built-in AIoTBench suite (six models, canonical device score): 'aiotbench' runs it, 'none' leaves it "
+         "out. Default: 'aiotbench' when no --aiotbench-catalog is given, else 'none' (your catalog replaces it)",
+         parse=choice(*SUITES), metavar="NAME"),
     Option("--aiotbench-no-builtin", "aiotbench_no_builtin",
-         "leave out the built-in catalog of the six AIoTBench models", kind="flag", default=False),
+         "leave out the built-in catalog of the six AIoTBench models (same as --aiotbench-suite none)", kind="flag",
+         default=False),
     Option("--aiotbench-images", "aiotbench_images", f"use only the first N images of the dataset (1..{MAX_IMAGES})",
          parse=integer(1, MAX_IMAGES), metavar="N"),
     Option("--aiotbench-threads", "aiotbench_threads",
@@ -245,6 +261,7 @@ class Settings:
     catalogs: list[Path] = field(default_factory=list)
     models_dir: Path | None = None
     no_builtin: bool = False
+    suite: str | None = None  # --aiotbench-suite as given (None: the built-in suite only when no catalog is given)
     baseline: Path | None = None  # --aiotbench-baseline catalog
     repeat: int = 1
     fail_invalid: bool = False
@@ -253,6 +270,14 @@ class Settings:
     @property
     def farm(self) -> bool:
         return len(self.devices) > 1
+
+    @property
+    def builtin_suite(self) -> bool:
+        """Whether the built-in AIoTBench suite runs: asked for by name, or the default when no own catalog is
+        given (a user's catalog replaces it: no skipped built-in cases, no score partial for models not theirs)."""
+        if self.suite is not None:
+            return self.suite == "aiotbench"
+        return not self.no_builtin and not self.catalogs
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -281,6 +306,7 @@ def read_settings(config: pytest.Config) -> Settings:
         catalogs=get("catalog"),
         models_dir=get("models"),
         no_builtin=get("no_builtin"),
+        suite=get("suite"),
         baseline=get("baseline"),
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),

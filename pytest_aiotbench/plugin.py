@@ -103,9 +103,6 @@ def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | 
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
     from . import catalog as catalog_mod
 
-    if settings.models_dir is not None and not settings.models_dir.is_dir():  # asked for: never a silent fallback
-        raise catalog_mod.CatalogError(f"--aiotbench-models {settings.models_dir}: "
-                                       f"{'not a folder' if settings.models_dir.exists() else 'folder not found'}")
     models_dir = settings.models_dir or _project_path(config, "models") or config.invocation_params.dir / "models"
     for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
                       Path(str(resources.files("pytest_aiotbench").joinpath("catalog", catalog_mod.BUILTIN_CATALOG)))):
@@ -115,13 +112,20 @@ def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | 
 
 
 def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[str] | None]:
-    """All cases to parametrize, and the ids of the canonical set (whether or not they run)."""
+    """All cases to parametrize, and the ids of the canonical set (whether or not they run): [] when the run is
+    not the AIoTBench suite (own catalogs only), None when the suite was asked for but its catalog is missing."""
     from . import catalog as catalog_mod
 
-    builtin, models_dir = _builtin_catalog(config, settings)
-    builtin_cases = catalog_mod.load(builtin, base_dir=models_dir, builtin=True) if builtin else []
-    canonical_ids = [c.id for c in builtin_cases if c.canonical] if builtin else None
-    cases = [] if settings.no_builtin else list(builtin_cases)
+    if settings.suite == "aiotbench" and settings.no_builtin:
+        raise catalog_mod.CatalogError("--aiotbench-suite aiotbench and --aiotbench-no-builtin contradict each other")
+    if settings.models_dir is not None and not settings.models_dir.is_dir():  # asked for: never a silent fallback
+        raise catalog_mod.CatalogError(f"--aiotbench-models {settings.models_dir}: "
+                                       f"{'not a folder' if settings.models_dir.exists() else 'folder not found'}")
+    cases, canonical_ids = [], []
+    if settings.builtin_suite:
+        builtin, models_dir = _builtin_catalog(config, settings)
+        cases = catalog_mod.load(builtin, base_dir=models_dir, builtin=True) if builtin else []
+        canonical_ids = [c.id for c in cases if c.canonical] if builtin else None
     for path in settings.catalogs:
         cases += catalog_mod.load(path)
     ids = [c.id for c in cases]
@@ -131,7 +135,8 @@ def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[s
     config.hook.pytest_aiotbench_cases(config=config, cases=cases)
     if not cases:
         raise catalog_mod.CatalogError(
-            "no benchmark cases: the built-in catalog is left out or missing and no --aiotbench-catalog was given")
+            "no benchmark cases: the built-in suite is left out (--aiotbench-suite none) or missing and no "
+            "--aiotbench-catalog was given")
     _check_frameworks(cases)
     return cases, canonical_ids
 
@@ -271,13 +276,46 @@ def _gate_value(config: pytest.Config, ini: str):
     return options.value(config, ini)
 
 
+CASES_MODULE = Path(__file__).with_name("cases.py")
+CASES_NODE = "aiotbench"  # the node id of the packaged cases: ``aiotbench::test_aiotbench[<case id>]``
+ADDED_KEY = pytest.StashKey[bool]()  # the packaged cases were added to the run's paths (not named by the user)
+
+
 def _point_collection_at_cases(config: pytest.Config) -> None:
-    """``pytest --aiotbench`` with no paths runs the benchmark cases: ./bench_cases in a checkout that has it,
-    else the cases shipped in this package, so the plugin works from any directory once installed."""
-    if config.args_source == pytest.Config.ArgsSource.ARGS:
-        return
-    local = _project_path(config, "bench_cases")
-    config.args[:] = [str(local or Path(__file__).with_name("cases.py"))]
+    """``pytest --aiotbench`` runs the catalog's cases beside the project's own tests (its paths or testpaths):
+    the packaged case module is collected in addition, under the node id ``aiotbench``, which also works as a
+    path (``pytest --aiotbench 'aiotbench::test_aiotbench[<case id>]'`` reruns one case). It is not added when an
+    argument already names it or selects single tests (``file::test``); a project module of its own that uses
+    the ``aiotbench`` fixture replaces it (see ``pytest_collection_modifyitems``)."""
+    named = False
+    for i, arg in enumerate(config.args):
+        path, sep, rest = arg.partition("::")
+        if path == CASES_NODE and not (config.invocation_params.dir / path).exists():
+            config.args[i] = str(CASES_MODULE) + sep + rest
+            named = True
+        elif _same_file(config.invocation_params.dir / path, CASES_MODULE):
+            named = True
+        elif sep:
+            named = True  # single tests were asked for: nothing is added to them
+    if not named:
+        config.args.append(str(CASES_MODULE))
+        config.stash[ADDED_KEY] = True
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.exists() and path.samefile(other)
+    except OSError:
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    """The packaged cases get the short node id ``aiotbench`` wherever the package is installed (pytest would
+    give a file outside the rootdir an empty one: ``::test_aiotbench[...]``, which cannot be pasted back)."""
+    if parent.config.getoption("aiotbench") and _same_file(module_path, CASES_MODULE):  # imports nothing
+        return pytest.Module.from_parent(parent, path=module_path, nodeid=CASES_NODE)
+    return None
 
 
 def _project_path(config: pytest.Config, name: str) -> Path | None:
@@ -331,6 +369,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     state = get_state(config)
     if state is None:
         return
+    if config.stash.get(ADDED_KEY, False):  # the project's own case modules replace the packaged one
+        packaged = [i for i in items if i.nodeid.startswith(CASES_NODE + "::")]
+        if len(packaged) < len([i for i in items if _case_of(i) is not None]):
+            items[:] = [i for i in items if not i.nodeid.startswith(CASES_NODE + "::")]
     from .thresholds import order_items
 
     items[:] = order_items(items, _case_of)
@@ -452,7 +494,10 @@ class SessionHooks:
         if path is not None and str(path) in state.kept_reports:
             terminalreporter.write_line(f"aiotbench: JSON report {path}: {state.kept_reports[str(path)]}")
         elif path is not None and not state.write_failures and not state.collect_only:
-            terminalreporter.write_line(f"aiotbench: JSON report written to {path}")
+            from .table import wrap
+
+            for line in wrap(f"aiotbench: JSON report written to {path}", more="    "):
+                terminalreporter.write_line(line)
         if benchmark_skipped(state.config) and state.measured():
             terminalreporter.write_line("aiotbench: --benchmark-skip skips pytest-benchmark's own benchmarks; the "
                                         "aiotbench cases ran, timed on perf_counter (not in its table or JSON)")

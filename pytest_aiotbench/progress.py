@@ -76,8 +76,11 @@ class CaseProgress:
         self.clear()
         if self.log_lines:
             def line():
+                from .table import wrap
+
                 self._reporter.ensure_newline()
-                self._reporter.write_line(f"aiotbench: {summary}")
+                for text in wrap(f"aiotbench: {summary}", more="    "):  # fits COLUMNS, like the summary
+                    self._reporter.write_line(text)
 
             self._uncaptured(line)
 

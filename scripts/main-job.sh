@@ -38,6 +38,9 @@ else
   echo "main-job: $DATASET not found: synthetic images (latency only)" >&2
 fi
 mkdir -p "$RESULTS"
-exec "$BIN/pytest" --aiotbench --aiotbench-catalog=models/shared.toml "${dataset_args[@]}" \
+# The built-in suite is named (a --aiotbench-catalog alone replaces it); `aiotbench` collects only the cases,
+# not the project's own tests.
+exec "$BIN/pytest" aiotbench --aiotbench --aiotbench-suite=aiotbench --aiotbench-catalog=models/shared.toml \
+  "${dataset_args[@]}" \
   --aiotbench-json="$RESULTS/aiotbench.json" --aiotbench-html="$RESULTS/report.html" \
   --benchmark-json="$RESULTS/benchmark.json" "$@"

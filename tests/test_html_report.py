@@ -115,7 +115,7 @@ def test_real_run_report_renders_in_headless_chromium(real_runs, tmp_path):
     result = run_benchmark(tmp_path, "0.25_128", "new", *gate_plugin_args(), "--aiotbench-html", str(page),
                            "--aiotbench-compare", str(real_runs / "base.json"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert f"HTML report written to {page}" in result.stdout
+    assert f"HTML report written to {page}" in " ".join(result.stdout.split())  # wrapped to the terminal
     dom = _chromium(tmp_path, page, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert re.search(r'<img id="chart-accuracy-latency"[^>]+src="data:image/png;base64,', dom.stdout)

@@ -85,7 +85,7 @@ def test_manifest_records_provenance_and_disjoint_calibration(built):
 def test_accuracy_through_the_plugin(built, tmp_path):
     r, report = _plugin_run(built / "catalog.toml", tmp_path / "run")
     assert report is not None, r.stdout[-3000:] + r.stderr[-3000:]
-    # the built artifacts only (the built-in catalog's cases are in the report too, skipped: no models/zoo here)
+    # the built artifacts only (a catalog given replaces the built-in suite: its cases are not in the report)
     cases = {(c["framework"], c["quant"]): c for c in report["cases"] if c["id"].startswith("mobilenet_v2_tf-")}
     assert set(cases) == set(TOLERANCE), sorted(cases)
     lines = []
