@@ -37,7 +37,8 @@ class MnnSession(OsThreadsInInfo):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         out = self._module.forward(self._const(x, list(x.shape), self._nchw))
-        return out.read()[0]
+        # a copy: read() is a view of the output variable's memory, reused once the variable is gone
+        return np.array(out.read()[0])
 
     def infer_full(self, x: np.ndarray) -> np.ndarray:
         """The whole output tensor, batch dimension included (checked once, never timed)."""
