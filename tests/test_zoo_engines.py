@@ -75,7 +75,7 @@ def test_manifest_records_sha256_companions_and_converter_versions(engine_zoo):
         assert e["weights"].startswith("torchscript:") and e["coverage"]["complete"], e["coverage"]
         if framework in ("ncnn", "openvino"):  # the weights beside the .param/.xml are hashed too
             (name, c), = e["companions"].items()
-            assert c["sha256"] == mf.file_sha256(out / "mobilenet_v2_tf" / name) and c["size"] > 10e6
+            assert c["sha256"] == mf.file_sha256(out / "mobilenet_v2_tf" / name) and c["size"] > 5e6
         details = e["details"]
         if quant == "fp32":
             assert details["max_abs_diff_vs_eager"] < 1e-4, (v, details["max_abs_diff_vs_eager"])
