@@ -52,8 +52,10 @@ def engine_zoo(tmp_path_factory):
     if not (TS_MODEL.is_file() and IMAGENET_500.is_dir()):
         pytest.skip("shared data not found (set AIOTBENCH_SHARED)")
     out = tmp_path_factory.mktemp("enginezoo") / "out"
-    r = zoo_build(out, "--variants", ",".join(ENGINE_VARIANTS))
+    home = tmp_path_factory.mktemp("home")  # the build must write nothing under $HOME (OpenVINO telemetry: ~/intel)
+    r = zoo_build(out, "--variants", ",".join(ENGINE_VARIANTS), env={"HOME": str(home)})
     assert r.returncode == 0, r.stderr[-4000:]
+    assert list(home.rglob("*")) == [], list(home.rglob("*"))
     return out, r
 
 
