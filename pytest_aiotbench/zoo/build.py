@@ -523,7 +523,8 @@ class Builder:
             data["files"][key] = file_entry
             self._record(data)
             self.built.append(key)
-            _say(f"{label}: ok in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB, {path.stat().st_size / 1e6:.1f} MB")
+            size = path.stat().st_size + sum(c["size"] for c in (file_entry.get("companions") or {}).values())
+            _say(f"{label}: ok in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB, {size / 1e6:.1f} MB")
 
     def _fail(self, label: str, key: str, data: dict, why: str, res: StepResult | None = None) -> None:
         where = f" (log: {res.log})" if res is not None else ""
