@@ -1,4 +1,5 @@
-"""Framework fairness: for each zoo model, each fp32 framework's latency divided by the fastest framework's on that
+"""Framework fairness: for each zoo model, each fp32 framework's latency (TFLite, ONNX Runtime, PyTorch Mobile,
+ExecuTorch, ncnn, MNN, OpenVINO) divided by the fastest framework's on that
 model, in one run, with the delegation coverage of each artifact beside it.
 
     python benchmarks/framework_fairness.py --zoo models/zoo [--models resnet50,inception_v3] [--rounds 8]
@@ -26,11 +27,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_aiotbench.frameworks import PrepareOptions, get_framework  # noqa: E402
+from pytest_aiotbench.frameworks import FrameworkUnavailable, PrepareOptions, get_framework  # noqa: E402
 from pytest_aiotbench.frameworks.coverage import collect, describe_gap  # noqa: E402
 
 # the fp32 artifact of each framework (same weights, same precision): variant -> column label
-FP32_VARIANTS = {"fp32": "TFLite fp32", "onnx": "ONNX Runtime", "ptl": "PyTorch Mobile", "pte": "ExecuTorch"}
+FP32_VARIANTS = {"fp32": "TFLite fp32", "onnx": "ONNX Runtime", "ptl": "PyTorch Mobile", "pte": "ExecuTorch",
+                 "ncnn": "ncnn", "mnn": "MNN", "openvino": "OpenVINO"}
 
 
 def load_load() -> str:
@@ -44,7 +46,11 @@ def prepare_all(zoo: Path, manifest: dict, model: str, threads: int) -> dict:
         if entry.get("model") != model or entry.get("variant") not in FP32_VARIANTS:
             continue
         framework = get_framework(entry["framework"])
-        session = framework.prepare(str(zoo / key), PrepareOptions(threads=threads))
+        try:
+            session = framework.prepare(str(zoo / key), PrepareOptions(threads=threads))
+        except FrameworkUnavailable as exc:  # e.g. built elsewhere, runtime missing here: a column of "-"
+            print(f"# {model} {FP32_VARIANTS[entry['variant']]}: skipped: {exc}", flush=True)
+            continue
         x = np.random.default_rng(0).standard_normal(_shape(entry)).astype(np.float32)
         session.infer(x)  # first inference (weight packing, allocation): never timed
         sessions[entry["variant"]] = (session, x, entry)
@@ -80,6 +86,9 @@ def coverage_text(cov: dict) -> str:
         return gap
     if cov.get("accelerator") == "CPUExecutionProvider":
         return f"all {cov['total_ops']} nodes on the CPU provider (MLAS)"
+    if cov.get("runtime_precisions"):  # OpenVINO: the precision its nodes really ran in
+        ran = ", ".join(f"{p} x{n}" for p, n in cov["runtime_precisions"].items())
+        return f"all {cov['total_ops']} ops on {cov['accelerator']} (nodes ran in {ran})"
     return f"all {cov['total_ops']} ops in {cov['accelerator']}"
 
 

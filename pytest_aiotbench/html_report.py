@@ -128,6 +128,39 @@ def vips_chart(run: dict) -> str:
     return _png_data_uri(fig)
 
 
+def _timed(cases: list[dict]) -> list[dict]:
+    """Cases with a latency, scored or not (random-weight zoo cases have no accuracy but a comparable latency)."""
+    return [c for c in cases if (c.get("latency_ms") or {}).get("median") or (c.get("latency_ms") or {}).get("mean")]
+
+
+def framework_latency_chart(run: dict) -> str:
+    """Median latency per model, one bar per framework/precision variant, log scale (models differ 20x)."""
+    cases = _timed(run["cases"])
+    models = list(dict.fromkeys(c["model"] for c in cases))
+    variants = sorted(dict.fromkeys(f"{c['framework']} {c['quant']}".strip() for c in cases))
+    fig, ax = _new_figure(max(8.5, 1.2 * len(models) + 3), 4.6)
+    labelled = set()
+    for position, model in enumerate(models):
+        present = sorted((c for c in cases if c["model"] == model), key=lambda c: f"{c['framework']} {c['quant']}")
+        width = min(0.84 / len(present), 0.3)
+        for index, case in enumerate(present):
+            variant = f"{case['framework']} {case['quant']}".strip()
+            ms = case["latency_ms"].get("median") or case["latency_ms"]["mean"]
+            ax.bar(position + width * (index + 0.5 - len(present) / 2), ms, width=width * 0.95,
+                   color=PALETTE[variants.index(variant) % len(PALETTE)],
+                   hatch=None if variants.index(variant) < len(PALETTE) else "//",
+                   label=None if variant in labelled else variant)
+            labelled.add(variant)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(models)), models, rotation=20 if len(models) > 4 else 0,
+                  ha="right" if len(models) > 4 else "center")
+    ax.set_ylabel("median latency per image (ms, log scale)")
+    ax.set_title("Latency by model and framework (lower is better; every timed case, scored or not)")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(variants) > 8 else 1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png_data_uri(fig)
+
+
 # ------------------------------------------------------------------------------------------------------ page
 
 _CSS = """
@@ -314,6 +347,9 @@ def render_html(run: dict, base: dict | None = None, limits: Sequence[Limit] = (
         charts.append(f'<img id="chart-vips" alt="VIPS by model and framework" src="{vips_chart(run)}">')
     else:
         charts.append('<p class="note">No VIPS chart: VIPS needs a labeled dataset.</p>')
+    if len({c["framework"] for c in _timed(run["cases"])}) > 1:
+        charts.append(f'<img id="chart-framework-latency" alt="Median latency by model and framework (log scale)" '
+                      f'src="{framework_latency_chart(run)}">')
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -241,7 +241,7 @@ def test_unknown_framework_is_a_usage_error_at_collection_naming_the_registered_
         run = run_aiotbench(*args, catalogs=[catalog], dataset=IMAGENET_500)
         assert run.returncode == 4, run.stdout + run.stderr
         assert (f"{catalog}: model 'mobilenet_v1_025': unknown framework 'caffe2'; "
-                "registered: executorch, onnxruntime, pytorch-mobile, tflite") in run.stderr
+                "registered: executorch, mnn, ncnn, onnxruntime, openvino, pytorch-mobile, tflite") in run.stderr
         assert "Traceback" not in run.stderr + run.stdout
 
 

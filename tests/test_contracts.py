@@ -13,7 +13,7 @@ from pytest_aiotbench.score import device_score
 from tests.helpers.reports import make_case
 
 
-@pytest.mark.parametrize("name", ["tflite", "pytorch-mobile", "onnxruntime", "executorch"])
+@pytest.mark.parametrize("name", ["tflite", "pytorch-mobile", "onnxruntime", "executorch", "ncnn", "mnn", "openvino"])
 def test_install_hint_comes_from_the_requirement(name):
     if name not in available_frameworks():
         pytest.skip(f"{name} not registered")

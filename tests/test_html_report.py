@@ -48,7 +48,7 @@ def test_page_is_self_contained_with_charts_table_and_comparison():
     base_report["cases"][0] = make_case("mobilenet_v2-tflite-int8", top1=0.72, latency_ms=7.0, seed=9)
     page = render_html(run, normalize_report(base_report, "base.json"))
     images = re.findall(r'<img id="([^"]+)" alt="[^"]+" src="data:image/png;base64,([^"]+)"', page)
-    assert [name for name, _ in images] == ["chart-accuracy-latency", "chart-vips"]
+    assert [name for name, _ in images] == ["chart-accuracy-latency", "chart-vips", "chart-framework-latency"]
     assert all(base64.b64decode(data).startswith(PNG_MAGIC) for _, data in images)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
     assert len(re.findall(r'<tr data-case="', page)) == 6

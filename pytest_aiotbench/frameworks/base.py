@@ -8,6 +8,9 @@ cases (or using another framework) never pays for it.
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +30,15 @@ class FrameworkUnavailable(Exception):
     def missing(cls, framework: "Framework", runtime: str) -> "FrameworkUnavailable":
         """The install hint, from the framework's ``requirement`` (the one place it is written)."""
         return cls(framework.name, f"pip install '{framework.requirement}'  ({runtime})")
+
+
+class AcceleratorUnavailable(FrameworkUnavailable):
+    """The catalog asks for an execution target (a GPU, an NPU, Vulkan, an execution provider) this machine does not
+    have: the case is skipped naming what is missing, never run on the CPU instead under the same name."""
+
+    def __init__(self, framework: str, fix: str):
+        Exception.__init__(self, f"{framework}: {fix}")
+        self.fix = fix
 
 
 class ModelLoadError(Exception):
@@ -145,3 +157,56 @@ def check_single_output(model_file: str, names: list[str]) -> None:
         raise ModelLoadError(f"{model_file}: the model has {len(names)} outputs ({', '.join(map(str, names))}); "
                              "aiotbench scores a model with exactly one output, its class scores (export the "
                              "classifier with that output only)")
+
+
+@contextmanager
+def quiet_stdio(stderr: bool = False):
+    """Silence what native code prints on file descriptor 1 (and 2 if asked) for the duration: some runtimes print
+    banners at import (MNN: "The device supports: ..."), which would land inside pytest's terminal line."""
+    fds = (1, 2) if stderr else (1,)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    saved = []
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        for fd in fds:
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
+def os_thread_count() -> int | None:
+    """Threads of this process as the OS sees them (Linux): what really runs, whatever a runtime was told."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+class OsThreadsInInfo:
+    """Mixin for a session whose ``info`` also says how many OS threads the process runs, read when the report
+    asks for it (after timing, when the runtime's pools exist): a runtime told to use 1 thread may keep others
+    (OpenVINO does). ``_info`` holds the facts; ``os_threads_before`` in it is the count before prepare()."""
+
+    _info: dict
+
+    @property
+    def info(self) -> dict:
+        now, before = os_thread_count(), self._info.get("os_threads_before")
+        return {**self._info, "os_threads": now,
+                "os_threads_added": None if now is None or before is None else now - before}

@@ -339,3 +339,58 @@ def collect(inspect) -> dict:
         return inspect()
     except Exception as exc:  # a file format this reader does not know: say so, keep the measurement
         return summary(None, None, None, {}, None, "unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+# -- ncnn, MNN, OpenVINO ---------------------------------------------------------------------------------------------
+
+def ncnn_coverage(net, vulkan: bool) -> dict:
+    """ncnn has no delegate: each layer runs in ncnn's own kernels (x86 AVX/ARM NEON), on the Vulkan GPU only
+    when asked and when the layer has a Vulkan implementation; layers without one fall back to the CPU."""
+    layers = [layer for layer in net.layers() if layer.type != "Input"]
+    if not vulkan:
+        return summary("ncnn CPU", len(layers), len(layers), {}, 1,
+                       "ncnn net layers (all on ncnn's CPU kernels: Vulkan off)",
+                       fp16_capable_layers=sum(1 for layer in layers if layer.support_fp16_storage))
+    outside = Counter(layer.type for layer in layers if not layer.support_vulkan)
+    return summary("Vulkan", len(layers), len(layers) - sum(outside.values()), outside, None,
+                   "ncnn net layers: support_vulkan per layer")
+
+
+def mnn_coverage(model_file: str | os.PathLike, input_shape, threads: int = 1) -> dict:
+    """Ops one inference executes on MNN's CPU backend, counted by its per-op callback in a separate session
+    (the benchmarked module is never instrumented)."""
+    from .base import quiet_stdio
+    from .mnn import import_mnn
+
+    MNN = import_mnn()
+    with quiet_stdio(stderr=True):
+        interpreter = MNN.Interpreter(str(model_file))
+        session = interpreter.createSession({"backend": "CPU", "numThread": int(threads), "precision": "high"})
+    kinds: Counter = Counter()
+
+    def begin(tensors, op):
+        kinds[op.getType()] += 1
+        return True
+
+    with quiet_stdio(stderr=True):
+        interpreter.runSessionWithCallBackInfo(session, begin, lambda tensors, op: True)
+    total = sum(kinds.values())
+    return summary("MNN CPU", total, total, {}, 1, "MNN session: ops executed, per-op callback (separate session)",
+                   delegated_kinds=dict(kinds))
+
+
+def openvino_coverage(core, model, compiled, device: str) -> dict:
+    """Which device each op of the model is assigned to (``query_model``) and the precision each executed node
+    ran in (the compiled model's runtime graph: bf16/f32 is visible here, not only in the requested hint)."""
+    assigned = core.query_model(model, device)
+    ops = [op for op in model.get_ops() if op.get_type_name() not in ("Parameter", "Result", "Constant")]
+    outside = Counter(f"{op.get_type_name()} (unsupported on {device})" for op in ops
+                      if op.get_friendly_name() not in assigned)
+    precisions: Counter = Counter()
+    for node in compiled.get_runtime_model().get_ops():
+        info = node.get_rt_info()
+        if "runtimePrecision" in info and str(info["layerType"].astype(str)) not in ("Input", "Output", "Const"):
+            precisions[str(info["runtimePrecision"].astype(str))] += 1
+    return summary(device, len(ops), len(ops) - sum(outside.values()), outside, 1,
+                   "openvino query_model: op -> device; runtime model: executed precision per node",
+                   runtime_precisions=dict(precisions))

@@ -71,13 +71,24 @@ VARIANTS: dict[str, tuple[str, str, str, str, float]] = {
     "int8": ("tflite", "int8", "NHWC", "{name}-int8.tflite", FLOAT_FLOOR_SLACK + 0.03),
     "fp16": ("tflite", "fp16", "NHWC", "{name}-fp16.tflite", FLOAT_FLOOR_SLACK + 0.01),
     "pte": ("executorch", "fp32", "NCHW", "{name}.pte", FLOAT_FLOOR_SLACK),
+    # issue 20: same weights in ncnn (pnnx from TorchScript), MNN and OpenVINO (from ONNX). fp32 is exact; the
+    # engines' own lower default precisions are separate, labelled variants (ncnn fp16, OpenVINO bf16).
+    "ncnn": ("ncnn", "fp32", "NCHW", "{name}.ncnn.param", FLOAT_FLOOR_SLACK),
+    "ncnn-fp16": ("ncnn", "fp16", "NCHW", "{name}-fp16.ncnn.param", FLOAT_FLOOR_SLACK + 0.01),
+    "mnn": ("mnn", "fp32", "NCHW", "{name}.mnn", FLOAT_FLOOR_SLACK),
+    "openvino": ("openvino", "fp32", "NCHW", "{name}.xml", FLOAT_FLOOR_SLACK),
+    "openvino-bf16": ("openvino", "bf16", "NCHW", "{name}-bf16.xml", FLOAT_FLOOR_SLACK + 0.02),
 }
+# Catalog `options` a variant's cases carry (the precision the framework is told to run in).
+VARIANT_OPTIONS: dict[str, dict] = {"ncnn-fp16": {"fp16": True}, "openvino-bf16": {"precision": "bf16"}}
 # Quantized variants are held to a share of the same run's TFLite fp32 top-1 (pytest_aiotbench.thresholds), as
 # MLPerf holds int8 to 99 % of FP32 -- on 50,000 images; on 500 a difference of a few images is noise, so the shares
 # leave 1 (fp16), 2 (dynamic) and 3 (int8) points. Measured: MobileNetV2 98.5 % (int8), 99.2 % (dynamic);
 # SqueezeNet 1.0 99.7 % (both).
 RELATIVE_REFERENCE = "fp32"  # the variant every relative threshold refers to
-RELATIVE_THRESHOLDS = {"fp16": "99% of tflite-fp32", "dynamic": "98% of tflite-fp32", "int8": "97% of tflite-fp32"}
+RELATIVE_THRESHOLDS = {"fp16": "99% of tflite-fp32", "dynamic": "98% of tflite-fp32", "int8": "97% of tflite-fp32",
+                       # bf16 keeps 8 mantissa bits: 3 of 100 top-1 flips on MobileNetV2 (STACK.md)
+                       "ncnn-fp16": "99% of tflite-fp32", "openvino-bf16": "98% of tflite-fp32"}
 # The six variants of every model (the canonical cases).
 DEFAULT_VARIANTS = ("ptl", "onnx", "fp32", "dynamic", "int8", "fp16")
 # Variants whose toolchain is an optional extra: built only when its module is importable in the interpreter that
@@ -85,6 +96,11 @@ DEFAULT_VARIANTS = ("ptl", "onnx", "fp32", "dynamic", "int8", "fp16")
 # is not partial without them). variant -> (module whose presence is checked, how to get it)
 OPTIONAL_VARIANTS: dict[str, tuple[str, str]] = {
     "pte": ("executorch.exir", "pip install 'pytest-aiotbench[executorch]'"),
+    "ncnn": ("pnnx", "pip install 'pytest-aiotbench[zoo,ncnn]'"),
+    "ncnn-fp16": ("pnnx", "pip install 'pytest-aiotbench[zoo,ncnn]'"),
+    "mnn": ("MNN", "pip install 'pytest-aiotbench[zoo,mnn]'"),
+    "openvino": ("openvino", "pip install 'pytest-aiotbench[zoo,openvino]'"),
+    "openvino-bf16": ("openvino", "pip install 'pytest-aiotbench[zoo,openvino]'"),
 }
 # What `aiotbench zoo build` makes by default: the six, plus every optional variant whose toolchain is installed.
 BUILD_VARIANTS = DEFAULT_VARIANTS + tuple(OPTIONAL_VARIANTS)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import (ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS, VARIANTS,
-               ZooModel)
+from . import (ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS,
+               VARIANT_OPTIONS, VARIANTS, ZooModel)
 from . import manifest as mf
 from . import weights as wt
 from ..catalog import toml_value
@@ -42,11 +42,15 @@ STEP_TOOLS = {
     "tflite": ("torch", "litert-torch", "litert-converter", "ai-edge-litert"),
     "quant": ("ai-edge-quantizer", "ai-edge-litert", "litert-torch", "litert-converter", "torch"),
     "pte": ("torch", "executorch"),
+    "ncnn": ("torch", "pnnx", "ncnn"),
+    "mnn": ("torch", "onnx", "MNN"),
+    "openvino": ("torch", "onnx", "openvino"),
 }
 VARIANT_STEP = {"ptl": "ptl", "onnx": "onnx", "fp32": "tflite", "dynamic": "quant", "int8": "quant", "fp16": "quant",
-                "pte": "pte"}
+                "pte": "pte", "ncnn": "ncnn", "ncnn-fp16": "ncnn", "mnn": "mnn", "openvino": "openvino",
+                "openvino-bf16": "openvino"}
 ALL_TOOLS = ("torch", "torchvision", "onnx", "onnxruntime", "litert-torch", "litert-converter", "ai-edge-litert",
-             "ai-edge-quantizer", "executorch", "numpy", "pillow")
+             "ai-edge-quantizer", "executorch", "pnnx", "ncnn", "MNN", "openvino", "numpy", "pillow")
 
 
 class BuildError(Exception):
@@ -195,6 +199,12 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _companions_intact(path: Path, entry: dict) -> bool:
+    """The files an artifact needs beside it (``companions`` in its manifest entry) exist with their sha256."""
+    return all((path.parent / n).is_file() and mf.file_sha256(path.parent / n) == c.get("sha256")
+               for n, c in (entry.get("companions") or {}).items())
 
 
 def _fingerprint(obj) -> str:
@@ -505,7 +515,8 @@ class Builder:
                     _say(f"{label}: the earlier {Path(key).name} came from other weights: dropped from the manifest")
                 continue
             if (not o.force and path.is_file() and prev.get("source_sha256") == info["source_sha256"]
-                    and prev.get("recipe") == _fingerprint(recipe) and prev.get("sha256") == mf.file_sha256(path)):
+                    and prev.get("recipe") == _fingerprint(recipe) and prev.get("sha256") == mf.file_sha256(path)
+                    and _companions_intact(path, prev)):
                 _say(f"{label}: up to date")
                 self.skipped.append(key)
                 ok_files[variant] = path
@@ -557,12 +568,17 @@ class Builder:
                 # ops inside/outside the accelerated delegate and the exact rewrites that kept them in (issue 13)
                 "coverage": res.info.get("coverage"), "rewrites": res.info.get("rewrites"),
             }
+            if res.info.get("companions"):  # weights beside the main file (.ncnn.bin, OpenVINO .bin): hashed too
+                file_entry["companions"] = {n: {"sha256": mf.file_sha256(path.parent / n),
+                                                "size": (path.parent / n).stat().st_size}
+                                            for n in res.info["companions"]}
             if variant == "int8":
                 file_entry["calibration"] = cal_plan
             data["files"][key] = file_entry
             self._record(data)
             self.built.append(key)
-            _say(f"{label}: ok in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB, {path.stat().st_size / 1e6:.1f} MB")
+            size = path.stat().st_size + sum(c["size"] for c in (file_entry.get("companions") or {}).values())
+            _say(f"{label}: ok in {res.seconds:.1f} s, peak {res.peak_mb:.0f} MB, {size / 1e6:.1f} MB")
 
     def _fail(self, label: str, key: str, data: dict, why: str, res: StepResult | None = None) -> None:
         where = f" (log: {res.log})" if res is not None else ""
@@ -590,6 +606,8 @@ def catalog_text(models: list[dict], files: dict[str, dict[str, str]], header: s
             lines += ["  [[model.variant]]", f"  framework = {toml_value(framework)}",
                       f"  quant = {toml_value(quant)}", f"  layout = {toml_value(layout)}",
                       f"  file = {toml_value(rel)}"]
+            if variant in VARIANT_OPTIONS:
+                lines.append(f"  options = {toml_value(VARIANT_OPTIONS[variant])}")
             if ref is not None and variant in RELATIVE_THRESHOLDS and RELATIVE_REFERENCE in files[m["name"]]:
                 lines.append(f"  min_top1 = {toml_value(RELATIVE_THRESHOLDS[variant])}")
             elif ref is not None:
@@ -613,8 +631,8 @@ def canonical_catalog_text() -> str:
               '# the plugin reports per case). Reference accuracy: torchvision\'s documented ImageNet-1k numbers for\n'
               '# IMAGENET1K_V1 weights; gflops as torchvision counts them (multiply-adds). min_top1: float cases\n'
               '# reference minus 0.06 (3 standard errors on 500 images); fp16/dynamic/int8 99/98/97 % of the same\n'
-              '# run\'s tflite-fp32 top-1 (relative, see pytest_aiotbench/thresholds.py). The executorch (.pte) cases\n'
-              '# need the executorch extra to build and are not canonical. Generated by\n'
+              '# run\'s tflite-fp32 top-1 (relative, see pytest_aiotbench/thresholds.py). The executorch (.pte), ncnn,\n'
+              '# mnn and openvino cases need optional extras to build and are not canonical. Generated by\n'
               '# pytest_aiotbench.zoo.build.canonical_catalog_text().')
     return catalog_text(models, files, header)
 

@@ -550,8 +550,140 @@ def step_quant(job: dict) -> dict:
     return info
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# ncnn (pnnx from TorchScript), MNN and OpenVINO (from ONNX): issue 20
+
+
+def _run_framework(name: str, path: str, x: np.ndarray, extra: dict | None = None) -> tuple[np.ndarray, dict]:
+    """The artifact's output on ``x`` and its coverage, through the framework plugin itself (what a case runs)."""
+    from ..frameworks import PrepareOptions, coverage, get_framework
+    from ..frameworks.mnn import Mnn
+    from ..frameworks.ncnn import Ncnn
+    from ..frameworks.openvino import OpenVino
+
+    # the classes directly: a build interpreter need not have this package's entry points installed
+    framework = {"ncnn": Ncnn, "mnn": Mnn, "openvino": OpenVino}[name]() if name in ("ncnn", "mnn", "openvino") \
+        else get_framework(name)
+    session = framework.prepare(path, PrepareOptions(threads=2, extra=extra or {}))
+    try:
+        out = np.stack([np.asarray(session.infer(row[None])).reshape(-1) for row in x])
+        return out, coverage.collect(session.coverage)
+    finally:
+        session.close()
+
+
+def _onnx_of_source(job: dict, net, x, path: str) -> None:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def step_ncnn(job: dict) -> dict:
+    """TorchScript (the source itself, or the eager source traced) -> pnnx -> ``.ncnn.param/.bin``; fp32 weights
+    unless the variant is fp16 (then pnnx's fp16 weights, and the runtime's fp16 storage/arithmetic)."""
+    import tempfile
+
+    import torch
+
+    from . import engines
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    fp16 = job.get("quant") == "fp16"
+    t0 = time.perf_counter()
+    out = Path(job["out"])
+    with tempfile.TemporaryDirectory(prefix="aiotbench-ncnn-") as tmp:
+        ts = job["source_path"] if scripted else str(Path(tmp) / "traced.pt")
+        if not scripted:
+            with torch.no_grad():
+                torch.jit.trace(net, x, check_trace=False).save(ts)
+        # pnnx names the weights after the .param: build under the final names in a scratch folder
+        param = Path(tmp) / "model.ncnn.param"
+        info = engines.to_ncnn(ts, param, int(job["model"]["input_size"]), fp16=fp16)
+        info.update(converter="pnnx (TorchScript)", layout="NCHW", convert_seconds=time.perf_counter() - t0,
+                    runtime_precision="fp16 storage + arithmetic" if fp16 else "fp32")
+        got, info["coverage"] = _run_framework("ncnn", str(param), x.numpy(), {"fp16": fp16})
+        info["max_abs_diff_vs_eager"] = float(np.abs(got - ref.reshape(len(got), -1)).max())
+        info["companions"] = [_companion(out).name]
+        os.replace(param.with_suffix(".bin"), _companion(out))
+        os.replace(param, out)
+    return info
+
+
+def _companion(param: Path) -> Path:
+    """The weights file beside a ``.ncnn.param`` / ``.xml`` (``x.ncnn.bin`` / ``x.bin``), for the build's
+    ``.x.ncnn.param.partial`` the final name: the build moves the main file into place after the step."""
+    name = param.name
+    if name.startswith(".") and name.endswith(".partial"):
+        name = name[1:-len(".partial")]
+    return param.with_name(name).with_suffix(".bin")
+
+
+def step_mnn(job: dict) -> dict:
+    """Source -> ONNX (opset 17, as the onnx variant) -> MNN's converter -> ``.mnn`` (fp32)."""
+    import tempfile
+
+    import torch
+
+    from . import engines
+
+    net, _ = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="aiotbench-mnn-") as tmp:
+        onnx = str(Path(tmp) / "model.onnx")
+        _onnx_of_source(job, net, x, onnx)
+        info = engines.to_mnn(onnx, job["out"])
+    info.update(converter="torch.onnx.export(opset 17) + MNN converter (_tools.mnnconvert)", layout="NCHW",
+                convert_seconds=time.perf_counter() - t0, runtime_precision="high (fp32)")
+    got, info["coverage"] = _run_framework("mnn", job["out"], x.numpy())
+    info["max_abs_diff_vs_eager"] = float(np.abs(got - ref.reshape(len(got), -1)).max())
+    return info
+
+
+def step_openvino(job: dict) -> dict:
+    """Source -> ONNX (opset 17) -> ``openvino.convert_model`` -> IR ``.xml/.bin`` saved without fp16 compression.
+    The bf16 variant is the same IR run with ``precision = "bf16"``."""
+    import tempfile
+
+    import torch
+
+    from . import engines
+
+    net, _ = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    t0 = time.perf_counter()
+    out = Path(job["out"])
+    precision = "bf16" if job.get("quant") == "bf16" else "f32"
+    with tempfile.TemporaryDirectory(prefix="aiotbench-ov-") as tmp:
+        onnx = str(Path(tmp) / "model.onnx")
+        _onnx_of_source(job, net, x, onnx)
+        xml = Path(tmp) / "model.xml"
+        info = engines.to_openvino(onnx, xml)
+        info.update(converter="torch.onnx.export(opset 17) + openvino.convert_model, compress_to_fp16=False",
+                    layout="NCHW", convert_seconds=time.perf_counter() - t0, runtime_precision=precision)
+        try:
+            got, info["coverage"] = _run_framework("openvino", str(xml), x.numpy(), {"precision": precision})
+            info["max_abs_diff_vs_eager"] = float(np.abs(got - ref.reshape(len(got), -1)).max())
+        except Exception as exc:  # a CPU without bf16: the file is fine, this machine cannot run the variant
+            info["verify_error"] = one_line(exc)
+        info["companions"] = [_companion(out).name]
+        os.replace(xml.with_suffix(".bin"), _companion(out))  # x.xml -> x.bin, as OpenVINO looks for it
+        os.replace(xml, out)
+    return info
+
+
 STEPS = {"source": step_source, "ptl": step_ptl, "onnx": step_onnx, "tflite": step_tflite, "quant": step_quant,
-         "pte": step_pte}
+         "pte": step_pte, "ncnn": step_ncnn, "mnn": step_mnn, "openvino": step_openvino}
 
 
 def main(argv: list[str]) -> int:

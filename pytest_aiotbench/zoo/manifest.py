@@ -100,3 +100,12 @@ def verify(model_file: Path) -> None:
         raise ManifestMismatch(
             f"{model_file}: sha256 {actual[:12]}… does not match {expected[:12]}… recorded in {manifest_path} "
             f"(the file changed after `aiotbench zoo build`; rebuild it or restore the original)")
+    for name, companion in (entry.get("companions") or {}).items():  # the weights beside a .ncnn.param / .xml
+        other = Path(model_file).parent / name
+        try:
+            ok = file_sha256(other) == companion.get("sha256")
+        except OSError:
+            raise ManifestMismatch(f"{model_file}: its weights {name} are missing (listed in {manifest_path})") from None
+        if not ok:
+            raise ManifestMismatch(f"{model_file}: its weights {name} do not match the sha256 recorded in "
+                                   f"{manifest_path} (rebuild with `aiotbench zoo build` or restore the original)")
