@@ -18,6 +18,7 @@ import numpy as np
 
 from ..frameworks.base import PrepareOptions
 from ..preprocess import PreprocessSpec
+from ..stream import PixelStore, StoreError
 from ..targets.base import Job, Measurement
 
 JOB_FORMAT = "aiotbench-job/1"
@@ -79,11 +80,11 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
             raise ProtocolError(f"job spec: {key} must be a {kind.__name__}, got {spec.get(key)!r}")
     if not isinstance(spec.get("extra") or {}, dict):
         raise ProtocolError(f"job spec: extra must be an object, got {spec.get('extra')!r}")
-    try:
-        pixels = np.load(pixels_file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ProtocolError(f"cannot read {pixels_file.name}: {exc}") from None
-    if pixels.ndim != 4 or len(pixels) != spec["images"]:
+    try:  # read a chunk at a time while the job runs (stream.ModelInputs): never all in the device's memory
+        pixels = PixelStore(pixels_file)
+    except StoreError as exc:
+        raise ProtocolError(str(exc)) from None
+    if len(pixels.shape) != 4 or len(pixels) != spec["images"]:
         raise ProtocolError(f"{pixels_file.name} holds {pixels.shape}, the job says {spec['images']} images")
     pre = dict(spec["preprocess"])
     try:

@@ -26,7 +26,7 @@ class Job:
     framework: str
     model_file: Path
     options: PrepareOptions
-    pixels: np.ndarray  # (images, S, S, 3) uint8 RGB crops, in dataset order
+    pixels: Any  # (images, S, S, 3) uint8 RGB crops in dataset order: an array, or a stream.PixelStore on disk
     preprocess: PreprocessSpec  # how pixels become the model's input (colour, layout, normalization)
     warmup: int
     num_classes: int  # outputs the model must produce (checked on the first inference)

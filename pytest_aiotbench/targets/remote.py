@@ -26,6 +26,7 @@ from ..oneline import one_line
 from ..device.protocol import ExitCode, ProtocolError, job_spec, read_result
 from .base import Job, Measurement, TargetError, Timing, register_open, unregister_open
 from .bundle import build_runner_bundle
+from ..stream import PixelStore
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
@@ -163,8 +164,11 @@ class RemoteTarget:
 
     def _pack(self, job: Job, job_id: str, local: Path) -> dict[str, Path]:
         """Remote name -> local file. The model keeps its own name (quoted everywhere it goes)."""
-        pixels = local / "pixels.npy"
-        np.save(pixels, np.ascontiguousarray(job.pixels), allow_pickle=False)
+        if isinstance(job.pixels, PixelStore):  # the session's packed crops are already one .npy: pushed as they are
+            pixels = job.pixels.path
+        else:
+            pixels = local / "pixels.npy"
+            np.save(pixels, np.ascontiguousarray(job.pixels), allow_pickle=False)
         spec = local / "job.json"
         spec.write_text(json.dumps(job_spec(job, job_id, framework_ref(job.framework))))
         return {"runner.pyz": build_runner_bundle(), Path(job.model_file).name: Path(job.model_file),
