@@ -100,8 +100,62 @@ class ArrayPixels:
         return self.array if dtype is None else self.array.astype(dtype)
 
 
-def as_pixels(pixels) -> PixelStore | ArrayPixels:
-    return pixels if isinstance(pixels, (PixelStore, ArrayPixels)) else ArrayPixels(pixels)
+class ArrivingPixels:
+    """The device side of a job whose crops are pushed in several files while it runs (``pixels-K.npy``, each
+    a packed store of consecutive images): file K is waited for when first needed (after writing ``want-K``, which
+    the host watches for), and removed once its last image has been read, so the device holds one file at a
+    time. Reads go forward (``ModelInputs`` keeps its first chunk); the waits happen between two timed calls."""
+
+    def __init__(self, folder: Path, counts: Sequence[int], size: int, wait_s: float = 600.0):
+        self.folder, self.counts, self.wait_s = Path(folder), [int(c) for c in counts], wait_s
+        self.starts = [sum(self.counts[:k]) for k in range(len(self.counts))]
+        self.shape = (sum(self.counts), size, size, 3)
+        self._open: dict[int, PixelStore] = {}
+        self._gone: set[int] = set()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @staticmethod
+    def name(k: int) -> str:
+        return f"pixels-{k:05d}.npy"
+
+    def _store(self, k: int) -> PixelStore:
+        if k in self._gone:
+            raise StoreError(f"{self.name(k)} was read to its end and removed: images are read in order")
+        if k not in self._open:
+            import time
+
+            path = self.folder / self.name(k)
+            if not path.exists():
+                (self.folder / f"want-{k:05d}").write_text("")
+                deadline = time.monotonic() + self.wait_s
+                while not path.exists():
+                    if time.monotonic() > deadline:
+                        raise StoreError(f"{path.name} did not arrive within {self.wait_s:.0f} s")
+                    time.sleep(0.005)
+            store = PixelStore(path)
+            if store.shape != (self.counts[k], *self.shape[1:]):
+                raise StoreError(f"{path.name} holds {store.shape}, the job says {self.counts[k]} images")
+            self._open[k] = store
+        return self._open[k]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        stop = min(stop, len(self))
+        parts = []
+        for k, (lo, n) in enumerate(zip(self.starts, self.counts)):
+            hi = lo + n
+            if hi <= start or lo >= stop:
+                continue
+            parts.append(self._store(k).read(max(start, lo) - lo, min(stop, hi) - lo))
+            if stop >= hi:  # read to its end: the device's storage goes to the next file
+                self._open.pop(k).path.unlink(missing_ok=True)
+                self._gone.add(k)
+        return np.concatenate(parts) if parts else np.empty((0, *self.shape[1:]), np.uint8)
+
+
+def as_pixels(pixels) -> PixelStore | ArrayPixels | ArrivingPixels:
+    return pixels if isinstance(pixels, (PixelStore, ArrayPixels, ArrivingPixels)) else ArrayPixels(pixels)
 
 
 def write_store(path: Path, count: int, size: int, chunks: Iterator[np.ndarray]) -> PixelStore:

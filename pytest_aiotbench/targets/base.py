@@ -32,6 +32,7 @@ class Job:
     num_classes: int  # outputs the model must produce (checked on the first inference)
     background: bool  # output 0 is background: dropped before ranking
     top_k: int = 5
+    chunk: int | None = None  # images converted at once (None: stream.chunk_images); a device job sets it
 
 
 @dataclass

@@ -70,7 +70,7 @@ def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Ite
     prepare_s = perf_counter() - start
     try:
         if inputs is None:
-            inputs = ModelInputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+            inputs = ModelInputs(job.pixels, job.preprocess, session.input, job.model_file.name, job.chunk)
         # The first inference (timed alone, as first_ms) also checks the output: batch 1 x num_classes.
         # Sessions that can return the whole output tensor show its batch dimension too.
         infer_full = getattr(session, "infer_full", None)
