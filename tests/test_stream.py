@@ -203,3 +203,14 @@ def test_a_session_over_3000_images_never_holds_more_than_a_chunk(run_aiotbench,
     assert case["per_image"]["top5"] == expected
     labels = np.asarray(ds.labels)
     assert case["top1"] == float(np.mean(np.asarray(expected)[:, 0] == labels))
+
+
+def test_kept_rows_do_not_hold_the_whole_outputs():
+    """What a case keeps per image is its top-k row alone: a view of the whole argsort (8 KB an image at 1000
+    classes) made the memory grow with the dataset."""
+    from pytest_aiotbench.targets.host import Prepared
+
+    ready = Prepared(_job(_crops(1, 128)), session=None, inputs=None, prepare_s=0.0, first_s=0.0)
+    rows = ready.keep([np.arange(1001, dtype=np.float32), np.ones(1001, np.uint8)])
+    assert [r.tolist() for r in rows] == [[999, 998, 997, 996, 995], [0, 1, 2, 3, 4]]
+    assert all(r.base is None and r.nbytes == 5 * r.itemsize for r in rows)

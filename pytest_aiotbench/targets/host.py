@@ -35,7 +35,8 @@ class Prepared:
 
     def keep(self, outputs: list) -> list[np.ndarray]:
         """What is kept of a chunk's outputs: their top-k rows (a model's whole answers are not)."""
-        return [topk(o, self.job.top_k, self.job.background) for o in outputs]
+        # copy(): topk's rows are views of a whole-output argsort (8 KB an image for 1000 classes)
+        return [topk(o, self.job.top_k, self.job.background).copy() for o in outputs]
 
     def measurement(self, ranked, latencies, where: str = "host") -> Measurement:
         """From the top-k rows (``keep``) of every image."""
