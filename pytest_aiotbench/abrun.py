@@ -22,6 +22,7 @@ from .catalog import Case, CatalogError, load
 from .score import accuracy, latency_stats_ms, vips, vops
 from .storage import file_sha256
 from .targets.base import Job, Measurement
+from .stream import first_chunk
 from .targets.host import Prepared, prepared
 
 
@@ -98,10 +99,11 @@ def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: i
     if any(len(p.inputs) != total for p in (*news, *bases)):
         raise ValueError(f"A/B needs the same images on both sides "
                          f"({', '.join(str(len(p.inputs)) for p in (*news, *bases))})")
-    for i in range(warmup):  # warm every session, alternately, as they will be timed
+    for i in range(warmup):  # warm every session, alternately, as they will be timed (on the first chunk)
         for p in (*news, *bases):
-            p.session.infer(p.inputs[i % total])
-    out_a, out_b, lat_a, lat_b = [], [], [], []
+            first = first_chunk(p.inputs)
+            p.session.infer(first[i % len(first)])
+    out_a, out_b, lat_a, lat_b, ranked_a, ranked_b = [], [], [], [], [], []
     clock = perf_counter
     segments = ab.schedule(total, len(news))
     before = validity.snapshot()
@@ -113,19 +115,25 @@ def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: i
         infer_b(xb[seg.start])
         infer_a(xa[seg.start])
         for i in range(seg.start, seg.stop):
+            # Both inputs are taken before the clock starts: a side reaching a new chunk converts it here.
+            ia, ib = xa[i], xb[i]
             if ab.new_first(i):
-                t0 = clock(); ya = infer_a(xa[i]); t1 = clock(); yb = infer_b(xb[i]); t2 = clock()  # noqa: E702
+                t0 = clock(); ya = infer_a(ia); t1 = clock(); yb = infer_b(ib); t2 = clock()  # noqa: E702
                 lat_a.append(t1 - t0)
                 lat_b.append(t2 - t1)
             else:
-                t0 = clock(); yb = infer_b(xb[i]); t1 = clock(); ya = infer_a(xa[i]); t2 = clock()  # noqa: E702
+                t0 = clock(); yb = infer_b(ib); t1 = clock(); ya = infer_a(ia); t2 = clock()  # noqa: E702
                 lat_b.append(t1 - t0)
                 lat_a.append(t2 - t1)
             out_a.append(ya)
             out_b.append(yb)
             progress(i + 1, total)
+        ranked_a.extend(news[0].keep(out_a))  # between segments: only top-k rows are kept
+        ranked_b.extend(bases[0].keep(out_b))
+        out_a.clear()
+        out_b.clear()
     load = validity.machine_load(before, validity.snapshot(), threads)
-    return PairTiming(news[0].measurement(out_a, lat_a), bases[0].measurement(out_b, lat_b), load,
+    return PairTiming(news[0].measurement(ranked_a, lat_a), bases[0].measurement(ranked_b, lat_b), load,
                       ab.timed_with(segments))
 
 

@@ -16,15 +16,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .preprocess import PixelCache, PreprocessError, PreprocessSpec, sha256_bytes
+from .stream import PixelStore, write_store
 
 PROTOCOL_CLASSES = 100
 PROTOCOL_PER_CLASS = 5
 PROTOCOL_SEED = 2019  # AIoTBench's year; recorded in every report
 SYNTHETIC_IMAGES = 50
+STORE_BATCH = 64  # crops per batch while a store is written
 SYNSET = re.compile(r"^n\d{8}$")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}  # what Pillow decodes
 
@@ -135,15 +138,31 @@ class Dataset:
             raise PreprocessError(f"cannot read image {self.root / name}: {exc.strerror or exc}") from None
 
     def pixels(self, spec: PreprocessSpec, cache: PixelCache) -> np.ndarray:
-        """Stacked uint8 crops (N, S, S, 3) in dataset order."""
+        """Stacked uint8 crops (N, S, S, 3) in dataset order, all in memory (small sets, helpers; a session
+        streams them from a ``store``)."""
+        return np.concatenate(list(self.crops(spec, cache))) if len(self) else np.empty((0,) * 4, np.uint8)
+
+    def crops(self, spec: PreprocessSpec, cache: PixelCache, progress=None) -> Iterator[np.ndarray]:
+        """uint8 crops (n, S, S, 3) in dataset order, a bounded batch at a time; decoding what the cache does
+        not hold uses every core (``decode``). ``progress(done, total)`` is called between batches."""
+        from . import decode
+
         size = spec.input_size
         if self.root is None:
-            rng = np.random.default_rng(self.seed)
-            return rng.integers(0, 256, size=(len(self), size, size, 3), dtype=np.uint8)
-        out = np.empty((len(self), size, size, 3), np.uint8)
-        for i, (name, digest) in enumerate(zip(self.files, self.digests())):
-            out[i] = cache.get(digest, lambda name=name: self._read(name), spec, str(self.root / name))
-        return out
+            # One generator per image (seeded by the run's seed and the image's index): the same pixels
+            # whatever the batches.
+            for start in range(0, len(self), STORE_BATCH):
+                stop = min(len(self), start + STORE_BATCH)
+                yield np.stack([np.random.default_rng([self.seed or 0, i]).integers(0, 256, (size, size, 3),
+                                                                                   dtype=np.uint8)
+                                for i in range(start, stop)])
+            return
+        yield from decode.crops(self.root, self.files, self.digests(), spec, cache, progress)
+
+    def store(self, spec: PreprocessSpec, cache: PixelCache, folder: Path, progress=None) -> PixelStore:
+        """This dataset's crops for ``spec`` written once to a packed file in ``folder`` (the session's store)."""
+        path = Path(folder) / f"{spec.geometry}.npy"
+        return write_store(path, len(self), spec.input_size, self.crops(spec, cache, progress))
 
     def describe(self) -> dict:
         return {

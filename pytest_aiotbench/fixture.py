@@ -77,7 +77,7 @@ class AiotbenchFixture:
         try:
             get_framework(case.framework)
             weights = _manifest_check(case) or case.weights
-            pixels = state.pixels(case.preprocess)
+            pixels = self._pixels(case.preprocess)
             job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
@@ -147,6 +147,14 @@ class AiotbenchFixture:
             self._fail(baseline_problem)
         return CaseResult(case, entry)
 
+    def _pixels(self, spec):
+        """The session's crops of this geometry; decoding them the first time shows its own progress."""
+        decoding = CaseProgress(self.state.config, f"{self.result_id}: decoding")
+        try:
+            return self.state.pixels(spec, decoding.update)
+        finally:
+            decoding.clear()
+
     def _time_pair(self, job: Job, baseline: Case, progress):
         from .abrun import time_pair
 
@@ -162,7 +170,7 @@ class AiotbenchFixture:
             raise BaselineError(f"A/B baseline {baseline.file}: {exc}") from None
         options = PrepareOptions(threads=job.options.threads, extra=baseline.options)
         base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
-                       pixels=self.state.pixels(baseline.preprocess), preprocess=baseline.preprocess,
+                       pixels=self._pixels(baseline.preprocess), preprocess=baseline.preprocess,
                        warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background,
                        quant=baseline.quant)
         return time_pair(job, base_job, progress.update, self.state.settings.threads)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from time import perf_counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from .catalog import Case
@@ -26,6 +26,7 @@ from .environment import machine_facts, package_versions
 from .preprocess import PixelCache, PreprocessSpec
 from .schema import SCHEMA_ID
 from .score import device_score
+from .stream import PixelStore, stream_store_dir
 from .options import Settings
 from .storage import is_measured, measured_cases_in, write_atomic, write_json_atomic
 from .targets import Target, TargetError, resolve_target
@@ -52,7 +53,8 @@ class AiotbenchState:
     ab_limits: list = field(default_factory=list)
     repeats: dict[str, dict[int, dict]] = field(default_factory=dict)  # result id -> {repeat: its entry}
     _targets: dict[str, Target] = field(default_factory=dict)
-    _pixels: dict[str, np.ndarray] = field(default_factory=dict)
+    _pixels: dict[str, PixelStore] = field(default_factory=dict)  # geometry -> its crops on disk
+    _store_dir: Path | None = None  # this session's packed crops; removed at the end of the session
     _header: dict | None = None  # run-level part of the checkpoint report, built once
     _entry_texts: dict[str, tuple] = field(default_factory=dict)  # case id -> (identity, its JSON text)
     final: dict[str, dict] | None = None  # the reports built by finalize()
@@ -85,11 +87,23 @@ class AiotbenchState:
                 self.device_facts[device] = {"target": device, "error": str(exc)}
         return self.device_facts[device]
 
-    def pixels(self, spec: PreprocessSpec) -> np.ndarray:
-        """Cropped pixels for this geometry, decoded once per session (and once ever, thanks to the disk cache)."""
+    def pixels(self, spec: PreprocessSpec, progress=None) -> PixelStore:
+        """Cropped pixels for this geometry: decoded once per session (and once ever, thanks to the disk cache)
+        into a packed file on disk, which cases read a chunk at a time (``stream``): nothing of it stays in
+        memory, whatever the dataset's size or the number of geometries."""
         if spec.geometry not in self._pixels:
-            self._pixels[spec.geometry] = self.dataset.pixels(spec, self.cache)
+            if self._store_dir is None:
+                self._store_dir = stream_store_dir(self.cache.root)
+                self.config.add_cleanup(self.drop_stores)
+            self._pixels[spec.geometry] = self.dataset.store(spec, self.cache, self._store_dir, progress)
         return self._pixels[spec.geometry]
+
+    def drop_stores(self) -> None:
+        """Remove this session's packed crops (end of the session)."""
+        self._pixels.clear()
+        if self._store_dir is not None:
+            shutil.rmtree(self._store_dir, ignore_errors=True)
+            self._store_dir = None
 
     def required_top1(self, case: Case) -> float | None:
         """The case's threshold: --aiotbench-min-top1 when given, else the catalog's min_top1."""

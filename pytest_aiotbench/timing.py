@@ -14,18 +14,28 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import validity
+from .stream import Keep, first_chunk, iter_chunks
 
 
 def _no_progress(done: int, total: int) -> None:
     pass
 
 
-def _warmup_then_images(inputs: Sequence[np.ndarray], warmup: int):
-    """Arguments for warmup rounds (cycling over the inputs) followed by one round per image, in order."""
-    n = len(inputs)
+def _rounds(inputs: Sequence[np.ndarray], warmup: int, outputs: list, kept: list, keep: Keep):
+    """Arguments for warmup rounds (cycling over the first chunk) followed by one round per image, in order.
+    Runs in the untimed setup between two rounds: at a chunk boundary it hands the outputs so far to ``keep``
+    and converts the next chunk, so the timed call stays the inference alone."""
+    first = first_chunk(inputs)
     for i in range(warmup):
-        yield inputs[i % n]
-    yield from inputs
+        yield first[i % len(first)]
+    del first
+    del outputs[:]  # the warmup rounds' answers
+    for chunk in iter_chunks(inputs):
+        if outputs:
+            kept.extend(keep(outputs))
+            del outputs[:]
+        yield from chunk
+        del chunk
 
 
 class PerfCounterTiming:
@@ -34,21 +44,29 @@ class PerfCounterTiming:
         self.progress, self.threads = progress, threads
         self.load: dict | None = None
 
-    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
+    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int, keep: Keep = list):
+        """Time ``infer`` on every input (a list, or ``stream.ModelInputs`` converted a chunk at a time between
+        two timed calls); returns what ``keep`` keeps of the outputs (all of them by default) and the latencies."""
+        first = first_chunk(inputs)
         for i in range(warmup):
-            infer(inputs[i % len(inputs)])
-        outputs, latencies = [], []
+            infer(first[i % len(first)])
+        del first
+        kept, latencies = [], []
         clock, progress, total = perf_counter, self.progress, len(inputs)
         before = validity.snapshot()
-        for x in inputs:
-            start = clock()
-            out = infer(x)
-            latencies.append(clock() - start)
-            outputs.append(out)
-            progress(len(latencies), total)
+        for chunk in iter_chunks(inputs):
+            outputs = []
+            for x in chunk:
+                start = clock()
+                out = infer(x)
+                latencies.append(clock() - start)
+                outputs.append(out)
+                progress(len(latencies), total)
+            kept.extend(keep(outputs))
+            del outputs, chunk
         self.load = validity.machine_load(before, validity.snapshot(), self.threads)
         self.latencies_s = latencies
-        return outputs, latencies
+        return kept, latencies
 
     def record(self, latencies_s: Sequence[float]) -> None:
         self.latencies_s = list(latencies_s)
@@ -60,19 +78,22 @@ class BenchmarkTiming:
         self.progress, self.threads = progress, threads
         self.load: dict | None = None
 
-    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int):
+    def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int, keep: Keep = list):
         if self.benchmark.disabled:
             fallback = PerfCounterTiming(self.progress, self.threads)
-            outputs, latencies = fallback.time_each(infer, inputs, warmup)
+            outputs, latencies = fallback.time_each(infer, inputs, warmup, keep)
             self.load = fallback.load
             return outputs, latencies
-        args = _warmup_then_images(inputs, warmup)
         outputs: list[np.ndarray] = []
+        kept: list = []
+        args = _rounds(inputs, warmup, outputs, kept, keep)
         append = outputs.append
         progress, total = self.progress, len(inputs)
+        rounds = [-warmup]
 
         def setup():  # untimed: hands the next image to the next round (and reports how far the case is)
-            progress(len(outputs) - warmup, total)
+            progress(rounds[0], total)
+            rounds[0] += 1
             return (next(args),), {}
 
         def infer_one(x):  # timed: the inference and one list append
@@ -81,7 +102,8 @@ class BenchmarkTiming:
         before = validity.snapshot()
         self.benchmark.pedantic(infer_one, setup=setup, rounds=len(inputs), warmup_rounds=warmup, iterations=1)
         self.load = validity.machine_load(before, validity.snapshot(), self.threads)
-        return outputs[warmup:], list(self.benchmark.stats.stats.data)
+        kept.extend(keep(outputs))
+        return kept, list(self.benchmark.stats.stats.data)
 
     def record(self, latencies_s: Sequence[float]) -> None:
         """Feed latencies measured elsewhere (on a device) into pytest-benchmark's stats."""

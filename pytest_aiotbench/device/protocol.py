@@ -18,6 +18,7 @@ import numpy as np
 
 from ..frameworks.base import PrepareOptions
 from ..preprocess import PreprocessSpec
+from ..stream import ArrivingPixels, PixelStore, StoreError
 from ..targets.base import Job, Measurement
 
 JOB_FORMAT = "aiotbench-job/1"
@@ -58,10 +59,15 @@ _JOB_KEYS = {"job_id": str, "case_id": str, "framework": str, "threads": int, "p
              "num_classes": int, "background": bool, "top_k": int, "images": int}
 
 
-def job_spec(job: Job, job_id: str, framework_ref: str | None) -> dict[str, Any]:
+def job_spec(job: Job, job_id: str, framework_ref: str | None, pixel_files: list[int] | None = None
+             ) -> dict[str, Any]:
     """The JSON the host sends. ``framework_ref`` (``module:attr``) lets the runner import the framework directly:
-    a zipapp has no entry points."""
-    return {
+    a zipapp has no entry points. ``pixel_files``: the images of each ``pixels-K.npy`` pushed while the job runs
+    (``stream.ArrivingPixels``); without it the crops are one ``pixels.npy``."""
+    extra = {"pixel_files": list(pixel_files)} if pixel_files else {}
+    if job.chunk:
+        extra["chunk"] = int(job.chunk)
+    return {**extra,
         "format": JOB_FORMAT, "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
         "framework_ref": framework_ref, "threads": job.options.threads, "extra": dict(job.options.extra),
         "preprocess": asdict(job.preprocess), "warmup": job.warmup, "num_classes": job.num_classes,
@@ -79,11 +85,19 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
             raise ProtocolError(f"job spec: {key} must be a {kind.__name__}, got {spec.get(key)!r}")
     if not isinstance(spec.get("extra") or {}, dict):
         raise ProtocolError(f"job spec: extra must be an object, got {spec.get('extra')!r}")
-    try:
-        pixels = np.load(pixels_file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ProtocolError(f"cannot read {pixels_file.name}: {exc}") from None
-    if pixels.ndim != 4 or len(pixels) != spec["images"]:
+    files = spec.get("pixel_files")
+    if files is not None and not (isinstance(files, list) and files and all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in files)):
+        raise ProtocolError(f"job spec: pixel_files must be a list of image counts, got {files!r}")
+    chunk = spec.get("chunk")
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+        raise ProtocolError(f"job spec: chunk must be a positive int, got {chunk!r}")
+    try:  # read a chunk at a time while the job runs (stream.ModelInputs): never all in the device's memory
+        size = int(spec["preprocess"].get("input_size", 0))
+        pixels = ArrivingPixels(pixels_file.parent, files, size) if files else PixelStore(pixels_file)
+    except StoreError as exc:
+        raise ProtocolError(str(exc)) from None
+    if len(pixels.shape) != 4 or len(pixels) != spec["images"]:
         raise ProtocolError(f"{pixels_file.name} holds {pixels.shape}, the job says {spec['images']} images")
     pre = dict(spec["preprocess"])
     try:
@@ -94,7 +108,7 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
     return Job(case_id=spec["case_id"], framework=spec["framework"], model_file=model,
                options=PrepareOptions(threads=spec["threads"], extra=dict(spec.get("extra") or {})),
                pixels=pixels, preprocess=preprocess, warmup=spec["warmup"], num_classes=spec["num_classes"],
-               background=spec["background"], top_k=spec["top_k"],
+               background=spec["background"], top_k=spec["top_k"], chunk=chunk,
                quant=spec["quant"] if isinstance(spec.get("quant"), str) else None)
 
 

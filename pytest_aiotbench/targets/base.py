@@ -26,13 +26,14 @@ class Job:
     framework: str
     model_file: Path
     options: PrepareOptions
-    pixels: np.ndarray  # (images, S, S, 3) uint8 RGB crops, in dataset order
+    pixels: Any  # (images, S, S, 3) uint8 RGB crops in dataset order: an array, or a stream.PixelStore on disk
     preprocess: PreprocessSpec  # how pixels become the model's input (colour, layout, normalization)
     warmup: int
     num_classes: int  # outputs the model must produce (checked on the first inference)
     background: bool  # output 0 is background: dropped before ranking
     top_k: int = 5
     quant: str | None = None  # the catalog's label, checked against the model's tensor types (None: not checked)
+    chunk: int | None = None  # images converted at once (None: stream.chunk_images); a device job sets it
 
 
 @dataclass

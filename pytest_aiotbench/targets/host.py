@@ -14,7 +14,7 @@ import numpy as np
 from ..emulation import with_emulation
 from ..frameworks import coverage, get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
-from ..preprocess import to_model_inputs
+from ..stream import ModelInputs
 from ..score import topk
 from .base import Job, Measurement, Timing
 
@@ -25,20 +25,30 @@ class InferenceError(Exception):
 
 @dataclass
 class Prepared:
-    """A job's session with its inputs converted and its first answer checked: ready to be timed."""
+    """A job's session with its inputs (converted a chunk at a time, ``stream.ModelInputs``) and its first answer
+    checked: ready to be timed."""
     job: Job
     session: object
-    inputs: list
+    inputs: ModelInputs
     prepare_s: float
     first_s: float
+    kept: int = 0  # answers checked and kept so far (``keep``)
 
-    def measurement(self, outputs, latencies, where: str = "host") -> Measurement:
-        # Every answer, after timing (never inside the timed call): one NaN among 500 images fails the case.
+    def keep(self, outputs: list) -> list[np.ndarray]:
+        """What is kept of a chunk's outputs: their top-k rows (a model's whole answers are not). Every answer is
+        checked first, between timed calls (never inside one): one NaN among 500 images fails the case."""
         try:
-            check_outputs(outputs, self.job.model_file.name, self.job.num_classes)
+            check_outputs(outputs, self.job.model_file.name, self.job.num_classes, first_image=self.kept + 1,
+                          total=len(self.inputs))
         except OutputError as exc:
             raise InferenceError(str(exc)) from None
-        ranked = np.stack([topk(o, self.job.top_k, self.job.background) for o in outputs])
+        self.kept += len(outputs)
+        # copy(): topk's rows are views of a whole-output argsort (8 KB an image for 1000 classes)
+        return [topk(o, self.job.top_k, self.job.background).copy() for o in outputs]
+
+    def measurement(self, ranked, latencies, where: str = "host") -> Measurement:
+        """From the top-k rows (``keep``) of every image."""
+        ranked = np.stack(ranked)
         info = with_emulation(dict(self.session.info))
         if hasattr(self.session, "coverage"):  # after timing: inspecting the model never counts as its latency
             info["coverage"] = coverage.collect(self.session.coverage)
@@ -59,27 +69,29 @@ def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
 
 
 @contextmanager
-def prepared(job: Job, framework=None, inputs: list | None = None) -> Iterator[Prepared]:
-    """Prepare, convert the pixels to the model's input (or take ``inputs``, another session's of this job) and
-    check the first answer (nothing timed but prepare and the first inference); the session is closed on exit."""
+def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Iterator[Prepared]:
+    """Prepare, convert the first chunk of pixels to the model's input (or take ``inputs``, another session's of
+    this job) and check the first answer (nothing timed but prepare and the first inference); the session is
+    closed on exit."""
     framework = framework or get_framework(job.framework)
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
     prepare_s = perf_counter() - start
     try:
         if inputs is None:
-            inputs = to_model_inputs(job.pixels, job.preprocess, session.input, job.model_file.name)
+            inputs = ModelInputs(job.pixels, job.preprocess, session.input, job.model_file.name, job.chunk)
         # The first inference (timed alone, as first_ms) also checks the output: batch 1 x num_classes.
         # Sessions that can return the whole output tensor show its batch dimension too.
         infer_full = getattr(session, "infer_full", None)
         start = perf_counter()
         try:
-            first = infer_full(inputs[0]) if infer_full is not None else session.infer(inputs[0])
+            x = inputs.first()[0]
+            first = infer_full(x) if infer_full is not None else session.infer(x)
         except Exception as exc:  # the runtime's own error types: report one line, not its traceback
             raise InferenceError(f"{job.model_file.name}: first inference failed: {one_line(exc)}") from None
         first_s = perf_counter() - start
         check_output_shape(np.asarray(first), job, batched=infer_full is not None)
-        try:  # the first answer is checked before anything is timed; the rest after timing (measurement)
+        try:  # the first answer is checked before anything is timed; the rest between timed chunks (keep)
             check_outputs([first], job.model_file.name, job.num_classes, total=len(inputs))
             check_quant(job.quant, job.model_file.name, session.input.dtype, np.asarray(first).dtype,
                         getattr(session, "integer_quantized", None))
@@ -91,11 +103,12 @@ def prepared(job: Job, framework=None, inputs: list | None = None) -> Iterator[P
 
 
 def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
-    """Prepare, convert the pixels to the model's input, check the first answer, then time every image.
+    """Prepare, check the first answer, then time every image, converting the pixels to the model's input a chunk
+    at a time between two timed calls; only top-k rows of the answers are kept.
     ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
     with prepared(job, framework) as ready:
-        outputs, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup)
-        return ready.measurement(outputs, latencies, where)
+        ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
+        return ready.measurement(ranked, latencies, where)
 
 
 class HostTarget:

@@ -2,7 +2,9 @@
 ``Transport``; everything about a job lives here.
 
 A job: check the device (python, free space) and create a private work directory; push the runner bundle, the model
-and ONE packed ``pixels.npy``; run the runner once under the job's deadline (it times every infer() on the device);
+and the packed crops (ONE ``pixels.npy``, or for a large set ``pixels-K.npy`` files of ``PUSH_BYTES``, each pushed
+when the runner asks for it between two chunks, never while it times, so the device holds one at a time); run the
+runner once under the job's deadline (it times every infer() on the device);
 pull the result into a temporary file, validate it against the job, then rename it; remove the work directory,
 whatever happened. Any failure is a ``TargetError`` with one line naming the device and the step.
 Every string that reaches a device shell goes through ``shlex.quote``.
@@ -11,6 +13,7 @@ Every string that reaches a device shell goes through ``shlex.quote``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shlex
 import tempfile
@@ -26,11 +29,14 @@ from ..oneline import one_line
 from ..device.protocol import ExitCode, ProtocolError, job_spec, read_result
 from .base import Job, Measurement, TargetError, Timing, register_open, unregister_open
 from .bundle import build_runner_bundle
+from ..stream import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
+PUSH_BYTES = 64 * 1024 * 1024  # crops per pushed file: a larger set goes in several, one on the device at a time
+WANT_WAIT_S = 5  # one shell call waits this long on the device for the runner to ask for the next file
 
 
 class TransportError(TargetError):
@@ -117,6 +123,7 @@ class RemoteTarget:
         self.deadline_s = deadline_s
         self.io_timeout_s = io_timeout_s
         self.keep_results = Path(keep_results) if keep_results else None
+        self.push_bytes = PUSH_BYTES
         self._facts: dict[str, Any] | None = None
         self._stale: list[str] = []  # work dirs a failed job could not remove: removed at the next contact
 
@@ -151,24 +158,76 @@ class RemoteTarget:
         self._remove_stale()
         with tempfile.TemporaryDirectory(prefix="aiotbench-job-") as tmp:
             local = Path(tmp)
-            files = self._pack(job, job_id, local)
+            files, feed = self._pack(job, job_id, local)
             try:
+                # The device holds the runner, the model and one file of crops at a time (the largest, the first).
                 self._preflight(workdir, sum(f.stat().st_size for f in files.values()), deadline)
                 for remote_name, path in files.items():
                     self._step(f"push {remote_name}", deadline, self.transport.push, path, f"{workdir}/{remote_name}")
-                self._run_runner(workdir, files, deadline)
+                self._run_runner(workdir, files, deadline, feed)
                 return self._fetch_result(job, job_id, workdir, local, deadline)
             finally:  # also after a failed preflight: its mkdir may have run before the link broke
                 self._cleanup(workdir)
 
-    def _pack(self, job: Job, job_id: str, local: Path) -> dict[str, Path]:
-        """Remote name -> local file. The model keeps its own name (quoted everywhere it goes)."""
-        pixels = local / "pixels.npy"
-        np.save(pixels, np.ascontiguousarray(job.pixels), allow_pickle=False)
-        spec = local / "job.json"
-        spec.write_text(json.dumps(job_spec(job, job_id, framework_ref(job.framework))))
+    def push_images(self, job: Job) -> int:
+        """Images per pushed file of crops: ``push_bytes`` of them, or ``$AIOTBENCH_CHUNK_IMAGES``."""
+        size = job.preprocess.input_size
+        if os.environ.get(CHUNK_ENV, "").strip():
+            return chunk_images(size)
+        return max(1, self.push_bytes // (size * size * 3))
+
+    def _pack(self, job: Job, job_id: str, local: Path):
+        """Remote name -> local file (the model keeps its own name, quoted everywhere it goes), and the files of
+        crops still to push while the runner works (None when the crops go in one file)."""
+        pixels = as_pixels(job.pixels)
+        per_file = self.push_images(job)
+        feed = None
+        if len(pixels) <= per_file:
+            if isinstance(pixels, PixelStore):  # the session's packed crops are one .npy already: pushed as they are
+                first, name = pixels.path, "pixels.npy"
+            else:
+                first, name = local / "pixels.npy", "pixels.npy"
+                np.save(first, np.ascontiguousarray(pixels.read(0, len(pixels))), allow_pickle=False)
+            spec = job_spec(job, job_id, framework_ref(job.framework))
+        else:  # several files, pushed one at a time when the runner asks for the next (between two chunks)
+            bounds = [(s, min(len(pixels), s + per_file)) for s in range(0, len(pixels), per_file)]
+            name = ArrivingPixels.name(0)
+            first = _pack_part(pixels, *bounds[0], local / name)
+            feed = (pixels, bounds)
+            spec = job_spec(job, job_id, framework_ref(job.framework), [b - a for a, b in bounds])
+        spec_file = local / "job.json"
+        spec_file.write_text(json.dumps(spec))
         return {"runner.pyz": build_runner_bundle(), Path(job.model_file).name: Path(job.model_file),
-                "pixels.npy": pixels, "job.json": spec}
+                name: first, "job.json": spec_file}, feed
+
+    def _feed(self, workdir: str, feed, local: Path, deadline: float, running) -> None:
+        """Push file K of the crops when the runner has written ``want-K`` (it waits, untimed, between two
+        chunks), through a temporary name (a file the runner sees is whole), until every file is pushed or the
+        runner has ended. One shell call waits on the device for up to WANT_WAIT_S."""
+        pixels, bounds = feed
+        q = shlex.quote
+        for k in range(1, len(bounds)):
+            name = ArrivingPixels.name(k)
+            want = f"{workdir}/want-{k:05d}"
+            while True:
+                if not running():
+                    return  # the runner ended (done early, or failed: its exit code says why)
+                left = self._remaining(deadline, f"push {name}")
+                wait = max(1, min(WANT_WAIT_S, int(left)))
+                code, _, _ = self._shell(f"push {name}", f"i=0; while [ ! -e {q(want)} ] && [ $i -lt {wait * 10} ]; "
+                                         f"do sleep 0.1; i=$((i+1)); done; [ -e {q(want)} ]",
+                                         min(left, wait + self.io_timeout_s))
+                if code == 0:
+                    break
+            part = _pack_part(pixels, *bounds[k], local / name)
+            try:
+                self._step(f"push {name}", deadline, self.transport.push, part, f"{workdir}/{name}.part")
+            finally:
+                part.unlink(missing_ok=True)
+            code, out, err = self._shell(f"push {name}", f"mv {q(f'{workdir}/{name}.part')} {q(f'{workdir}/{name}')}",
+                                         self._remaining(deadline, f"push {name}"))
+            if code != 0:
+                raise TargetError(f"{self.name}: push {name}: exit {code}: {one_line(err or out, last=True)}")
 
     def _preflight(self, workdir: str, payload_bytes: int, deadline: float) -> None:
         """One round trip: python present, free space, private work dir created."""
@@ -189,9 +248,36 @@ class RemoteTarget:
             raise TargetError(f"{self.name}: check device: only {free / 1e6:.1f} MB free in {self.workdir_base}, "
                               f"the job needs {need / 1e6:.1f} MB")
 
-    def runner_command(self, workdir: str, model_name: str, timeout_s: int) -> str:
+    def _run_fed(self, command: str, remaining: float, workdir: str, feed, files, deadline: float):
+        """The runner's shell call in a thread; this thread pushes the files it asks for meanwhile."""
+        import threading
+
+        done: dict = {}
+
+        def run():
+            try:
+                done["result"] = self.transport.shell(command, remaining + 2)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                done["error"] = exc
+
+        thread = threading.Thread(target=run, name="aiotbench-runner", daemon=True)
+        thread.start()
+        try:
+            self._feed(workdir, feed, Path(files["job.json"]).parent, deadline, thread.is_alive)
+        except BaseException:
+            self._cleanup(workdir)  # kills the runner, so its shell call returns
+            thread.join(CLEANUP_TIMEOUT_S)
+            raise
+        thread.join(max(0.0, deadline - time.monotonic()) + 2)
+        if thread.is_alive():
+            raise TargetError("no answer from the runner")
+        if "error" in done:
+            raise done["error"]
+        return done["result"]
+
+    def runner_command(self, workdir: str, model_name: str, timeout_s: int, pixels: str = "pixels.npy") -> str:
         q = shlex.quote
-        run = (f"{q(self.python)} runner.pyz --job job.json --model {q(model_name)} --pixels pixels.npy "
+        run = (f"{q(self.python)} runner.pyz --job job.json --model {q(model_name)} --pixels {q(pixels)} "
                f"--out result.json --pid-file runner.pid")
         # The device enforces the deadline too (toybox and coreutils have timeout): nothing outlives the job.
         # HOME/TMPDIR/caches inside the work dir: whatever a runtime writes there goes away with it.
@@ -199,12 +285,16 @@ class RemoteTarget:
         return (f"cd {q(workdir)} && export {env} && if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL {timeout_s} "
                 f"{run}; else exec {run}; fi")
 
-    def _run_runner(self, workdir: str, files: dict[str, Path], deadline: float) -> None:
-        model_name = [n for n in files if n not in ("runner.pyz", "pixels.npy", "job.json")][0]
+    def _run_runner(self, workdir: str, files: dict[str, Path], deadline: float, feed=None) -> None:
+        model_name = [n for n in files if n not in ("runner.pyz", "job.json") and not n.startswith("pixels")][0]
         remaining = self._remaining(deadline, "run")
+        pixels_name = "pixels.npy" if "pixels.npy" in files else ArrivingPixels.name(0)
+        command = self.runner_command(workdir, model_name, max(1, int(remaining)), pixels_name)
         try:
-            code, out, err = self.transport.shell(self.runner_command(workdir, model_name, max(1, int(remaining))),
-                                                  remaining + 2)
+            if feed is None:
+                code, out, err = self.transport.shell(command, remaining + 2)
+            else:  # the runner runs while the next files are pushed, each when it asks for it
+                code, out, err = self._run_fed(command, remaining, workdir, feed, files, deadline)
         except TargetError as exc:
             if time.monotonic() >= deadline:
                 raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
@@ -220,7 +310,7 @@ class RemoteTarget:
         part = local / "result.json.part"
         self._step("pull result", deadline, self.transport.pull, f"{workdir}/result.json", part)
         try:
-            m = read_result(part, job_id, int(len(job.pixels)), job.top_k, job.num_classes)
+            m = read_result(part, job_id, len(as_pixels(job.pixels)), job.top_k, job.num_classes)
         except ProtocolError as exc:
             raise TargetError(f"{self.name}: pull result: {exc}") from None
         final = local / "result.json"
@@ -286,6 +376,12 @@ class RemoteTarget:
             return transport.shell(command, timeout)
         except TargetError as exc:
             raise TargetError(f"{self.name}: {step}: {exc}") from None
+
+
+def _pack_part(pixels, start: int, stop: int, path: Path) -> Path:
+    """Crops [start, stop) as a packed file (read from the session's store a file at a time)."""
+    write_store(path, stop - start, pixels.shape[1], iter((pixels.read(start, stop),)))
+    return path
 
 
 def _df_available_bytes(df_output: str) -> int | None:
