@@ -366,7 +366,7 @@ def test_real_rerun_of_the_same_model_has_identical_accuracy(real_runs):
 @requires_real_run
 @pytest.mark.slow
 def test_real_pytest_gate_exit_codes(real_runs, tmp_path):
-    gate_args = [*gate_plugin_args(), "--aiotbench-compare", str(real_runs / "base.json"),
+    gate_args = [*gate_plugin_args(), f"--aiotbench-compare={real_runs / 'base.json'}",
                  *[arg for limit in ("top1:-0.5pt", "top5:-1pt") for arg in ("--aiotbench-fail-on", limit)]]
     worse = run_benchmark(tmp_path, "0.25_128", "gated-worse", *gate_args)
     assert worse.returncode == 1, worse.stdout[-3000:] + worse.stderr[-2000:]
@@ -432,7 +432,7 @@ def test_pytest_gate_with_no_case_in_common_fails(run_aiotbench, tmp_path):
         case["id"] = "renamed-" + case["id"]
     base_path = write_json(tmp_path / "renamed-base.json", base)
     gated = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate_plugin_args(),
-                          "--aiotbench-compare", str(base_path), "--aiotbench-fail-on", "top1:-1pt",
+                          f"--aiotbench-compare={base_path}", "--aiotbench-fail-on", "top1:-1pt",
                           catalogs=[catalog], dataset=IMAGENET_500)
     assert gated.returncode == 1, gated.stdout[-3000:] + gated.stderr[-2000:]
     assert "no case in common (only in BASE: renamed-mobilenet_v1-tflite-int8; only in NEW: " \
@@ -441,7 +441,7 @@ def test_pytest_gate_with_no_case_in_common_fails(run_aiotbench, tmp_path):
     # A partial overlap passes, naming what it left out; --aiotbench-require-all makes it fail.
     base["cases"].append({**base["cases"][0], "id": first.report["cases"][0]["id"]})
     write_json(base_path, base)
-    gate = [*gate_plugin_args(), "--aiotbench-compare", str(base_path), "--aiotbench-fail-on", "top1:-1pt"]
+    gate = [*gate_plugin_args(), f"--aiotbench-compare={base_path}", "--aiotbench-fail-on", "top1:-1pt"]
     overlap = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate, catalogs=[catalog],
                             dataset=IMAGENET_500)
     assert overlap.returncode == 0, overlap.stdout[-3000:] + overlap.stderr[-2000:]

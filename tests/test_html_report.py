@@ -112,8 +112,8 @@ def _chromium(tmp_path, page, *mode: str) -> subprocess.CompletedProcess:
 def test_real_run_report_renders_in_headless_chromium(real_runs, tmp_path):
     """`pytest --aiotbench-html` on a real run, compared with a base; Chromium must show charts and rows."""
     page = tmp_path / "report.html"
-    result = run_benchmark(tmp_path, "0.25_128", "new", *gate_plugin_args(), "--aiotbench-html", str(page),
-                           "--aiotbench-compare", str(real_runs / "base.json"))
+    result = run_benchmark(tmp_path, "0.25_128", "new", *gate_plugin_args(), f"--aiotbench-html={page}",
+                           f"--aiotbench-compare={real_runs / 'base.json'}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"HTML report written to {page}" in " ".join(result.stdout.split())  # wrapped to the terminal
     dom = _chromium(tmp_path, page, "--dump-dom")

@@ -54,8 +54,8 @@ def built(tmp_path_factory):
 def _plugin_run(catalog: Path, workdir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict | None]:
     report = workdir / "r.json"
     workdir.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-catalog", str(catalog),
-                        "--aiotbench-dataset", str(EVAL_SET), "--aiotbench-json", str(report), "-p",
+    r = subprocess.run([sys.executable, "-m", "pytest", "--aiotbench", f"--aiotbench-catalog={catalog}",
+                        f"--aiotbench-dataset={EVAL_SET}", f"--aiotbench-json={report}", "-p",
                         "no:cacheprovider", "-q", *extra], capture_output=True, text=True, cwd=str(workdir),
                        timeout=1800, env={**os.environ, "PYTHONPATH": str(REPO)})
     return r, (json.loads(report.read_text()) if report.is_file() else None)

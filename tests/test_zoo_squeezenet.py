@@ -58,8 +58,8 @@ def measured(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-4000:]
     report = work / "run.json"
     run = subprocess.run([sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin",
-                          "--aiotbench-catalog", str(out / "catalog.toml"), "--aiotbench-dataset", str(EVAL_SET),
-                          "--aiotbench-json", str(report), "--aiotbench-warmup", "2", "--benchmark-disable",
+                          f"--aiotbench-catalog={out / 'catalog.toml'}", f"--aiotbench-dataset={EVAL_SET}",
+                          f"--aiotbench-json={report}", "--aiotbench-warmup", "2", "--benchmark-disable",
                           "-p", "no:cacheprovider", "-q"], capture_output=True, text=True, cwd=str(work),
                          timeout=1800, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert report.is_file(), run.stdout[-3000:] + run.stderr[-3000:]

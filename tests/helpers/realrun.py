@@ -54,9 +54,10 @@ def run_benchmark(workdir: Path, variant: str, name: str, *extra: str) -> subpro
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
         # `aiotbench`: the cases only (from the checkout, `pytest --aiotbench` would also run the project's tests)
-        [sys.executable, "-m", "pytest", "aiotbench", "--aiotbench", "--aiotbench-no-builtin", "--aiotbench-catalog",
-         str(catalog), "--aiotbench-dataset", str(DATASET), "--aiotbench-images", REAL_IMAGES,
-         "--aiotbench-json", str(workdir / f"{name}.json"), "-p", "no:cacheprovider", "-q", *extra],
+        # Path values written `--opt=value`: a two-word path outside the checkout would move pytest's ini (exit 4).
+        [sys.executable, "-m", "pytest", "aiotbench", "--aiotbench", "--aiotbench-no-builtin",
+         f"--aiotbench-catalog={catalog}", f"--aiotbench-dataset={DATASET}", "--aiotbench-images", REAL_IMAGES,
+         f"--aiotbench-json={workdir / f'{name}.json'}", "-p", "no:cacheprovider", "-q", *extra],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
