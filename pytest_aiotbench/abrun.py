@@ -286,6 +286,9 @@ class ABHooks:
             return
         failed = self._failed()
         terminalreporter.write_sep("=", "aiotbench A/B (interleaved, same machine)", red=failed, green=not failed)
-        for line in ab_lines(self._pairs()) + self.verdict_lines() + [self._summary_problem or ""][:bool(
-                self._summary_problem)]:
+        from .table import wrap
+
+        verdicts = [piece for line in self.verdict_lines() + ([self._summary_problem] if self._summary_problem else [])
+                    for piece in wrap(line.strip(), line[:len(line) - len(line.lstrip())], "      ")]
+        for line in ab_lines(self._pairs()) + verdicts:
             terminalreporter.write_line(line)

@@ -82,8 +82,12 @@ class _GateRepr:
         self.reprcrash = SimpleNamespace(message=self.lines[0], path="aiotbench", lineno=0)
 
     def toterminal(self, tw) -> None:
-        for line in self.lines:
-            tw.line(line)
+        from .table import wrap
+
+        for line in self.lines:  # wrapped to the terminal (COLUMNS), keeping each line's indent
+            indent = line[:len(line) - len(line.lstrip())]
+            for piece in wrap(line.strip(), indent, indent + "    "):
+                tw.line(piece)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)

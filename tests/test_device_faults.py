@@ -45,7 +45,10 @@ def fails_cleanly(device, job, pattern, **options):
 
 
 def test_unplugged_mid_push(adb_device, job):
-    adb_device.faults.push_disconnect_after = 150_000  # inside the model (runner bundle first, then the model)
+    from pytest_aiotbench.targets.bundle import build_runner_bundle
+
+    # inside the model (runner bundle first, then the model: 525 KB); the bundle grows with the code it carries
+    adb_device.faults.push_disconnect_after = build_runner_bundle().stat().st_size + 100_000
     fails_cleanly(adb_device, job, r"push mobilenet_v1_0\.25_128_quant\.tflite: ")
 
 

@@ -153,8 +153,8 @@ def test_gate_that_cannot_compare_is_a_failed_test(gated):
 def test_real_gate_failure_in_junit_and_properties_are_json(tmp_path, xdist):
     base = run_benchmark(tmp_path, "0.5_160", "base")
     assert base.returncode == 0, base.stdout[-2000:]
-    worse = run_benchmark(tmp_path, "0.25_128", "worse", *gate_plugin_args(), "--aiotbench-compare",
-                          str(tmp_path / "base.json"), "--aiotbench-fail-on", "top1:-1pt",
+    worse = run_benchmark(tmp_path, "0.25_128", "worse", *gate_plugin_args(),
+                          f"--aiotbench-compare={tmp_path / 'base.json'}", "--aiotbench-fail-on", "top1:-1pt",
                           "--junitxml", str(tmp_path / "junit.xml"), *xdist)
     assert worse.returncode == 1, worse.stdout[-3000:] + worse.stderr[-2000:]
     assert "1 failed, 1 passed" in worse.stdout

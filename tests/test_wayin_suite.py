@@ -114,9 +114,13 @@ def test_a_case_node_id_pasted_back_reruns_that_case_only(project):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{node} PASSED" in proc.stdout and "1 passed" in proc.stdout
     assert "test_unit" not in proc.stdout and "other-tflite-int8" not in proc.stdout
-    # A single unit test by node id: no case is added to it.
+    # A single unit test by node id: no case is added to it; with --aiotbench a run that measured no case is still
+    # not green (exit 5) unless --aiotbench-allow-empty says so.
     unit = pytest_in(project, "--aiotbench", "--aiotbench-catalog=mine.toml", "-v", "tests/test_unit.py::test_unit")
-    assert unit.returncode == 0 and "1 passed" in unit.stdout and "aiotbench::" not in unit.stdout
+    assert unit.returncode == 5 and "1 passed" in unit.stdout and "aiotbench::" not in unit.stdout
+    allowed = pytest_in(project, "--aiotbench", "--aiotbench-catalog=mine.toml", "--aiotbench-allow-empty", "-v",
+                        "tests/test_unit.py::test_unit")
+    assert allowed.returncode == 0 and "1 passed" in allowed.stdout
 
 
 def test_a_project_module_using_the_fixture_replaces_the_packaged_case(project):

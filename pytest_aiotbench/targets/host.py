@@ -39,7 +39,7 @@ class Prepared:
         checked first, between timed calls (never inside one): one NaN among 500 images fails the case."""
         try:
             check_outputs(outputs, self.job.model_file.name, self.job.num_classes, first_image=self.kept + 1,
-                          total=len(self.inputs))
+                          total=None if self.inputs is None else len(self.inputs))
         except OutputError as exc:
             raise InferenceError(str(exc)) from None
         self.kept += len(outputs)
