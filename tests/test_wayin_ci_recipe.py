@@ -23,7 +23,7 @@ V1 = TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite"  # 70 % top-1 on the share
 WORSE = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"  # 55 %
 
 
-def catalog(size: int, comment: str = "") -> str:
+def catalog(size: int, comment: str = "", options: str = "") -> str:
     return dedent(f"""
         # {comment}
         [[model]]
@@ -36,11 +36,14 @@ def catalog(size: int, comment: str = "") -> str:
         std = [127.5, 127.5, 127.5]
         num_classes = 1001
         background = true
+        {options}
     """)
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout
 
 
 def commit_model(repo: Path, model: Path, size: int, message: str) -> None:
@@ -67,6 +70,7 @@ def test_the_gate_script_is_red_for_a_worse_model_and_green_for_the_same(tmp_pat
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "ci@example.com")
     git(repo, "config", "user.name", "ci")
+    (repo / ".gitignore").write_text("aiotbench-out/\n")  # the reports: CI artifacts, never committed
     commit_model(repo, V1, 160, "model v1")
 
     git(repo, "checkout", "-q", "-b", "same")
@@ -92,6 +96,19 @@ def test_the_gate_script_is_red_for_a_worse_model_and_green_for_the_same(tmp_pat
     against_saved = gate(repo, AIOTBENCH_BASE_JSON=str(saved))
     assert against_saved.returncode == 1, against_saved.stdout[-3000:] + against_saved.stderr[-2000:]
     assert "comparing with the saved run" in against_saved.stdout and "top1" in against_saved.stdout
+
+    # A latency regression: the same file without XNNPACK (several times slower; its int8 kernels round a few
+    # logits differently, top-1 within a point) under the script's default limits. Red through the latency limit:
+    # REGRESSION, or NOT JUDGED when this busy machine spoils the pairing; never green.
+    git(repo, "checkout", "-q", "main")
+    git(repo, "checkout", "-q", "-b", "slower")
+    (repo / "aiotbench.toml").write_text(catalog(160, "no XNNPACK", 'options = { delegate = "none" }'))
+    git(repo, "commit", "-qam", "slower runtime setting")
+    slower = gate(repo, AIOTBENCH_FAIL_ON="top1:-0.5pt,latency:+5%")
+    assert slower.returncode == 1, slower.stdout[-3000:] + slower.stderr[-2000:]
+    (case,) = json.loads((repo / "aiotbench-out" / "aiotbench.json").read_text())["cases"]
+    latency = [j["verdict"] for j in case["ab"]["judgements"] if j["metric"] != "top1"]  # latency: the median
+    assert latency and latency[0] in ("regression", "cannot judge"), case["ab"]["judgements"]
 
 
 def test_the_gate_script_refuses_a_missing_catalog_or_base_in_one_line(tmp_path):

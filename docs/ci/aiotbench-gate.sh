@@ -37,7 +37,7 @@ gate_args=()
 if [ -n "${AIOTBENCH_BASE_JSON:-}" ]; then
   [ -f "$AIOTBENCH_BASE_JSON" ] || { echo "aiotbench-gate: $AIOTBENCH_BASE_JSON not found" >&2; exit 4; }
   echo "aiotbench-gate: comparing with the saved run $AIOTBENCH_BASE_JSON"
-  gate_args=(--aiotbench-compare "$AIOTBENCH_BASE_JSON")
+  gate_args=(--aiotbench-compare="$AIOTBENCH_BASE_JSON")
 else
   git rev-parse --verify -q "$BASE_REF^{commit}" >/dev/null \
     || { echo "aiotbench-gate: base $BASE_REF not found (fetch it: git fetch origin main)" >&2; exit 4; }
@@ -47,7 +47,7 @@ else
   git archive "$BASE_REF" | tar -x -C "$OUT/base"
   if [ -f "$OUT/base/$prefix$CATALOG" ]; then
     echo "aiotbench-gate: A/B against $BASE_REF ($(git rev-parse --short "$BASE_REF"))"
-    gate_args=(--aiotbench-baseline "$OUT/base/$prefix$CATALOG")
+    gate_args=(--aiotbench-baseline="$OUT/base/$prefix$CATALOG")
   else
     # First PR that adds the catalog: nothing to gate against, the catalog's own thresholds still apply.
     echo "aiotbench-gate: $CATALOG is not on $BASE_REF: no baseline, thresholds only"
@@ -55,13 +55,13 @@ else
 fi
 
 dataset_args=()
-[ -n "${AIOTBENCH_DATASET:-}" ] && dataset_args=(--aiotbench-dataset "$AIOTBENCH_DATASET")
+[ -n "${AIOTBENCH_DATASET:-}" ] && dataset_args=(--aiotbench-dataset="$AIOTBENCH_DATASET")
 
 # `aiotbench` selects the catalog's cases only (the project's unit tests run in their own job).
 status=0
-"$PYTHON" -m pytest aiotbench --aiotbench --aiotbench-catalog "$CATALOG" "${dataset_args[@]}" \
+"$PYTHON" -m pytest aiotbench --aiotbench --aiotbench-catalog="$CATALOG" "${dataset_args[@]}" \
   "${gate_args[@]}" --aiotbench-fail-on "$FAIL_ON" \
-  --aiotbench-json "$OUT/aiotbench.json" --aiotbench-html "$OUT/report.html" "$@" || status=$?
+  --aiotbench-json="$OUT/aiotbench.json" --aiotbench-html="$OUT/report.html" "$@" || status=$?
 rm -rf "$OUT/base"
 echo "aiotbench-gate: exit $status; reports in $OUT/"
 exit $status
