@@ -52,3 +52,22 @@ def run_aiotbench(tmp_path):
         return Run(proc.returncode, proc.stdout, proc.stderr, json_path)
 
     return run
+
+
+@pytest.fixture
+def gated(pytester, monkeypatch):
+    """A pytester project whose 'current run' is the report the test hands over (a list of cases or a whole
+    report): the pytest gate's input, without measuring anything."""
+    from pytest_aiotbench import gate
+    from tests.helpers.reports import gate_plugin_args, make_report, write_json
+
+    pytester.makepyfile(test_one="def test_ok():\n    pass\n")
+    state = {}
+    monkeypatch.setattr(gate, "current_report", lambda config: state.get("run"))
+
+    def run(base_cases, new_cases, *args):
+        write_json(pytester.path / "base.json", make_report(base_cases))
+        state["run"] = make_report(new_cases) if isinstance(new_cases, list) else new_cases
+        return pytester.runpytest(*gate_plugin_args(), *args)
+
+    return run

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench import gate
 from pytest_aiotbench.compare import compare_reports, parse_limits
 from pytest_aiotbench.reports import ReportError, load_report, normalize_report
 from tests.helpers.realrun import make_real_runs, requires_real_run, run_benchmark
@@ -247,21 +246,6 @@ def test_pytest_benchmark_json_without_our_cases_is_foreign(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ pytest gate
-
-@pytest.fixture
-def gated(pytester, monkeypatch):
-    """A pytester project whose 'current run' is whatever report the test hands to ``set_run``."""
-    pytester.makepyfile(test_one="def test_ok():\n    pass\n")
-    state = {}
-    monkeypatch.setattr(gate, "current_report", lambda config: state.get("run"))
-
-    def run(base_cases, new_cases, *args):
-        write_json(pytester.path / "base.json", make_report(base_cases))
-        state["run"] = make_report(new_cases) if isinstance(new_cases, list) else new_cases
-        return pytester.runpytest(*gate_plugin_args(), "-p", "no:cacheprovider", *args)
-
-    return run
-
 
 def test_gate_fails_the_session_on_regression(gated):
     result = gated([make_case("a-tflite-int8", top1=0.72, seed=1)], [make_case("a-tflite-int8", top1=0.70, seed=2)],

@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_aiotbench import gate
 from pytest_aiotbench.compare import EXIT_CANNOT_JUDGE, compare_reports, parse_limits, verdict
 from pytest_aiotbench.reports import normalize_report
 from tests.helpers.realrun import requires_real_run, run_benchmark
@@ -73,21 +72,6 @@ def test_accuracy_limit_on_a_case_without_accuracy_is_not_judged():
 
 
 # --------------------------------------------------------------------------------------------- the pytest gate
-
-@pytest.fixture
-def gated(pytester, monkeypatch):
-    """A pytester project whose 'current run' is the report the test hands over (the gate's input)."""
-    pytester.makepyfile(test_one="def test_ok():\n    pass\n")
-    state = {}
-    monkeypatch.setattr(gate, "current_report", lambda config: state.get("run"))
-
-    def run(base_cases, new_cases, *args):
-        write_json(pytester.path / "base.json", make_report(base_cases))
-        state["run"] = make_report(new_cases)
-        return pytester.runpytest(*gate_plugin_args(), *args)
-
-    return run
-
 
 def _junit(path):
     return {case.get("name"): case for case in ET.parse(path).getroot().iter("testcase")}
