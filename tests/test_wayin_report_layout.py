@@ -44,11 +44,11 @@ def real_run(tmp_path_factory, shared):
 
 
 def _ours(stdout: str) -> list[str]:
-    """The plugin's lines: everything but pytest's header (plugin list) and pytest-benchmark's own table (as wide
-    as its columns need)."""
+    """The plugin's lines: everything but pytest's header (plugin list), its short test summary (whole lines when
+    CI is set) and pytest-benchmark's own table (as wide as its columns need)."""
     lines, skipping = [], False
     for line in stdout.splitlines():
-        if line.startswith(("plugins: ", "benchmark: ")):
+        if line.startswith(("plugins: ", "benchmark: ", "FAILED ", "ERROR ")):
             continue
         if re.match(r"^-+ benchmark", line):
             skipping = True
