@@ -32,17 +32,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_aiotbench import ab, validity  # noqa: E402
-from pytest_aiotbench.abrun import pair_entry, time_pair, time_prepared  # noqa: E402
-from pytest_aiotbench.catalog import Case, load  # noqa: E402
-from pytest_aiotbench.compare import compare_reports, parse_limits  # noqa: E402
-from pytest_aiotbench.dataset import open_dataset  # noqa: E402
+from pytest_aiotbench.verdicts import ab, validity  # noqa: E402
+from pytest_aiotbench.plugin.ab_gate import pair_entry, time_pair, time_prepared  # noqa: E402
+from pytest_aiotbench.inputs.catalog import Case, load  # noqa: E402
+from pytest_aiotbench.report.compare import compare_reports, parse_limits  # noqa: E402
+from pytest_aiotbench.inputs.dataset import open_dataset  # noqa: E402
 from pytest_aiotbench.frameworks import PrepareOptions  # noqa: E402
-from pytest_aiotbench.preprocess import PixelCache  # noqa: E402
-from pytest_aiotbench.score import accuracy, latency_stats_ms  # noqa: E402
-from pytest_aiotbench.targets.base import Job  # noqa: E402
+from pytest_aiotbench.inputs.preprocess import PixelCache  # noqa: E402
+from pytest_aiotbench.verdicts.score import accuracy, latency_stats_ms  # noqa: E402
+from pytest_aiotbench.run.job import Job  # noqa: E402
 from pytest_aiotbench.targets.host import execute, prepared  # noqa: E402
-from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
+from pytest_aiotbench.run.timing import PerfCounterTiming  # noqa: E402
 
 from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 MODELS = SHARED / "models" / "tflite"

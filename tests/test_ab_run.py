@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from pytest_aiotbench import ab
+from pytest_aiotbench.verdicts import ab
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, REPO, TFLITE_DIR
 
@@ -117,7 +117,7 @@ def test_pytest_ab_writes_the_pair_and_fails_on_regression(run_aiotbench, tmp_pa
     assert set(case["validity"]) >= {"valid", "reasons"}
     assert "aiotbench A/B (interleaved, same machine)" in run.stdout
     assert "mobilenet_v1-tflite-int8: latency NEW/BASE x" in run.stdout
-    from pytest_aiotbench.abrun import DISPLAY
+    from pytest_aiotbench.plugin.ab_gate import DISPLAY
 
     assert f": {DISPLAY[pair['verdict']]}" in run.stdout
 

@@ -11,8 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from pytest_aiotbench import ab, abrun, validity
-from pytest_aiotbench.compare import parse_limits
+from pytest_aiotbench.verdicts import ab, validity
+from pytest_aiotbench.run import load as cpu_load
+from pytest_aiotbench.plugin import ab_gate as abrun
+from pytest_aiotbench.report.compare import parse_limits
 
 ACC = {"top1": 0.70, "top5": 0.90}
 
@@ -330,12 +332,12 @@ def test_machine_load_from_constructed_snapshots():
     # 10 s, 2 cores at 100 ticks/s = 2000 jiffies: we used 1000, the hog 1000 (a whole core), the rest nothing
     after = {**before, "time": 10.0, "schedstat": (11 * 10**9, 10**8 + 10**9 // 4), "busy": 3000, "total": 6000,
              "own": 1500,
-             "processes": {7: ("hog", 100 + 10 * validity._TICKS), 8: ("idle", 5)}}
-    load = validity.machine_load(before, after, threads=1)
+             "processes": {7: ("hog", 100 + 10 * cpu_load._TICKS), 8: ("idle", 5)}}
+    load = cpu_load.machine_load(before, after, threads=1)
     assert load["other_busy_cores"] == 1.0
     assert load["waited_share"] == round(0.25 / 10.25, 4)  # 10 s on a core, 0.25 s waiting for one
     assert load["busy_processes"] == [{"pid": 7, "name": "hog", "cores": 1.0}]
-    assert validity.machine_load(before, None) is None
+    assert cpu_load.machine_load(before, None) is None
 
 
 def test_snapshot_sees_a_real_busy_process():
@@ -352,7 +354,7 @@ def test_snapshot_sees_a_real_busy_process():
     finally:
         hog.kill()
         hog.wait()
-    load = validity.machine_load(before, after)
+    load = cpu_load.machine_load(before, after)
     assert load["cores"] == os.cpu_count() and load["other_busy_cores"] >= 0
     assert 0.0 <= load["waited_share"] <= 1.0
     assert hog.pid in {p["pid"] for p in load["busy_processes"]} or load["other_busy_cores"] > 0
@@ -365,10 +367,10 @@ def _load(others=0.0, busy=(), loadavg=1.0, governor=None, waited=0.01):
 
 # ------------------------------------------------------------------------------- compare/rank: machines, INVALID
 
-from pytest_aiotbench.compare import compare_reports, format_comparison  # noqa: E402
-from pytest_aiotbench.environment import cpu_identity, machine_differences  # noqa: E402
-from pytest_aiotbench.rank import format_ranking, rank_reports  # noqa: E402
-from pytest_aiotbench.reports import normalize_report  # noqa: E402
+from pytest_aiotbench.report.compare import compare_reports, format_comparison  # noqa: E402
+from pytest_aiotbench.run.environment import cpu_identity, machine_differences  # noqa: E402
+from pytest_aiotbench.report.rank import format_ranking, rank_reports  # noqa: E402
+from pytest_aiotbench.report.read import normalize_report  # noqa: E402
 from tests.helpers.reports import make_case, make_report, run_cli, write_json  # noqa: E402
 
 EPYC_512 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
@@ -445,7 +447,7 @@ def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path)
 
 # ----------------------------------------------------------------------------------------------------- repeats
 
-from pytest_aiotbench import repeats  # noqa: E402
+from pytest_aiotbench.verdicts import repeats  # noqa: E402
 
 
 def _repeat(index, centre, seed, top1=0.7, valid=True):
@@ -504,7 +506,7 @@ def test_repeated_ab_pools_the_clean_pairs_of_every_repeat():
 
 
 def test_terminal_table_has_a_latency_column_and_lists_why_a_case_is_invalid():
-    from pytest_aiotbench.table import render_summary
+    from pytest_aiotbench.report.table import render_summary
 
     good, bad = make_case("a-tflite-int8"), _invalid(make_case("b-tflite-int8", seed=1))
     good["validity"] = {"valid": True, "reasons": [], "notes": [], "checks": {}}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench.compare import compare_reports, parse_limits
-from pytest_aiotbench.reports import ReportError, load_report, normalize_report
+from pytest_aiotbench.report.compare import compare_reports, parse_limits
+from pytest_aiotbench.report.read import ReportError, load_report, normalize_report
 from tests.helpers.realrun import make_real_runs, requires_real_run, run_benchmark
 from tests.helpers.reports import gate_plugin_args, make_case, make_report, run_cli, write_json
 

@@ -7,8 +7,8 @@ import pytest
 
 from pytest_aiotbench.frameworks import available_frameworks, get_framework
 from pytest_aiotbench.frameworks.base import FrameworkUnavailable
-from pytest_aiotbench.reports import score_of
-from pytest_aiotbench.score import device_score
+from pytest_aiotbench.report.read import score_of
+from pytest_aiotbench.verdicts.score import device_score
 
 from tests.helpers.reports import make_case
 
@@ -36,7 +36,7 @@ def test_report_score_is_the_device_score_rule():
 
 
 def test_one_image_suffix_list():
-    from pytest_aiotbench import dataset
+    from pytest_aiotbench.inputs import dataset
     from pytest_aiotbench.zoo import calibration
 
     assert calibration.IMAGE_SUFFIXES is dataset.IMAGE_SUFFIXES
@@ -74,7 +74,7 @@ def test_readme_code_layout_names_every_module_and_top_level_folder():
 
 
 def test_dataset_readme_states_the_protocol_the_code_uses():
-    from pytest_aiotbench import dataset
+    from pytest_aiotbench.inputs import dataset
     from tests.helpers.shared import REPO
 
     text = (REPO / "dataset" / "README.md").read_text()

@@ -13,17 +13,18 @@ import jsonschema
 import numpy as np
 import pytest
 
-from pytest_aiotbench import options, reports
-from pytest_aiotbench.catalog import Case
-from pytest_aiotbench.dataset import open_dataset
-from pytest_aiotbench.entry import EntryError, case_entry, plain_json
-from pytest_aiotbench.fixture import measured_entry
+from pytest_aiotbench.plugin import options
+from pytest_aiotbench.report import read as reports
+from pytest_aiotbench.inputs.catalog import Case
+from pytest_aiotbench.inputs.dataset import open_dataset
+from pytest_aiotbench.report.entry import EntryError, case_entry, plain_json
+from pytest_aiotbench.plugin.fixture import measured_entry
 from pytest_aiotbench.frameworks import PrepareOptions
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec
-from pytest_aiotbench.schema import CASE
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
+from pytest_aiotbench.report.schema import CASE
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import execute
-from pytest_aiotbench.timing import PerfCounterTiming
+from pytest_aiotbench.run.timing import PerfCounterTiming
 from tests.helpers.catalogs import dedent
 from tests.helpers.reports import make_case, make_report
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR

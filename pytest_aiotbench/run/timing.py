@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import validity
-from .stream import Keep, first_chunk, iter_chunks
+from ..inputs.pixels import Keep, first_chunk, iter_chunks
+from . import load
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -53,7 +53,7 @@ class PerfCounterTiming:
         del first
         kept, latencies = [], []
         clock, progress, total = perf_counter, self.progress, len(inputs)
-        before = validity.snapshot()
+        before = load.snapshot()
         for chunk in iter_chunks(inputs):
             outputs = []
             for x in chunk:
@@ -64,7 +64,7 @@ class PerfCounterTiming:
                 progress(len(latencies), total)
             kept.extend(keep(outputs))
             del outputs, chunk
-        self.load = validity.machine_load(before, validity.snapshot(), self.threads)
+        self.load = load.machine_load(before, load.snapshot(), self.threads)
         self.latencies_s = latencies
         return kept, latencies
 
@@ -99,9 +99,9 @@ class BenchmarkTiming:
         def infer_one(x):  # timed: the inference and one list append
             append(infer(x))
 
-        before = validity.snapshot()
+        before = load.snapshot()
         self.benchmark.pedantic(infer_one, setup=setup, rounds=len(inputs), warmup_rounds=warmup, iterations=1)
-        self.load = validity.machine_load(before, validity.snapshot(), self.threads)
+        self.load = load.machine_load(before, load.snapshot(), self.threads)
         kept.extend(keep(outputs))
         return kept, list(self.benchmark.stats.stats.data)
 

@@ -1,4 +1,5 @@
-"""``manifest.json``: what ``aiotbench zoo build`` wrote, with checksums, provenance and export costs.
+"""``manifest.json``: what ``aiotbench zoo build`` wrote, with checksums, provenance and export costs. Read here
+(stage 1: a catalog case whose file a manifest lists is checked against it before it runs), written by the zoo.
 
 One manifest per output folder (``<out>/manifest.json``); its ``files`` map is keyed by the artifact's path relative
 to that folder (POSIX separators). Readers use :func:`lookup` (walks up from the artifact to the nearest manifest that
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..storage import file_sha256, write_text_atomic
+from ..files import file_sha256, write_text_atomic
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_ID = "aiotbench-zoo/1"

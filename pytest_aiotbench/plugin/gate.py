@@ -20,10 +20,11 @@ from types import SimpleNamespace
 import pytest
 
 from . import options
-from .compare import NOT_JUDGED, Comparison, Limit, compare_reports, format_comparison, parse_limits
-from .reports import ReportError, load_report, normalize_report
-from .session import current_report, fail_session, get_state
-from .storage import ReportPathError, check_writable
+from ..inputs.limits import Limit, LimitError, parse_limits
+from ..report.compare import NOT_JUDGED, Comparison, compare_reports, format_comparison
+from ..report.read import ReportError, load_report, normalize_report
+from .state import current_report, fail_session, get_state
+from ..report.storage import ReportPathError, check_writable
 
 
 @dataclass
@@ -50,7 +51,7 @@ def fail_on_limits(config: pytest.Config) -> list[Limit]:
     if LIMITS_KEY not in config.stash:
         try:
             config.stash[LIMITS_KEY] = parse_limits(options.value(config, "aiotbench_fail_on") or [])
-        except ReportError as exc:
+        except LimitError as exc:
             raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
     return config.stash[LIMITS_KEY]
 
@@ -82,7 +83,7 @@ class _GateRepr:
         self.reprcrash = SimpleNamespace(message=self.lines[0], path="aiotbench", lineno=0)
 
     def toterminal(self, tw) -> None:
-        from .table import wrap
+        from ..report.table import wrap
 
         for line in self.lines:  # wrapped to the terminal (COLUMNS), keeping each line's indent
             indent = line[:len(line) - len(line.lstrip())]
@@ -173,7 +174,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ReportError as exc:
         raise pytest.UsageError(f"--aiotbench-compare: {exc}") from None
     if html_path:
-        from .html_report import require_matplotlib
+        from ..report.html import require_matplotlib
 
         try:
             check_writable(html_path)
@@ -259,7 +260,7 @@ def _evaluate(session: pytest.Session, state: GateState) -> None:
         if refusal:  # the one rule for every report file: a run that measured nothing replaces no report
             state.summary.append(f"HTML report {state.html}: {refusal}")
         elif state.html is not None:
-            from .html_report import write_html
+            from ..report.html import write_html
 
             write_html(state.html, run, state.base, state.limits)
             state.summary.append(f"HTML report written to {state.html}")
@@ -276,7 +277,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     title = "aiotbench compare" if state.base is not None else "aiotbench report"
     terminalreporter.write_sep("=", title, red=state.failed, green=not state.failed and state.base is not None)
-    from .table import terminal_width, wrap
+    from ..report.table import terminal_width, wrap
 
     for line in state.summary:  # long lines (notes, reasons) wrap to the terminal; the rest stays as it is
         for piece in [line] if len(line) <= terminal_width() else wrap(line.rstrip(), more="    "):

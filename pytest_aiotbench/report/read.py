@@ -2,7 +2,7 @@
 
 Two inputs are accepted and normalized into one form, the plugin's own ``aiotbench/1`` report dict:
 
-* the plugin's JSON (``--aiotbench-json``), validated against :data:`pytest_aiotbench.schema.REPORT`;
+* the plugin's JSON (``--aiotbench-json``), validated against :data:`pytest_aiotbench.report.schema.REPORT`;
 * pytest-benchmark's ``--benchmark-json``: each benchmark whose ``extra_info`` carries the case keys (the plugin
   writes them, with the dataset, per case) becomes a case; the machine is pytest-benchmark's ``machine_info``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .schema import REPORT, SCHEMA_ID
-from .score import device_score
+from ..verdicts.score import device_score
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
 EXIT_BAD_INPUT = 2
@@ -101,11 +101,11 @@ def normalize_report(data: Any, origin: str = "report") -> dict[str, Any]:
         raise ReportError(f"{origin}: {problem}")
     for case in report["cases"]:  # a case's own limits (catalog fail_on) decide verdicts: checked like --fail-on
         if case.get("fail_on"):
-            from .compare import parse_limits
+            from ..inputs.limits import LimitError, parse_limits
 
             try:
                 parse_limits(case["fail_on"])
-            except ReportError as exc:
+            except LimitError as exc:
                 raise ReportError(f"{origin}: case {case['id']!r}: fail_on: {exc}") from None
     ids = [case["id"] for case in report["cases"]]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -168,7 +168,7 @@ _BENCH_STATS_KEYS = ("min", "median", "mean", "stddev", "max", "iqr")
 def _machine_from_benchmark(info: dict) -> dict[str, Any]:
     """pytest-benchmark's ``machine_info`` (platform + py-cpuinfo) in the plugin's machine facts, so that a
     ``--benchmark-json`` file and a report of the same machine compare as the same machine."""
-    from .environment import ISA_FEATURES
+    from ..run.environment import ISA_FEATURES
 
     cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
     flags = set(cpu.get("flags") or []) if isinstance(cpu.get("flags"), list) else set()
@@ -375,14 +375,16 @@ def text_table(headers: list[str], rows: list[list[str]], right_from: int = 1) -
 
 
 def cli_command(command: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorate a subcommand's ``func``: a :class:`ReportError` becomes one stderr line and exit code 2."""
+    """Decorate a subcommand's ``func``: a :class:`ReportError` (or a bad limit) becomes one stderr line and exit
+    code 2."""
+    from ..inputs.limits import LimitError
 
     def decorate(func: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(func)
         def run(args) -> int:
             try:
                 return func(args)
-            except ReportError as exc:
+            except (ReportError, LimitError) as exc:
                 print(f"aiotbench {command}: error: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
             except OSError as exc:  # e.g. an output path that cannot be written

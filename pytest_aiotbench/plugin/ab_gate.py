@@ -17,13 +17,16 @@ from typing import Sequence
 
 import pytest
 
-from . import ab, options, validity
-from .catalog import Case, CatalogError, load
-from .score import accuracy, latency_stats_ms, vips, vops
-from .storage import file_sha256
-from .targets.base import Job, Measurement
-from .stream import first_chunk
-from .targets.host import Prepared, prepared
+from ..verdicts import ab, validity
+from ..run import load as cpu_load
+from . import options
+from ..inputs.catalog import Case, CatalogError, load
+from ..inputs.limits import case_limits
+from ..verdicts.score import accuracy, latency_stats_ms, vips, vops
+from ..files import file_sha256
+from ..run.job import Job, Measurement
+from ..inputs.pixels import first_chunk
+from ..targets.host import Prepared, prepared
 
 
 def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
@@ -48,16 +51,6 @@ def ab_limits(config: pytest.Config) -> list:
 class BaselineError(Exception):
     """The baseline side of an A/B cannot run (missing file, load or output-shape error). Names the baseline
     file; the candidate is then measured alone, its measurement kept, and the case fails saying why."""
-
-
-def case_limits(limits: Sequence, fail_on: Sequence[str] | None) -> list:
-    """The limits one case is held to: the session's, with the catalog's per-model ``fail_on`` overriding a
-    limit on the same metric."""
-    if not fail_on:
-        return list(limits)
-    from .compare import parse_limits
-
-    return parse_limits([*map(str, limits), *fail_on])
 
 
 @dataclasses.dataclass
@@ -106,7 +99,7 @@ def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: i
     out_a, out_b, lat_a, lat_b, ranked_a, ranked_b = [], [], [], [], [], []
     clock = perf_counter
     segments = ab.schedule(total, len(news))
-    before = validity.snapshot()
+    before = cpu_load.snapshot()
     for seg in segments:
         a, b = news[seg.new], bases[seg.base]
         infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
@@ -132,7 +125,7 @@ def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: i
         ranked_b.extend(bases[0].keep(out_b))
         out_a.clear()
         out_b.clear()
-    load = validity.machine_load(before, validity.snapshot(), threads)
+    load = cpu_load.machine_load(before, cpu_load.snapshot(), threads)
     return PairTiming(news[0].measurement(ranked_a, lat_a), bases[0].measurement(ranked_b, lat_b), load,
                       ab.timed_with(segments))
 
@@ -165,7 +158,7 @@ DISPLAY = {ab.CANNOT_JUDGE: "NOT JUDGED", ab.REGRESSION: "REGRESSION", ab.NO_REG
 
 def ab_lines(results: list[dict]) -> list[str]:
     """Terminal lines, one block per pair."""
-    from .table import wrap
+    from ..report.table import wrap
 
     lines = []
     for entry in results:
@@ -277,7 +270,7 @@ class ABHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._failed():
-            from .session import fail_session
+            from .state import fail_session
 
             fail_session(session, "aiotbench A/B: a pair regressed or could not be judged")
 
@@ -286,7 +279,7 @@ class ABHooks:
             return
         failed = self._failed()
         terminalreporter.write_sep("=", "aiotbench A/B (interleaved, same machine)", red=failed, green=not failed)
-        from .table import wrap
+        from ..report.table import wrap
 
         verdicts = [piece for line in self.verdict_lines() + ([self._summary_problem] if self._summary_problem else [])
                     for piece in wrap(line.strip(), line[:len(line) - len(line.lstrip())], "      ")]

@@ -8,21 +8,22 @@ from time import perf_counter
 
 import pytest
 
-from .catalog import Case
-from .dataset import Dataset
-from .entry import EntryError, case_entry, entry_property, plain_json
-from .frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
-from .preprocess import InputShapeError, PreprocessError
-from . import thresholds
-from .score import accuracy, latency_stats_ms, vips, vops, wilson_interval
-from .session import AiotbenchState
-from .storage import file_sha256
-from .zoo import manifest
-from .targets.base import Job, Measurement, TargetError
-from .targets.host import InferenceError
-from .timing import BenchmarkTiming, PerfCounterTiming
+from ..inputs.catalog import Case
+from ..inputs.dataset import Dataset
+from ..report.entry import EntryError, case_entry, entry_property, plain_json
+from ..frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
+from ..inputs.preprocess import InputShapeError, PreprocessError
+from ..inputs import thresholds
+from ..verdicts.score import accuracy, latency_stats_ms, vips, vops, wilson_interval
+from .state import AiotbenchState
+from ..files import file_sha256
+from ..inputs import manifest
+from ..run.job import Job, Measurement
+from ..targets.base import TargetError
+from ..targets.host import InferenceError
+from ..run.timing import BenchmarkTiming, PerfCounterTiming
 from .progress import CaseProgress, case_summary
-from .validity import assess
+from ..verdicts.validity import assess
 
 # Failures that are the model's, the data's or the device's, not the harness's: one line, no traceback.
 CASE_ERRORS = (ModelLoadError, InputShapeError, PreprocessError, InferenceError, TargetError, UnknownFramework,
@@ -88,7 +89,7 @@ class AiotbenchFixture:
             baseline = state.baselines.get(case.id)
             baseline_problem = None
             if baseline is not None:  # interleaved A/B against the baseline (abrun)
-                from .abrun import BaselineError
+                from .ab_gate import BaselineError
 
                 try:
                     pair = self._time_pair(job, baseline, progress)
@@ -117,9 +118,9 @@ class AiotbenchFixture:
             entry = self._score(measurement, weights)
             entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
             if baseline is not None:
-                from .abrun import pair_entry
+                from .ab_gate import pair_entry
 
-                from .abrun import case_limits
+                from ..inputs.limits import case_limits
 
                 entry["ab"] = pair_entry(case.id, baseline, pair, entry, state.dataset.labels,
                                          state.dataset.labeled, case_limits(state.ab_limits, case.fail_on))
@@ -156,11 +157,11 @@ class AiotbenchFixture:
             decoding.clear()
 
     def _time_pair(self, job: Job, baseline: Case, progress):
-        from .abrun import time_pair
+        from .ab_gate import time_pair
 
         if self.device != "host":
             raise TargetError(f"{self.case.id}: A/B (--aiotbench-baseline) runs on the host only, not {self.device}")
-        from .abrun import BaselineError
+        from .ab_gate import BaselineError
 
         if not baseline.file.is_file():
             raise BaselineError(f"A/B baseline {baseline.file}: model file not found")

@@ -76,7 +76,7 @@ class CaseProgress:
         self.clear()
         if self.log_lines:
             def line():
-                from .table import wrap
+                from ..report.table import wrap
 
                 self._reporter.ensure_newline()
                 for text in wrap(f"aiotbench: {summary}", more="    "):  # fits COLUMNS, like the summary
@@ -88,7 +88,7 @@ class CaseProgress:
 def case_summary(entry: dict, seconds: float) -> str:
     lat = entry.get("latency_ms") or {}
     top1 = "n/a" if entry.get("top1") is None else f"{entry['top1']:.1%}"
-    from .validity import label
+    from ..verdicts.validity import label
 
     return (f"{entry['id']}: {entry['images']} images in {_fmt_seconds(seconds)}, median "
             f"{lat.get('median', float('nan')):.3g} ms, p90 {lat.get('p90', float('nan')):.3g} ms, top-1 {top1}, "

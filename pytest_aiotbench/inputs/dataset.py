@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .preprocess import PixelCache, PreprocessError, PreprocessSpec, sha256_bytes
-from .stream import PixelStore, write_store
+from .pixels import PixelStore, write_store
 
 PROTOCOL_CLASSES = 100
 PROTOCOL_PER_CLASS = 5

@@ -13,10 +13,12 @@ from html import escape
 from pathlib import Path
 from typing import Sequence
 
-from .compare import Comparison, Limit, compare_reports, parse_limits, verdict
-from .frameworks.coverage import describe_gap
-from .reports import ReportError, cli_command, describe_dataset, load_report
-from .storage import ReportPathError, check_writable, write_text_atomic
+from ..inputs.limits import Limit, parse_limits
+from .compare import Comparison, compare_reports, verdict
+from ..frameworks.coverage import describe_gap
+from .read import ReportError, cli_command, describe_dataset, load_report
+from .storage import ReportPathError, check_writable
+from ..files import write_text_atomic
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]  # matplotlib tab10, minus the greys used for the base run
 PLOT_HINT = "matplotlib is needed for HTML reports: pip install 'pytest-aiotbench[plot]'"

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .frameworks.base import TensorSpec
+from ..frameworks.base import TensorSpec
 from .preprocess import PreprocessSpec, to_model_inputs
 
 CHUNK_BYTES = 32 << 20  # converted inputs held at once per model input (sized for float32, the widest)

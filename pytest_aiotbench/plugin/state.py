@@ -20,16 +20,17 @@ from typing import Any
 
 import pytest
 
-from .catalog import Case
-from .dataset import Dataset
-from .environment import machine_facts, package_versions
-from .preprocess import PixelCache, PreprocessSpec
-from .schema import SCHEMA_ID
-from .score import device_score
-from .stream import PixelStore, stream_store_dir
+from ..inputs.catalog import Case
+from ..inputs.dataset import Dataset
+from ..run.environment import machine_facts, package_versions
+from ..inputs.preprocess import PixelCache, PreprocessSpec
+from ..report.schema import SCHEMA_ID
+from ..verdicts.score import device_score
+from ..inputs.pixels import PixelStore, stream_store_dir
 from .options import Settings
-from .storage import is_measured, measured_cases_in, write_atomic, write_json_atomic
-from .targets import Target, TargetError, resolve_target
+from ..report.storage import is_measured, measured_cases_in
+from ..files import write_atomic, write_json_atomic
+from ..targets import Target, TargetError, resolve_target
 
 __all__ = ["STATE_KEY", "AiotbenchState", "Settings", "current_report", "device_report_path", "fail_session",
            "get_state", "not_green_reasons"]
@@ -113,7 +114,7 @@ class AiotbenchState:
         """Keep a case's entry (the fixture records it as soon as it is measured, so a relative threshold can read
         it; the report hook records it again with its outcome and that one is checkpointed: one write per case)."""
         if entry.get("repeat"):  # one repeat of a case: the report keeps their combination
-            from .repeats import combine
+            from ..verdicts.repeats import combine
 
             done = self.repeats.setdefault(entry["result_id"], {})
             done[entry["repeat"]["index"]] = entry
@@ -298,8 +299,8 @@ class AiotbenchState:
         for report in reports.values():
             self.config.hook.pytest_aiotbench_report(config=self.config, report=report)
         # Every report the run writes must load in the plugin's own tools (compare, rank, report).
-        from .reports import first_schema_violation
-        from .schema import REPORT
+        from ..report.read import first_schema_violation
+        from ..report.schema import REPORT
 
         self.report_problems = [f"{name} report: {problem}" for name, report in reports.items()
                                 if (problem := first_schema_violation(report, REPORT))]

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .frameworks.base import TensorSpec
-from .storage import write_atomic
+from ..frameworks.base import TensorSpec
+from ..files import write_atomic
 
 # How each Pillow image mode becomes 8-bit RGB (``to_rgb``). Part of every cache key (PIXELS_VERSION), so a rule
 # that changes for any mode never serves pixels converted the old way.

@@ -1,4 +1,4 @@
-"""The score module: ranking, accuracy, VIPS/VOPS and the device score. Pure numpy; runs on devices too."""
+"""The score: accuracy (with its sampling interval), latency statistics, VIPS/VOPS and the device score."""
 
 from __future__ import annotations
 
@@ -7,18 +7,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .emulation import excluding_emulated
-
-
-def topk(scores: np.ndarray, k: int = 5, background: bool = False) -> np.ndarray:
-    """Indices of the k best classes, best first. Ties go to the lower class index (stable descending sort, as
-    np.argmax does): with uint8 outputs ties are common and the rule moves top-1 by whole points.
-    With ``background`` the model's output 0 is dropped, so class k is output k+1."""
-    flat = np.asarray(scores).reshape(-1)
-    if background:
-        flat = flat[1:]
-    # Negate in float64: exact for every int/float32 score, and no unsigned wrap-around.
-    return np.argsort(-flat.astype(np.float64), kind="stable")[:k]
+from ..run.emulation import excluding_emulated
 
 
 def accuracy(topk_rows: np.ndarray, labels: Sequence[int], k: int) -> float:

@@ -6,8 +6,8 @@ import shutil
 import textwrap
 from itertools import groupby
 
-from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
-from .frameworks.coverage import describe_gap
+from ..run.emulation import EMULATED_NOTE, emulated_ids, is_emulated
+from ..frameworks.coverage import describe_gap
 
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
 

@@ -26,7 +26,7 @@ def load_framework(spec: dict):
     """The framework object named by the host (``module:attr``): entry points do not exist in a zipapp."""
     ref = spec.get("framework_ref")
     if not ref:
-        from ..frameworks import get_framework
+        from ...frameworks import get_framework
 
         return get_framework(spec["framework"])
     module_name, _, attr = str(ref).partition(":")
@@ -44,9 +44,9 @@ def load_framework(spec: dict):
 
 
 def run(spec: dict, model: Path, pixels_file: Path) -> dict:
-    from ..frameworks.base import FrameworkUnavailable, ModelLoadError, one_line
-    from ..targets import host
-    from ..timing import PerfCounterTiming
+    from ...frameworks.base import FrameworkUnavailable, ModelLoadError, one_line
+    from .. import host
+    from ...run.timing import PerfCounterTiming
 
     job = read_job(spec, model, pixels_file)
     framework = load_framework(spec)
@@ -62,7 +62,7 @@ def run(spec: dict, model: Path, pixels_file: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..storage import write_json_atomic
+    from ...files import write_json_atomic
 
     parser = argparse.ArgumentParser(prog="aiotbench-runner")
     parser.add_argument("--job", required=True, type=Path)

@@ -1,4 +1,7 @@
-"""pytest plugin: options and ini keys, case parametrization, the ``aiotbench`` fixture, reporting hooks."""
+"""The pytest adapter (the pytest11 entry point): options and ini keys, case parametrization, the ``aiotbench``
+fixture, reporting hooks. The modules beside it (options, fixture, state, gate, ab_gate, progress, startup) are the
+rest of the adapter; nothing in the stages below imports them. Imports nothing heavy at module level: a pytest run
+without ``--aiotbench`` pays for this module and ``options`` only."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from . import options
 # modules below all import numpy). Each function imports what it uses; tests/test_frontdoor_plugin_switch.py checks.
 if TYPE_CHECKING:
     from .options import Settings
-    from .session import AiotbenchState
+    from .state import AiotbenchState
 
 GATE_PLUGIN = "aiotbench-gate"  # gate.py's hooks, registered by this plugin (see _register_gate)
 
@@ -63,7 +66,7 @@ def _register_gate(config: pytest.Config) -> None:
         return
     from . import gate
 
-    if config.pluginmanager.is_registered(gate):  # given with -p pytest_aiotbench.gate: there already
+    if config.pluginmanager.is_registered(gate):  # given with -p pytest_aiotbench.plugin.gate: there already
         return
     hooks = {name: getattr(gate, name) for name in dir(gate)
              if name.startswith("pytest_") and name != "pytest_addoption" and callable(getattr(gate, name))}
@@ -101,7 +104,7 @@ def _option_declared(parser: pytest.Parser, flag: str) -> bool:
 
 def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | None, Path]:
     """The six-model catalog and the folder its files are relative to (the zoo's output)."""
-    from . import catalog as catalog_mod
+    from ..inputs import catalog as catalog_mod
 
     models_dir = settings.models_dir or _project_path(config, "models") or config.invocation_params.dir / "models"
     for candidate in (models_dir / catalog_mod.BUILTIN_CATALOG,  # installed elsewhere: the packaged copy
@@ -114,7 +117,7 @@ def _builtin_catalog(config: pytest.Config, settings: Settings) -> tuple[Path | 
 def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[str] | None]:
     """All cases to parametrize, and the ids of the canonical set (whether or not they run): [] when the run is
     not the AIoTBench suite (own catalogs only), None when the suite was asked for but its catalog is missing."""
-    from . import catalog as catalog_mod
+    from ..inputs import catalog as catalog_mod
 
     if settings.suite == "aiotbench" and settings.no_builtin:
         raise catalog_mod.CatalogError("--aiotbench-suite aiotbench and --aiotbench-no-builtin contradict each other")
@@ -143,8 +146,8 @@ def _load_cases(config: pytest.Config, settings: Settings) -> tuple[list, list[s
 
 def _check_frameworks(cases: list) -> None:
     """Unknown frameworks are found at collection (entry-point names only: no runtime is imported)."""
-    from . import catalog as catalog_mod
-    from .frameworks import UnknownFramework, available_frameworks
+    from ..inputs import catalog as catalog_mod
+    from ..frameworks import UnknownFramework, available_frameworks
 
     known = set(available_frameworks())
     for case in cases:
@@ -160,8 +163,8 @@ def _check_option_keys(case) -> None:
     framework class imports no runtime."""
     if not case.options:
         return
-    from . import catalog as catalog_mod
-    from .frameworks import get_framework
+    from ..inputs import catalog as catalog_mod
+    from ..frameworks import get_framework
 
     accepted = getattr(get_framework(case.framework), "option_keys", None)
     unknown = sorted(set(case.options) - set(accepted)) if accepted is not None else []
@@ -179,11 +182,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.getoption("aiotbench"):
         return
-    from . import catalog as catalog_mod
-    from .dataset import DatasetError, open_dataset
-    from .session import STATE_KEY, AiotbenchState
-    from .storage import ReportLock, ReportPathError, check_writable
-    from .targets import TargetError, parse_device_spec
+    from ..inputs import catalog as catalog_mod
+    from ..inputs.dataset import DatasetError, open_dataset
+    from .state import STATE_KEY, AiotbenchState
+    from ..report.storage import ReportLock, ReportPathError, check_writable
+    from ..targets import TargetError, parse_device_spec
 
     settings = options.read_settings(config)  # bad option values: UsageError naming the valid range
     lock = None
@@ -215,7 +218,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "aiotbench-session")
-    from . import abrun
+    from . import ab_gate as abrun
 
     try:
         state.baselines = abrun.load_baselines(settings.baseline, cases)
@@ -233,8 +236,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _check_output_paths(config: pytest.Config, settings: Settings, cases: list, dataset) -> None:
     """Every file the run writes (JSON, per-device JSON, HTML, pytest-benchmark's JSON) against every file it
     reads and against each other, and the pixel cache folder against the inputs: ``storage.check_output_paths``."""
-    from .session import device_report_path
-    from .storage import check_output_paths
+    from .state import device_report_path
+    from ..report.storage import check_output_paths
 
     outputs = []
     if settings.json_path is not None:
@@ -335,8 +338,8 @@ QUIET_UNTIMED = pytest.mark.filterwarnings("ignore:Benchmark fixture was not use
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "aiotbench" not in metafunc.fixturenames:
         return
-    from .repeats import repeat_test_id
-    from .session import get_state
+    from ..verdicts.repeats import repeat_test_id
+    from .state import get_state
 
     state = get_state(metafunc.config)
     if state is None:
@@ -364,7 +367,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     cases once, then all again."""
     if not config.getoption("aiotbench"):
         return
-    from .session import get_state
+    from .state import get_state
 
     state = get_state(config)
     if state is None:
@@ -373,11 +376,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         packaged = [i for i in items if i.nodeid.startswith(CASES_NODE + "::")]
         if len(packaged) < len([i for i in items if _case_of(i) is not None]):
             items[:] = [i for i in items if not i.nodeid.startswith(CASES_NODE + "::")]
-    from .thresholds import order_items
+    from ..inputs.thresholds import order_items
 
     items[:] = order_items(items, _case_of)
     if state.settings.repeat > 1:
-        from .repeats import interleave
+        from ..verdicts.repeats import interleave
 
         interleave(items)
 
@@ -389,7 +392,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     not skip them: see the ``aiotbench`` fixture). Its "non-benchmark" skip mark is taken off them here."""
     if not session.config.getoption("aiotbench"):  # nothing to import for runs without the plugin
         return
-    from .session import get_state
+    from .state import get_state
 
     if get_state(session.config) is None or not _benchmark_option(session.config, "benchmark_only"):
         return
@@ -423,7 +426,7 @@ def aiotbench(request):
     ``pytest --aiotbench`` into a green run of nothing. Under it a case still runs, timed on perf_counter (as
     with ``--benchmark-disable``), and stays out of pytest-benchmark's table and JSON."""
     from .fixture import AiotbenchFixture
-    from .session import get_state
+    from .state import get_state
 
     case, device, repeat = request.param
     without = benchmark_skipped(request.config) or not request.config.pluginmanager.has_plugin("benchmark")
@@ -441,7 +444,7 @@ class SessionHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each case's outcome (and why it did not pass), measured or not. The measured entry comes with
         the report's user properties, so this also works on an xdist controller for its workers' cases."""
-        from .entry import property_value
+        from ..report.entry import property_value
 
         props = dict(report.user_properties)
         result_id = props.get("aiotbench_id")
@@ -462,7 +465,7 @@ class SessionHooks:
         self.state.record({**entry, "status": status, "reason": reason})
 
     def _unmeasured_entry(self, result_id: str, status: str, reason: str | None) -> dict | None:
-        from .entry import case_entry
+        from ..report.entry import case_entry
 
         for device in self.state.settings.devices:
             for case in self.state.cases:
@@ -476,7 +479,7 @@ class SessionHooks:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.state.is_worker:
             return
-        from .table import render_farm, render_summary
+        from ..report.table import render_farm, render_summary
 
         state = self.state
         reports = state.finalize()
@@ -494,7 +497,7 @@ class SessionHooks:
         if path is not None and str(path) in state.kept_reports:
             terminalreporter.write_line(f"aiotbench: JSON report {path}: {state.kept_reports[str(path)]}")
         elif path is not None and not state.write_failures and not state.collect_only:
-            from .table import wrap
+            from ..report.table import wrap
 
             for line in wrap(f"aiotbench: JSON report written to {path}", more="    "):
                 terminalreporter.write_line(line)
@@ -508,7 +511,7 @@ class SessionHooks:
         """Write the reports (also after Ctrl-C: whatever was measured is on disk) and decide, on the controller,
         whether the run may be green: a report our own tools reject, a report that could not be written, or no
         case measured at all (every case skipped or deselected: exit 5 unless --aiotbench-allow-empty)."""
-        from .session import fail_session
+        from .state import fail_session
 
         state = self.state
         state.finalize()
@@ -533,14 +536,14 @@ class SessionHooks:
     def pytest_unconfigure(self) -> None:
         if self.state.report_lock is not None:
             self.state.report_lock.release()
-        from .targets import close_all as close_all_targets
+        from ..targets import close_all as close_all_targets
 
         close_all_targets()  # last: the terminal summary and the gate may still read device facts
 
 
 def _reason(report: pytest.TestReport) -> str:
     """Why a case did not pass, as one line (the one rule: ``oneline.one_line``), without pytest's prefixes."""
-    from .oneline import one_line
+    from ..errors import one_line
 
     if report.skipped and isinstance(report.longrepr, tuple):
         message, prefix = str(report.longrepr[2]), "Skipped: "

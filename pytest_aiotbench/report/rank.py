@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .environment import machine_differences
-from .reports import ReportError, cli_command, load_report, score_of, text_table
+from ..run.environment import machine_differences
+from .read import ReportError, cli_command, load_report, score_of, text_table
 
 
 def _refuse_repeats(paths: list[str]) -> None:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .emulation import EMULATED_NOTE, is_emulated
-from .environment import machine_differences, runtime_differences
-from .validity import kinds
-from .reports import (ReportError, case_map, cli_command, describe_dataset, describe_run, load_report,
-                      text_table)
+from ..run.emulation import EMULATED_NOTE, is_emulated
+from ..run.environment import machine_differences, runtime_differences
+from ..verdicts.validity import kinds
+from ..inputs.limits import METRICS, Limit, Metric, case_limits, parse_limits
+from .read import ReportError, case_map, cli_command, describe_dataset, describe_run, load_report, text_table
 
 EXIT_REGRESSION = 1
 EXIT_CANNOT_JUDGE = 3  # no regression, but a limit asked for could not be judged (NOT JUDGED); --allow-not-judged: 0
@@ -32,74 +31,7 @@ CONFIDENCE = 0.95  # one-sided
 MIN_SAMPLES = 10  # below this a bootstrap says nothing useful: decide on the point estimate and say so
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    unit: str  # "pt": difference in percentage points; "%": relative change
-    worse: int  # +1: higher is worse (latency); -1: lower is worse (accuracy, throughput)
-    value: Callable[[dict], float | None]
-    # latency statistic whose sampling noise this metric inherits, and whether the metric is its inverse
-    noisy_stat: str | None = None
-    inverse: bool = False
-
-
-def _latency(stat: str) -> Callable[[dict], float | None]:
-    return lambda case: (case.get("latency_ms") or {}).get(stat)
-
-
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("top1", "pt", -1, lambda c: c.get("top1")),
-    Metric("top5", "pt", -1, lambda c: c.get("top5")),
-    Metric("vips", "%", -1, lambda c: c.get("vips"), noisy_stat="mean", inverse=True),
-    Metric("vops", "%", -1, lambda c: c.get("vops"), noisy_stat="mean", inverse=True),
-    Metric("median", "%", +1, _latency("median"), noisy_stat="median"),
-    Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
-    Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
-)}
-ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5"}
 DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
-
-
-# ---------------------------------------------------------------------------------------------------- limits
-
-@dataclass(frozen=True)
-class Limit:
-    metric: Metric
-    threshold: float  # signed, in the metric's unit: -0.5 (pt) or +10 (%)
-
-    def __str__(self) -> str:
-        return f"{self.metric.name}:{self.threshold:+g}{self.metric.unit}"
-
-
-_LIMIT_RE = re.compile(r"^(?P<metric>[a-z0-9_-]+):(?P<sign>[+-]?)(?P<number>\d+(?:\.\d*)?|\.\d+)(?P<unit>pt|%)$")
-
-
-def parse_limits(specs: Sequence[str]) -> list[Limit]:
-    """Parse ``--fail-on`` values (each may hold several, comma- or space-separated). Raises ReportError."""
-    limits: dict[str, Limit] = {}
-    empty = [value for value in specs if not re.split(r"[,\s]+", str(value).strip(", \t\n"))[0]]
-    if empty:  # "--fail-on=," would gate nothing while looking like a gate
-        raise ReportError(f"empty limit {empty[0]!r}: expected METRIC:[+-]NUMBER(pt|%), e.g. top1:-0.5pt, p90:+10%")
-    for spec in (part for value in specs for part in re.split(r"[,\s]+", value) if part):
-        match = _LIMIT_RE.match(spec.strip().lower())
-        if not match:
-            raise ReportError(f"bad limit {spec!r}: expected METRIC:[+-]NUMBER(pt|%), e.g. top1:-0.5pt, "
-                              "vips:-5%, p90:+10%")
-        name = ALIASES.get(match["metric"], match["metric"])
-        metric = METRICS.get(name)
-        if metric is None:
-            raise ReportError(f"bad limit {spec!r}: unknown metric {name!r} (known: {', '.join(METRICS)})")
-        if match["unit"] != metric.unit:
-            example = f"{name}:{'-' if metric.worse < 0 else '+'}{'0.5pt' if metric.unit == 'pt' else '5%'}"
-            raise ReportError(f"bad limit {spec!r}: {name} is limited in {metric.unit!r}, e.g. {example}")
-        sign = {"+": 1, "-": -1, "": metric.worse}[match["sign"]]
-        if sign != metric.worse:
-            raise ReportError(f"bad limit {spec!r}: a regression of {name} is a {'rise' if metric.worse > 0 else 'drop'}"
-                              f", write {name}:{'+' if metric.worse > 0 else '-'}{match['number']}{metric.unit}")
-        if metric.unit == "%" and sign < 0 and float(match["number"]) >= 100:
-            raise ReportError(f"bad limit {spec!r}: a drop of 100% or more cannot happen")
-        limits[name] = Limit(metric, sign * float(match["number"]))  # a later limit on a metric wins
-    return list(limits.values())
 
 
 # ------------------------------------------------------------------------------------------------ comparison
@@ -304,10 +236,10 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         old, cur = base_cases[case_id], new_cases[case_id]
         # The case's own limits (catalog fail_on, NEW's else BASE's) override the run's on the same metric.
         own = cur.get("fail_on") or old.get("fail_on") or []
-        case_limits = parse_limits([*map(str, limits), *own]) if own else list(limits)
-        limit_by_metric = {limit.metric.name: limit for limit in case_limits}
+        held_to = case_limits(limits, own)
+        limit_by_metric = {limit.metric.name: limit for limit in held_to}
         metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
-        result = CaseComparison(case_id, {}, limits=case_limits)
+        result = CaseComparison(case_id, {}, limits=held_to)
         if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
             result.notes.append("model file changed")
         if runtime_differences(old, cur):
@@ -378,7 +310,7 @@ def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: t
         # throughput = work / mean latency: its favourable (high) bound is the latency's low one, and it
         # crosses the limit when latency grows by more than work ratio / (1 + limit).
         bound = ((new / base) * point / low - 1) * 100
-        work_ratio = (new / base) * (_latency("mean")(cur) / _latency("mean")(old))
+        work_ratio = (new / base) * (METRICS["mean"].value(cur) / METRICS["mean"].value(old))
         slowdown = work_ratio / (1 + limit.threshold / 100) if limit else None
     else:
         bound = (low / point * (new / base) - 1) * 100

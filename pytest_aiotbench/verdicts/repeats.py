@@ -81,7 +81,7 @@ def _pooled_ab(case_id: str, measured: list[dict], limits) -> dict:
     """The A/B verdict over the clean pairs of every repeat, in repeat order."""
     ratios, cells = ab.pool_runs([(e["per_image"]["latency_ms"], e["ab"]["baseline"]["per_image"]["latency_ms"],
                                    e["ab"].get("timed_with")) for e in measured])
-    from .abrun import case_limits
+    from ..inputs.limits import case_limits
 
     limits = case_limits(limits, measured[0].get("fail_on"))
     last = measured[-1]["ab"]

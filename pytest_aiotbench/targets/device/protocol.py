@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..frameworks.base import PrepareOptions
-from ..preprocess import PreprocessSpec
-from ..stream import ArrivingPixels, PixelStore, StoreError
-from ..targets.base import Job, Measurement
+from ...frameworks.base import PrepareOptions
+from ...inputs.preprocess import PreprocessSpec
+from ...inputs.pixels import ArrivingPixels, PixelStore, StoreError
+from ...run.job import Job, Measurement
 
 JOB_FORMAT = "aiotbench-job/1"
 RESULT_FORMAT = "aiotbench-result/1"

@@ -52,7 +52,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     catalog: Path | None = None
     baseline: Path | None = None  # a previous model file to A/B this case against (same preprocessing)
-    fail_on: tuple[str, ...] = ()  # this model's gate limits (compare.parse_limits), over --aiotbench-fail-on
+    fail_on: tuple[str, ...] = ()  # this model's gate limits (limits.parse_limits), over --aiotbench-fail-on
 
     @property
     def id(self) -> str:
@@ -130,7 +130,7 @@ def _number(low: float = 0.0, high: float | None = None, low_open: bool = False)
 def _quant(value: Any) -> str:
     """One of the known quantization modes (frameworks.base.QUANT_MODES): the label is checked against the model's
     real tensor types when the case runs, so a free-form label would check nothing."""
-    from .frameworks.base import QUANT_MODES
+    from ..frameworks.base import QUANT_MODES
 
     if not isinstance(value, str) or value not in QUANT_MODES:
         raise ValueError(f"expected one of {', '.join(QUANT_MODES)}")
@@ -179,18 +179,14 @@ def parse_min_top1(value: Any) -> float | thresholds.RelativeThreshold:
 
 def parse_fail_on(value: Any) -> tuple[str, ...]:
     """Per-model gate limits, ``fail_on = ["top1:-0.5pt", "latency:+5%"]``: parsed by the one limit parser
-    (compare.parse_limits), kept in its normal form. They apply wherever this case is gated (compare, the pytest
+    (limits.parse_limits), kept in its normal form. They apply wherever this case is gated (compare, the pytest
     gate, the A/B) and override a global limit on the same metric."""
-    from .compare import parse_limits
-    from .reports import ReportError
+    from .limits import parse_limits
 
     specs = [value] if isinstance(value, str) else value
     if not isinstance(specs, list) or not specs or not all(isinstance(v, str) and v.strip() for v in specs):
         raise ValueError('expected a non-empty list of limits, e.g. ["top1:-0.5pt", "latency:+5%"]')
-    try:
-        return tuple(str(limit) for limit in parse_limits(specs))
-    except ReportError as exc:
-        raise ValueError(str(exc)) from None
+    return tuple(str(limit) for limit in parse_limits(specs))  # a LimitError is a ValueError: one line
 
 
 MAX_SIZE = 4096  # pixels per side: a typo like 22400 must fail here, not make Pillow allocate gigabytes
