@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,17 @@ def test_the_zoo_never_reaches_into_the_pytest_adapter():
 def test_the_readme_layout_is_the_tree():
     """The README's "Code layout" names every stage package and every module in it, and nothing that is not there."""
     readme = (PACKAGE_DIR.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Code layout", 1)[1].split("\n## ", 1)[0]
-    named = set(re.findall(r"`([\w/]+\.py|[\w/]+/)`", section))
+    section = readme.split("## Code layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"(?<![\w./])((?:\w+/)*\w+\.py|(?:\w+/)+)(?![\w/])", section))
     tree = {f"{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*.py")
             if p.name != "__init__.py" and "zoo" not in p.parts}
     folders = {f"{p.relative_to(PACKAGE_DIR).as_posix()}/" for p in PACKAGE_DIR.rglob("__init__.py")
                for p in [p.parent] if p != PACKAGE_DIR}
     missing = sorted((tree | folders) - named)
-    unknown = sorted(n for n in named - tree - folders if not n.startswith(("tests/", "benchmarks/", "scripts/")))
+    unknown = sorted(n for n in named - tree if n.endswith(".py") and n != "__init__.py")
     assert not missing, f"README Code layout does not name: {missing}"
+    tracked = subprocess.run(["git", "ls-files"], cwd=PACKAGE_DIR.parent, capture_output=True, text=True).stdout.split()
+    tops = {path.split("/")[0] + "/" for path in tracked if "/" in path and not path.startswith(".")}
+    unnamed = sorted(tops - named - {"pytest_aiotbench/"})
+    assert not unnamed, f"README Code layout does not name the top-level folders {unnamed}"
     assert not unknown, f"README Code layout names what is not in the tree: {unknown}"

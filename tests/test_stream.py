@@ -100,7 +100,7 @@ def test_host_job_over_chunks_equals_one_chunk(small_set, tmp_path, monkeypatch)
 
 @pytest.mark.real
 def test_ab_pairs_over_chunks_equal_one_chunk(small_set, tmp_path, monkeypatch):
-    from pytest_aiotbench.plugin.ab_gate import time_pair
+    from pytest_aiotbench.pipeline import time_pair
 
     store = open_dataset(small_set).store(SPEC, PixelCache(None), tmp_path)
     monkeypatch.setenv(CHUNK_ENV, "100000")
@@ -142,7 +142,7 @@ def test_decode_uses_the_cores_this_process_may_run_on():
 SPY = """
 import json, os
 import pytest
-from pytest_aiotbench import dataset, stream
+from pytest_aiotbench.inputs import dataset, pixels as stream
 
 seen = {"converted": [], "read": [], "stacked": 0}
 _convert, _read = stream.to_model_inputs, stream.PixelStore.read

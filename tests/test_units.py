@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_aiotbench.inputs import catalog, dataset
+from pytest_aiotbench.run import job
 from pytest_aiotbench.verdicts import score
 from pytest_aiotbench.frameworks.base import TensorSpec
 from pytest_aiotbench.inputs.preprocess import InputShapeError, PreprocessSpec, to_model_inputs
@@ -15,12 +16,12 @@ from pytest_aiotbench.inputs.preprocess import InputShapeError, PreprocessSpec, 
 
 def test_topk_breaks_ties_toward_the_lower_class_and_drops_background():
     scores = np.array([255, 7, 9, 9, 3, 9], dtype=np.uint8)  # background would win; classes 1, 2, 4 tie
-    assert score.topk(scores, 3, background=True).tolist() == [1, 2, 4]
-    assert score.topk(scores, 2, background=False).tolist() == [0, 2]
+    assert job.topk(scores, 3, background=True).tolist() == [1, 2, 4]
+    assert job.topk(scores, 2, background=False).tolist() == [0, 2]
 
 
 def test_topk_uint8_has_no_wraparound():
-    assert score.topk(np.array([0, 1, 255], dtype=np.uint8), 1).tolist() == [2]
+    assert job.topk(np.array([0, 1, 255], dtype=np.uint8), 1).tolist() == [2]
 
 
 def test_accuracy_vips_vops_and_device_score():

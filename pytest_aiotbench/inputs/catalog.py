@@ -7,6 +7,7 @@ override any model key (e.g. ``layout``). A model table with ``framework``/``fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -325,3 +326,16 @@ def _case(entry: dict[str, Any], where: str, base_dir: Path, catalog: Path, buil
         baseline=baseline,
         fail_on=values.get("fail_on", ()),
     )
+
+
+def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
+    """Case id -> baseline case: from the baseline catalog (same id), else the case's own ``baseline`` file."""
+    baselines = {c.id: dataclasses.replace(c, file=c.baseline, baseline=None) for c in cases if c.baseline}
+    if path is None:
+        return baselines
+    base_cases = {c.id: c for c in load(path)}
+    matched = {c.id: base_cases[c.id] for c in cases if c.id in base_cases}
+    if not matched:
+        raise CatalogError(f"--aiotbench-baseline {path}: none of its cases ({', '.join(base_cases) or 'none'}) "
+                           f"has the id of a case of this run ({', '.join(c.id for c in cases) or 'none'})")
+    return {**baselines, **matched}

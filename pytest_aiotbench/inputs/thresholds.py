@@ -72,13 +72,53 @@ def resolve(cases: list, where: str) -> list:
     return out
 
 
-def reference_top1(case, device: str, state) -> float:
-    """The top-1 the reference case measured on ``device`` earlier in this run. Raises ReferenceMissing when it was
-    not measured, did not pass (failed, errored, skipped: e.g. its outputs were not finite), or measured a top-1
-    that is no reference (0 or not finite: a share of it would be a threshold of 0 that anything passes)."""
+@dataclass(frozen=True)
+class Requirement:
+    """The top-1 one case must reach, and why: the one answer every path reads (the measured entry, a skipped or
+    failed case's entry, the check that fails a case)."""
+    required: float | None = None  # None: no threshold, or a relative one whose reference is missing
+    rule: RelativeThreshold | None = None
+    reference_top1: float | None = None  # the reference case's measured top-1 (relative rules)
+    missing: str | None = None  # why a relative rule has no reference: the case fails saying this, never passes
+
+    def entry_fields(self) -> dict:
+        """The entry's ``min_top1``, ``min_top1_rule``, ``min_top1_reference``."""
+        return {"min_top1": self.required, "min_top1_rule": self.rule.text if self.rule else None,
+                "min_top1_reference": {"id": self.rule.reference_id, "top1": self.reference_top1}
+                if self.rule is not None and self.reference_top1 is not None else None}
+
+    def failure(self, case_id: str, top1: float | None, images: int) -> str | None:
+        """Why the case fails its threshold, or None. A case that was not scored (no labels, random weights) has
+        nothing to hold to a threshold."""
+        if top1 is None:
+            return None
+        if self.missing is not None:
+            return self.missing
+        if self.required is not None and top1 < self.required:
+            because = f" = {self.rule.text}'s top-1 {self.reference_top1:.4f}" if self.rule is not None else ""
+            return f"{case_id}: top-1 {top1:.4f} < required {self.required:.4f}{because} on {images} images"
+        return None
+
+
+def requirement(case, override: float | None = None, reference: dict | None = None) -> Requirement:
+    """``case``'s threshold: ``override`` (--aiotbench-min-top1) over every catalog threshold; else the catalog's
+    absolute ``min_top1``; else ``P% of REF`` of ``reference``, the entry REF's case recorded earlier in this run
+    on the same device (None: not measured)."""
+    if override is not None or case.min_top1_rule is None:
+        return Requirement(override if override is not None else case.min_top1)
     rule = case.min_top1_rule
-    ref_case = next((c for c in state.cases if c.id == rule.reference_id), None)
-    entry = state.results.get(state.result_id(ref_case, device)) if ref_case is not None else None
+    try:
+        top1 = _reference_top1(case, reference)
+    except ReferenceMissing as exc:
+        return Requirement(None, rule, None, str(exc))
+    return Requirement(rule.fraction * top1, rule, top1)
+
+
+def _reference_top1(case, entry: dict | None) -> float:
+    """The top-1 the reference case measured earlier in this run. Raises ReferenceMissing when it was not
+    measured, did not pass (failed, errored, skipped: e.g. its outputs were not finite), or measured a top-1 that
+    is no reference (0 or not finite: a share of it would be a threshold of 0 that anything passes)."""
+    rule = case.min_top1_rule
     needs = f"{case.id}: min_top1 = '{rule.text}' needs {rule.reference_id}"
     status = entry.get("status") if entry else None
     if entry is not None and status not in (None, "passed"):
@@ -94,12 +134,6 @@ def reference_top1(case, device: str, state) -> float:
         raise ReferenceMissing(f"{needs}, whose top-1 is {top1}: a share of it is no threshold (check "
                                f"{rule.reference_id}'s model and preprocessing)")
     return float(top1)
-
-
-def requirement(case, device: str, state) -> tuple[float, float]:
-    """(required top-1, the reference's top-1) for a case with a relative threshold. Raises ReferenceMissing."""
-    ref = reference_top1(case, device, state)
-    return case.min_top1_rule.fraction * ref, ref
 
 
 def order_items(items: list, case_of) -> list:

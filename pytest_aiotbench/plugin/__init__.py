@@ -221,7 +221,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from . import ab_gate as abrun
 
     try:
-        state.baselines = abrun.load_baselines(settings.baseline, cases)
+        state.baselines = catalog_mod.load_baselines(settings.baseline, cases)
     except catalog_mod.CatalogError as exc:
         raise pytest.UsageError(str(exc)) from None
     startup.check_ab(settings, state.baselines)
@@ -472,7 +472,7 @@ class SessionHooks:
                 if self.state.result_id(case, device) == result_id:
                     return case_entry(id=case.id, result_id=result_id, device=device, model=case.model,
                                       framework=case.framework, quant=case.quant, file=str(case.file),
-                                      min_top1=self.state.required_top1(case), gflops=case.gflops,
+                                      **self.state.requirement(case, device).entry_fields(), gflops=case.gflops,
                                       status=status, reason=reason)
         return None
 

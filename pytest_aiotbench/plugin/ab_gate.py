@@ -1,155 +1,22 @@
 """Interleaved A/B in the pytest run: ``--aiotbench-baseline BASE_CATALOG.toml`` (cases matched by id) or a
-catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. Each side is prepared
-``ab.SESSIONS`` times, all are warmed up, then NEW and BASE are timed alternately on the same images in ABBA
-order, every NEW session against every BASE session in turn, in this process and thread, so whatever else the
-machine does hits both sides of a pair alike and no one session's memory layout decides the ratio. The
-statistics and verdicts are in ``ab``; this module runs the pairs, and its hooks print the verdicts and fail
-the session (exit 1) on a regression.
+catalog's ``baseline = "old_model.tflite"`` key pairs a case with its baseline. The pairs are timed by
+``targets/pairs.py`` (through ``pipeline.run_case``) and judged by ``verdicts/ab.py``; this module prints the
+verdicts, issues the ``aiotbench::ab-gate`` test report and fails the session (exit 1) on a regression.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from contextlib import ExitStack
-from pathlib import Path
-from time import perf_counter
-from typing import Sequence
-
 import pytest
 
-from ..verdicts import ab, validity
-from ..run import load as cpu_load
-from . import options
-from ..inputs.catalog import Case, CatalogError, load
 from ..inputs.limits import case_limits
-from ..verdicts.score import accuracy, latency_stats_ms, vips, vops
-from ..files import file_sha256
-from ..run.job import Job, Measurement
-from ..inputs.pixels import first_chunk
-from ..targets.host import Prepared, prepared
-
-
-def load_baselines(path: Path | None, cases: list[Case]) -> dict[str, Case]:
-    """Case id -> baseline case: from the baseline catalog (same id), else the case's own ``baseline`` file."""
-    baselines = {c.id: dataclasses.replace(c, file=c.baseline, baseline=None) for c in cases if c.baseline}
-    if path is None:
-        return baselines
-    base_cases = {c.id: c for c in load(path)}
-    matched = {c.id: base_cases[c.id] for c in cases if c.id in base_cases}
-    if not matched:
-        raise CatalogError(f"--aiotbench-baseline {path}: none of its cases ({', '.join(base_cases) or 'none'}) "
-                           f"has the id of a case of this run ({', '.join(c.id for c in cases) or 'none'})")
-    return {**baselines, **matched}
+from ..verdicts import ab
+from . import options
 
 
 def ab_limits(config: pytest.Config) -> list:
     from .gate import fail_on_limits  # one parse of --aiotbench-fail-on for the compare gate and the A/B
 
     return fail_on_limits(config)
-
-
-class BaselineError(Exception):
-    """The baseline side of an A/B cannot run (missing file, load or output-shape error). Names the baseline
-    file; the candidate is then measured alone, its measurement kept, and the case fails saying why."""
-
-
-@dataclasses.dataclass
-class PairTiming:
-    new: Measurement
-    base: Measurement
-    load: dict | None  # the machine's load during the timed pairs (validity.machine_load)
-    timed_with: list[list[int]]  # [NEW session, BASE session] that timed each pair (ab.timed_with)
-
-
-def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1,
-              sessions: int = ab.SESSIONS) -> PairTiming:
-    """Prepare ``sessions`` sessions of NEW and of BASE (in ``ab.creation_order``; a side's sessions share its
-    converted inputs), then time them alternately on the same images (``time_prepared``)."""
-    from .fixture import CASE_ERRORS
-
-    with ExitStack() as stack:
-        made: dict[tuple[str, int], Prepared] = {}
-        for side, k in ab.creation_order(sessions):
-            job, first = (new, made.get(("new", 0))) if side == "new" else (base, made.get(("base", 0)))
-            try:
-                made[side, k] = stack.enter_context(prepared(job, inputs=first.inputs if first else None))
-            except CASE_ERRORS as exc:
-                if side == "new":  # the candidate's own problem: the case fails naming its file
-                    raise
-                raise BaselineError(f"A/B baseline {base.model_file}: "
-                                    f"{str(exc).removeprefix(f'{base.model_file.name}: ')}") from None
-        return time_prepared([made["new", k] for k in range(sessions)], [made["base", k] for k in range(sessions)],
-                             max(new.warmup, base.warmup), progress, threads)
-
-
-def time_prepared(news: Sequence[Prepared], bases: Sequence[Prepared], warmup: int,
-                  progress=lambda done, total: None, threads: int = 1) -> PairTiming:
-    """Time NEW and BASE sessions alternately on the same images (ABBA), every NEW session against every BASE
-    session in turn (``ab.schedule``), warmup excluded. ``news == bases`` times one session against itself."""
-    if len(news) != len(bases) or not news:
-        raise ValueError(f"A/B needs as many sessions on both sides ({len(news)} vs {len(bases)})")
-    total = len(news[0].inputs)
-    if any(len(p.inputs) != total for p in (*news, *bases)):
-        raise ValueError(f"A/B needs the same images on both sides "
-                         f"({', '.join(str(len(p.inputs)) for p in (*news, *bases))})")
-    for i in range(warmup):  # warm every session, alternately, as they will be timed (on the first chunk)
-        for p in (*news, *bases):
-            first = first_chunk(p.inputs)
-            p.session.infer(first[i % len(first)])
-    out_a, out_b, lat_a, lat_b, ranked_a, ranked_b = [], [], [], [], [], []
-    clock = perf_counter
-    segments = ab.schedule(total, len(news))
-    before = cpu_load.snapshot()
-    for seg in segments:
-        a, b = news[seg.new], bases[seg.base]
-        infer_a, infer_b, xa, xb = a.session.infer, b.session.infer, a.inputs, b.inputs
-        # Untimed BASE then NEW: the first (NEW-first) pair follows its own NEW session, as every NEW-first
-        # pair inside a segment does, whichever sessions ran the segment before.
-        infer_b(xb[seg.start])
-        infer_a(xa[seg.start])
-        for i in range(seg.start, seg.stop):
-            # Both inputs are taken before the clock starts: a side reaching a new chunk converts it here.
-            ia, ib = xa[i], xb[i]
-            if ab.new_first(i):
-                t0 = clock(); ya = infer_a(ia); t1 = clock(); yb = infer_b(ib); t2 = clock()  # noqa: E702
-                lat_a.append(t1 - t0)
-                lat_b.append(t2 - t1)
-            else:
-                t0 = clock(); yb = infer_b(ib); t1 = clock(); ya = infer_a(ia); t2 = clock()  # noqa: E702
-                lat_b.append(t1 - t0)
-                lat_a.append(t2 - t1)
-            out_a.append(ya)
-            out_b.append(yb)
-            progress(i + 1, total)
-        ranked_a.extend(news[0].keep(out_a))  # between segments: only top-k rows are kept
-        ranked_b.extend(bases[0].keep(out_b))
-        out_a.clear()
-        out_b.clear()
-    load = cpu_load.machine_load(before, cpu_load.snapshot(), threads)
-    return PairTiming(news[0].measurement(ranked_a, lat_a), bases[0].measurement(ranked_b, lat_b), load,
-                      ab.timed_with(segments))
-
-
-def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict, labels, scored: bool,
-               limits: list) -> dict:
-    """The ``ab`` block of the candidate's JSON entry: the baseline's numbers, the paired ratio, the verdict."""
-    base = timing.base
-    base_ms = [s * 1e3 for s in base.latencies_s]
-    base_acc = {"top1": accuracy(base.topk, labels, 1) if scored else None,
-                "top5": accuracy(base.topk, labels, 5) if scored else None}
-    base_stats = latency_stats_ms(base.latencies_s)
-    # The baseline's own work figures: VOPS limits need its GFLOPs (another model may do other work per image).
-    base_vips = vips(base_acc["top1"], base_stats["mean"] / 1e3)
-    base_work = {"gflops": baseline.gflops, "vips": base_vips, "vops": vops(base_vips, baseline.gflops)}
-    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops")}
-    result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits,
-                             {**base_acc, "gflops": baseline.gflops}, new_acc, case_id, timing.timed_with)
-    return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
-                         **base_work, "latency_ms": base_stats, "runtime": dict(base.session),
-                         "validity": validity.assess(base_ms, timing.load),
-                         "per_image": {"latency_ms": base_ms}},
-            "timed_with": timing.timed_with,
-            **result.as_dict()}
 
 
 # The words compare and the pytest gate use (README "CI gating"); the JSON keeps ab.py's values.

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ..inputs.catalog import Case
+from ..inputs.thresholds import Requirement, requirement
 from ..inputs.dataset import Dataset
 from ..run.environment import machine_facts, package_versions
 from ..inputs.preprocess import PixelCache, PreprocessSpec
@@ -106,9 +107,14 @@ class AiotbenchState:
             shutil.rmtree(self._store_dir, ignore_errors=True)
             self._store_dir = None
 
-    def required_top1(self, case: Case) -> float | None:
-        """The case's threshold: --aiotbench-min-top1 when given, else the catalog's min_top1."""
-        return self.settings.min_top1 if self.settings.min_top1 is not None else case.min_top1
+    def requirement(self, case: Case, device: str) -> Requirement:
+        """The top-1 ``case`` is held to on ``device`` (``inputs/thresholds.requirement``, the one rule): a relative
+        threshold reads its reference's entry recorded earlier in this run."""
+        rule, reference = case.min_top1_rule, None
+        if rule is not None and self.settings.min_top1 is None:
+            ref_case = next((c for c in self.cases if c.id == rule.reference_id), None)
+            reference = self.results.get(self.result_id(ref_case, device)) if ref_case is not None else None
+        return requirement(case, self.settings.min_top1, reference)
 
     def record(self, entry: dict, checkpoint: bool = True) -> None:
         """Keep a case's entry (the fixture records it as soon as it is measured, so a relative threshold can read

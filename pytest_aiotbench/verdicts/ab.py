@@ -39,14 +39,14 @@ from typing import Sequence
 
 import numpy as np
 
+from ..run.pairs import BLOCK_UNITS, Cell  # how the pairs were timed (run/pairs.py)
+
 RESAMPLES = 2000
 SEED = 20261129
 CONFIDENCE = 0.95  # two-sided interval; its low end decides a regression, its high end an improvement
 MIN_PAIRS = 30  # clean pairs needed for a verdict
 CLEAN_FACTOR = 1.5
 PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
-BLOCK_UNITS = 8  # ABBA units (2 pairs each) resampled together: contention outlasts a pair (see ratio_interval)
-SESSIONS = 2  # sessions prepared per side; every NEW one is timed against every BASE one (module doc)
 MIN_CELL_PAIRS = 2  # clean pairs of each order needed in every cell of the cross
 # Student's t, two-sided 95 %, by degrees of freedom: the session spread comes from a handful of sessions
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 10: 2.228, 12: 2.179,
@@ -56,46 +56,7 @@ REGRESSION, NO_REGRESSION, CANNOT_JUDGE = "regression", "no regression", "cannot
 NOT_GATED = "not gated"  # no --aiotbench-fail-on limit applies: the ratio is reported, nothing is decided
 
 
-def new_first(pair_index: int) -> bool:
-    """ABBA order: NEW runs first in even pairs, second in odd ones, so neither side always follows the other."""
-    return pair_index % 2 == 0
-
-
 # ------------------------------------------------------------------------------------------ the sessions' cross
-
-Cell = tuple[int, int, int]  # (cross, NEW session, BASE session); a cross is one set of sessions (a repeat)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Pairs ``start``..``stop`` - 1 timed on NEW session ``new`` and BASE session ``base``."""
-    start: int
-    stop: int
-    new: int
-    base: int
-
-
-def creation_order(sessions: int = SESSIONS) -> list[tuple[str, int]]:
-    """NEW 0, BASE 0, BASE 1, NEW 1, ...: neither side is always created first."""
-    order = []
-    for k in range(sessions):
-        order += [("new", k), ("base", k)] if k % 2 == 0 else [("base", k), ("new", k)]
-    return order
-
-
-def schedule(pairs: int, sessions: int = SESSIONS) -> list[Segment]:
-    """Every (NEW, BASE) session combination, diagonal first ((0,0), (1,1), (0,1), (1,0) for two), taking turns
-    in segments of whole ABBA units (each starts NEW-first), at most ``BLOCK_UNITS`` units long and short
-    enough that every combination comes round at least four times: drift hits them all alike."""
-    cells = [(j, (j + shift) % sessions) for shift in range(sessions) for j in range(sessions)]
-    length = max(2, min(2 * BLOCK_UNITS, pairs // (4 * len(cells)) // 2 * 2))
-    return [Segment(s, min(s + length, pairs), *cells[(s // length) % len(cells)]) for s in range(0, pairs, length)]
-
-
-def timed_with(segments: Sequence[Segment]) -> list[list[int]]:
-    """[NEW session, BASE session] of every pair, as the report keeps it."""
-    return [[seg.new, seg.base] for seg in segments for _ in range(seg.start, seg.stop)]
-
 
 def pool_runs(runs: Sequence[tuple[Sequence[float], Sequence[float], Sequence | None]]) -> tuple[np.ndarray, list]:
     """Clean ratios and cells of runs timed one after the other (repeats), each with its own sessions:

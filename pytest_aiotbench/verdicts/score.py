@@ -46,6 +46,11 @@ def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     }
 
 
+def images_per_s(latency_ms: dict) -> float | None:
+    """Single-stream throughput: one image at a time, so 1 / mean latency."""
+    return 1e3 / latency_ms["mean"] if latency_ms["mean"] > 0 else None
+
+
 def vips(top1: float | None, mean_latency_s: float) -> float | None:
     """Valid Images Per Second: the share of correct answers delivered per second of inference."""
     if top1 is None or not mean_latency_s > 0:
