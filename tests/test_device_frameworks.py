@@ -106,11 +106,29 @@ def test_a_device_without_the_runtimes_skips_each_case_naming_the_package(adb_de
         adb_device._setup_sandbox()
 
 
-def _runner(folder: Path, spec: dict, model: str) -> subprocess.CompletedProcess:
+def _runner(folder: Path, spec: dict, model: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (folder / "job.json").write_text(json.dumps(spec))
     return subprocess.run([sys.executable, str(build_runner_bundle()), "--job", "job.json", "--model", model,
                            "--pixels", "pixels.npy", "--out", "result.json"], cwd=folder, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_an_installed_openvino_that_cannot_start_is_a_runtime_skip_with_its_reason(tmp_path):
+    """As under an emulator whose CPU lacks what the wheel needs: `import openvino` raising anything but ImportError
+    is the runner's 'runtime missing' exit (the host skips the case) with the runtime's own line."""
+    blocker = tmp_path / "blocker" / "openvino"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise OSError('libopenvino.so.2026.4.1: cannot enable executable stack')\n")
+    model = tmp_path / "m.xml"
+    model.write_text("<net/>")
+    job = _job("openvino", model, images=1)
+    np.save(tmp_path / "pixels.npy", job.pixels)
+    proc = _runner(tmp_path, job_spec(job, "j", "pytest_aiotbench.frameworks.openvino:OpenVino"), model.name,
+                   env={"PYTHONPATH": str(blocker.parent)})
+    assert proc.returncode == ExitCode.RUNTIME, proc.stderr
+    assert proc.stderr.strip() == ("aiotbench-runner: openvino runtime cannot start here: import openvino failed: "
+                                   "OSError: libopenvino.so.2026.4.1: cannot enable executable stack"), proc.stderr
 
 
 @pytest.mark.slow

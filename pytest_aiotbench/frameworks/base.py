@@ -45,6 +45,15 @@ class AcceleratorUnavailable(FrameworkUnavailable):
         self.fix = fix
 
 
+class RuntimeUnusable(FrameworkUnavailable):
+    """The runtime is installed but cannot start on this system (a library, CPU feature or glibc it needs is
+    missing, e.g. under an emulator): the case is skipped with the runtime's own reason."""
+
+    def __init__(self, framework: str, fix: str):
+        Exception.__init__(self, f"{framework} runtime cannot start here: {fix}")
+        self.fix = f"runtime cannot start here: {fix}"
+
+
 class ModelLoadError(Exception):
     """The model file exists but the runtime cannot load it (corrupt, wrong format, unsupported ops)."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import (AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions,
-                   TensorSpec, one_line, os_thread_count)
+                   RuntimeUnusable, TensorSpec, one_line, os_thread_count)
 
 DEVICES = ("CPU", "GPU", "NPU")
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
@@ -101,7 +101,7 @@ class OpenVino:
         except ImportError:
             raise FrameworkUnavailable.missing(self, "openvino==2026.4.1", _glibc_note()) from None
         except Exception as exc:  # installed but cannot start here (a library or CPU feature it needs is missing)
-            raise FrameworkUnavailable(self.name, f"import openvino failed on this system: {one_line(exc)}") from None
+            raise RuntimeUnusable(self.name, f"import openvino failed: {type(exc).__name__}: {one_line(exc)}") from None
         device = _choice(options, "device", DEVICES, "CPU", model_file)
         precision = PRECISIONS[_choice(options, "precision", PRECISIONS, "f32", model_file)]
         before = os_thread_count()
@@ -142,16 +142,18 @@ class OpenVino:
 AARCH64_MIN_GLIBC = (2, 35)  # OpenVINO 2026's aarch64 wheels are manylinux_2_35; older systems get 2023.1.0
 
 
-def _glibc_note() -> str:
-    """Why pip finds no recent wheel on an older aarch64 system (e.g. a Debian 11 board): said with the hint."""
+def _glibc_note(machine: str | None = None, libc: tuple[str, str] | None = None) -> str:
+    """Why pip finds no recent wheel on an older aarch64 system (e.g. a Debian 11 board): said with the hint.
+    ``machine``/``libc``: this system's (``platform``) unless given."""
     import platform
 
-    lib, ver = platform.libc_ver()
+    machine = machine or platform.machine()
+    lib, ver = libc or platform.libc_ver()
     try:
         have = tuple(int(x) for x in ver.split(".")[:2])
     except ValueError:
         return ""
-    if platform.machine() in ("aarch64", "arm64") and lib == "glibc" and have < AARCH64_MIN_GLIBC:
+    if machine in ("aarch64", "arm64") and lib == "glibc" and have < AARCH64_MIN_GLIBC:
         return (f"; its aarch64 wheels need glibc >= {'.'.join(map(str, AARCH64_MIN_GLIBC))}, this system has glibc "
                 f"{ver}: the newest it can install is openvino==2023.1.0")
     return ""
