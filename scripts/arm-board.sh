@@ -6,12 +6,14 @@
 #   scripts/arm-board.sh status | env | down | run CMD | destroy
 #
 # What it is: Debian's own arm64 userland (mmdebstrap, from the archive this machine's apt uses) with Python and
-# PyPI's aarch64 wheels of numpy, ai-edge-litert and onnxruntime, executed by QEMU user-mode emulation. Every SSH
+# PyPI's aarch64 wheels of numpy, ai-edge-litert, onnxruntime, ncnn, MNN and OpenVINO (its 2026 wheels need
+# glibc >= 2.35: Debian 12 has 2.36), executed by QEMU user-mode emulation. Every SSH
 # session enters the board through `unshare --user --mount`: a private binfmt_misc (Linux >= 6.7) maps aarch64 ELF
 # files to a static qemu-aarch64, the board gets the host's /proc, /sys and /dev plus an ARM /proc/cpuinfo
 # (qemu 7.2 would hand the runtimes the host's x86 one, and they crash parsing it), then chroot. Nothing is
 # mounted or registered outside that namespace: the host's /proc, binfmt registrations and sshd are untouched.
-# A second Python env, /opt/rpi/bin/python3, is the Raspberry-Pi stack: tflite-runtime 2.14 + numpy 1.26.
+# A second Python env, /opt/rpi/bin/python3, is the Raspberry-Pi stack: tflite-runtime 2.14 + numpy 1.26 (TFLite only:
+# a device without the other runtimes).
 #
 # The board says it is emulated (/etc/aiotbench-emulated): its latencies are never a device's speed.
 # Folder: $ARM_BOARD_DIR (default ~/.cache/aiotbench-board), or `--dir DIR` before the command. Needs root.
@@ -19,8 +21,13 @@
 # binfmt_misc namespaces): callers such as the tests skip on 3.
 set -euo pipefail
 
-RECIPE=1  # bump when the board's content changes: stamps of an older recipe are rebuilt
-MAIN_PACKAGES=${ARM_BOARD_PACKAGES:-"numpy ai-edge-litert==2.3.0 onnxruntime==1.32.0"}
+RECIPE=2  # bump when the board's content changes: stamps of an older recipe are rebuilt (2: ncnn, MNN, OpenVINO)
+MAIN_PACKAGES=${ARM_BOARD_PACKAGES:-"numpy ai-edge-litert==2.3.0 onnxruntime==1.32.0 ncnn==1.0.20261020 MNN==3.6.1"}
+# OpenVINO's aarch64 wheels are manylinux_2_35: added when the board's glibc allows, else left out (and said why);
+# its cases then skip on the board naming the glibc (frameworks/openvino.py).
+OPENVINO_PACKAGE=${ARM_BOARD_OPENVINO:-"openvino==2026.4.1"}
+OPENVINO_MIN_GLIBC_MINOR=35
+BOARD_CPU=cortex-a72  # what qemu emulates and /proc/cpuinfo says (CPU part 0xd08)
 RPI_PACKAGES=${ARM_BOARD_RPI_PACKAGES:-"tflite-runtime==2.14.0 numpy==1.26.4"}
 DEB_PACKAGES="python3,libstdc++6,libgcc-s1,dash,coreutils,grep,sed,base-files,openssh-sftp-server"
 
@@ -127,12 +134,29 @@ root_python_version() {  # "3.11" from the root's interpreter
   echo "${py#python}"
 }
 
-aarch64_platforms() {  # every manylinux tag the root's glibc satisfies
-  local minor tags=(--platform manylinux2014_aarch64)
+root_glibc_minor() {  # 36 for the root's glibc 2.36
+  local minor
   minor=$(grep -aoE 'release version 2\.[0-9]+' "$ROOT"/lib/aarch64-linux-gnu/libc.so.6 | head -n 1 | sed 's/.*2\.//')
   [ -n "$minor" ] || die "cannot read the root's glibc version"
+  echo "$minor"
+}
+
+aarch64_platforms() {  # every manylinux tag the root's glibc satisfies
+  local minor tags=(--platform manylinux2014_aarch64)
+  minor=$(root_glibc_minor)
   for m in $(seq 17 "$minor"); do tags+=(--platform "manylinux_2_${m}_aarch64"); done
   echo "${tags[@]}"
+}
+
+main_packages() {  # MAIN_PACKAGES, plus OpenVINO where the root's glibc runs its wheel
+  local minor
+  minor=$(root_glibc_minor)
+  if [ -z "$OPENVINO_PACKAGE" ]; then echo "$MAIN_PACKAGES"
+  elif [ "$minor" -ge "$OPENVINO_MIN_GLIBC_MINOR" ]; then echo "$MAIN_PACKAGES $OPENVINO_PACKAGE"
+  else
+    say "no $OPENVINO_PACKAGE on this board: its aarch64 wheels need glibc >= 2.$OPENVINO_MIN_GLIBC_MINOR, the board has 2.$minor"
+    echo "$MAIN_PACKAGES"
+  fi
 }
 
 # Wheels are unpacked, not installed: a wheel is a zip laid out for site-packages (dist-info included).
@@ -189,6 +213,9 @@ mount --bind "$DIR/cpuinfo" "$ROOT/proc/cpuinfo"
 mount --rbind /sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# qemu emulates the Cortex-A72 the cpuinfo names (a Pi 4), not its default "max" CPU: with SVE/SME advertised the
+# runtimes pick SVE kernels, which qemu runs an order of magnitude slower (OpenVINO ~14x) than NEON ones.
+export QEMU_CPU=$BOARD_CPU
 if [ -z "\$1" ]; then exec chroot "$ROOT" /bin/sh -l; fi
 exec chroot "$ROOT" /bin/sh -c "\$1"
 EOF
@@ -204,7 +231,7 @@ build() {
   check_machine
   build_root
   extract_qemu_static
-  install_wheels main "$ROOT/usr/lib/python3/dist-packages" $MAIN_PACKAGES
+  install_wheels main "$ROOT/usr/lib/python3/dist-packages" $(main_packages)
   build_rpi_env
   write_board_files
   local out

@@ -22,14 +22,18 @@ from ..errors import one_line  # noqa: F401 (the frameworks' import of it)
 class FrameworkUnavailable(Exception):
     """The framework's runtime package is not installed: the case is skipped with ``fix`` shown to the user."""
 
-    def __init__(self, framework: str, fix: str):
+    def __init__(self, framework: str, fix: str, package: str | None = None, note: str = ""):
         super().__init__(f"{framework} runtime is not installed: {fix}")
         self.fix = fix
+        self.framework = framework
+        self.package = package  # the runtime's own pip pins (what a device without the plugin installs)
+        self.note = note  # why pip may not find it here (e.g. the system's glibc is older than its wheels need)
 
     @classmethod
-    def missing(cls, framework: "Framework", runtime: str) -> "FrameworkUnavailable":
+    def missing(cls, framework: "Framework", runtime: str, note: str = "") -> "FrameworkUnavailable":
         """The install hint, from the framework's ``requirement`` (the one place it is written)."""
-        return cls(framework.name, f"pip install '{framework.requirement}'  ({runtime})")
+        return cls(framework.name, f"pip install '{framework.requirement}'  ({runtime}){note}", package=runtime,
+                   note=note)
 
 
 class AcceleratorUnavailable(FrameworkUnavailable):
@@ -39,6 +43,15 @@ class AcceleratorUnavailable(FrameworkUnavailable):
     def __init__(self, framework: str, fix: str):
         Exception.__init__(self, f"{framework}: {fix}")
         self.fix = fix
+
+
+class RuntimeUnusable(FrameworkUnavailable):
+    """The runtime is installed but cannot start on this system (a library, CPU feature or glibc it needs is
+    missing, e.g. under an emulator): the case is skipped with the runtime's own reason."""
+
+    def __init__(self, framework: str, fix: str):
+        Exception.__init__(self, f"{framework} runtime cannot start here: {fix}")
+        self.fix = f"runtime cannot start here: {fix}"
 
 
 class ModelLoadError(Exception):
@@ -80,6 +93,9 @@ class Framework(Protocol):
     # Optional: the catalog ``options`` keys it reads (e.g. ("delegate",)); declared, any other key is an error.
 
     def prepare(self, model_file: str, options: PrepareOptions) -> Session: ...
+
+    # Optional: ``companions(model_file) -> list[Path]``, the files prepare() reads beside the model (ncnn's .bin,
+    # OpenVINO's IR weights). A device job pushes them with the model and the runner checks their sha256.
 
 
 # ----------------------------------------------------------------------------------------- output sanity (shared)

@@ -67,6 +67,10 @@ class Ncnn:
     requirement = "pytest-aiotbench[ncnn]"
     option_keys = ("vulkan", "fp16")  # the catalog `options` it reads; any other key is a typo
 
+    def companions(self, model_file: str) -> list[Path]:
+        """The weights prepare() reads beside the .param: a device job pushes them with it."""
+        return [bin_path(Path(model_file))] if Path(model_file).suffix == ".param" else []
+
     def prepare(self, model_file: str, options: PrepareOptions) -> NcnnSession:
         try:
             import ncnn

@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions, TensorSpec, one_line, os_thread_count
+from .base import (AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions,
+                   RuntimeUnusable, TensorSpec, one_line, os_thread_count)
 
 DEVICES = ("CPU", "GPU", "NPU")
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
@@ -89,11 +91,17 @@ class OpenVino:
     requirement = "pytest-aiotbench[openvino]"
     option_keys = ("device", "precision")  # the catalog `options` it reads; any other key is a typo
 
+    def companions(self, model_file: str) -> list[Path]:
+        """An IR's weights (``m.xml`` -> ``m.bin``, read by read_model from beside it): a device job pushes them."""
+        return [Path(model_file).with_suffix(".bin")] if Path(model_file).suffix == ".xml" else []
+
     def prepare(self, model_file: str, options: PrepareOptions) -> OpenVinoSession:
         try:
             ov = import_openvino()
         except ImportError:
-            raise FrameworkUnavailable.missing(self, "openvino==2026.4.1") from None
+            raise FrameworkUnavailable.missing(self, "openvino==2026.4.1", _glibc_note()) from None
+        except Exception as exc:  # installed but cannot start here (a library or CPU feature it needs is missing)
+            raise RuntimeUnusable(self.name, f"import openvino failed: {type(exc).__name__}: {one_line(exc)}") from None
         device = _choice(options, "device", DEVICES, "CPU", model_file)
         precision = PRECISIONS[_choice(options, "precision", PRECISIONS, "f32", model_file)]
         before = os_thread_count()
@@ -129,6 +137,26 @@ class OpenVino:
                 "precision": used, "performance_hint": _read(compiled, "PERFORMANCE_HINT"),
                 "os_threads_before": before}
         return OpenVinoSession(core, model, compiled, compiled.create_infer_request(), info)
+
+
+AARCH64_MIN_GLIBC = (2, 35)  # OpenVINO 2026's aarch64 wheels are manylinux_2_35; older systems get 2023.1.0
+
+
+def _glibc_note(machine: str | None = None, libc: tuple[str, str] | None = None) -> str:
+    """Why pip finds no recent wheel on an older aarch64 system (e.g. a Debian 11 board): said with the hint.
+    ``machine``/``libc``: this system's (``platform``) unless given."""
+    import platform
+
+    machine = machine or platform.machine()
+    lib, ver = libc or platform.libc_ver()
+    try:
+        have = tuple(int(x) for x in ver.split(".")[:2])
+    except ValueError:
+        return ""
+    if machine in ("aarch64", "arm64") and lib == "glibc" and have < AARCH64_MIN_GLIBC:
+        return (f"; its aarch64 wheels need glibc >= {'.'.join(map(str, AARCH64_MIN_GLIBC))}, this system has glibc "
+                f"{ver}: the newest it can install is openvino==2023.1.0")
+    return ""
 
 
 def _read(compiled, key: str):

@@ -24,13 +24,14 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..run.emulation import FACTS_PROBE, mark_facts
-from ..frameworks.base import FrameworkUnavailable
+from ..frameworks.base import FrameworkUnavailable, ModelLoadError
 from ..errors import one_line
 from .device.protocol import ExitCode, ProtocolError, job_spec, read_result
 from ..run.job import Job, Measurement, Timing
 from .base import TargetError, register_open, unregister_open
 from .bundle import build_runner_bundle
 from ..inputs.pixels import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
+from ..files import file_sha256
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
@@ -99,6 +100,33 @@ def parse_facts(text: str) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if v is not None}
 
 
+RESERVED_NAMES = ("runner.pyz", "job.json", "job.json.part", "result.json", "runner.pid", "pixels.npy")
+
+
+def job_model_files(job: Job) -> list[Path]:
+    """The model file first, then the files its framework loads beside it (``companions``: ncnn's .bin, OpenVINO's
+    IR weights), which travel with it to the device. A missing one, or a name the job's own files use, is a
+    ModelLoadError (the case fails in one line, before anything is pushed)."""
+    from ..frameworks import UnknownFramework, get_framework
+
+    model = Path(job.model_file)
+    try:
+        companions = getattr(get_framework(job.framework), "companions", None)
+    except UnknownFramework:
+        companions = None
+    files = [model, *(Path(p) for p in (companions(str(model)) if companions else []))]
+    for path in files:
+        if path.name in RESERVED_NAMES or path.name.startswith(("pixels-", "want-")):
+            raise ModelLoadError(f"{path.name}: a device job cannot push a model file of that name (the runner's own "
+                                 "files use it): rename it")
+        if path != model and not path.is_file():
+            raise ModelLoadError(f"{model.name}: {path.name}, which {job.framework} loads beside it, is missing "
+                                 f"(expected at {path})")
+    if len({p.name for p in files}) != len(files):
+        raise ModelLoadError(f"{model.name}: its companion files {[p.name for p in files[1:]]} repeat a name")
+    return files
+
+
 def framework_ref(name: str) -> str | None:
     """``module:attr`` of the framework's entry point, so the runner imports it directly (no metadata there)."""
     from importlib.metadata import entry_points
@@ -165,7 +193,7 @@ class RemoteTarget:
                 self._preflight(workdir, sum(f.stat().st_size for f in files.values()), deadline)
                 for remote_name, path in files.items():
                     self._step(f"push {remote_name}", deadline, self.transport.push, path, f"{workdir}/{remote_name}")
-                self._run_runner(workdir, files, deadline, feed)
+                self._run_runner(workdir, files, deadline, feed, model_name=Path(job.model_file).name)
                 return self._fetch_result(job, job_id, workdir, local, deadline)
             finally:  # also after a failed preflight: its mkdir may have run before the link broke
                 self._cleanup(workdir)
@@ -178,8 +206,10 @@ class RemoteTarget:
         return max(1, self.push_bytes // (size * size * 3))
 
     def _pack(self, job: Job, job_id: str, local: Path):
-        """Remote name -> local file (the model keeps its own name, quoted everywhere it goes), and the files of
-        crops still to push while the runner works (None when the crops go in one file)."""
+        """Remote name -> local file (the model and its companions keep their own names, quoted everywhere they
+        go), and the files of crops still to push while the runner works (None when the crops go in one file)."""
+        model_files = job_model_files(job)
+        sums = {path.name: file_sha256(path) for path in model_files}
         pixels = as_pixels(job.pixels)
         per_file = self.push_images(job)
         feed = None
@@ -189,16 +219,16 @@ class RemoteTarget:
             else:
                 first, name = local / "pixels.npy", "pixels.npy"
                 np.save(first, np.ascontiguousarray(pixels.read(0, len(pixels))), allow_pickle=False)
-            spec = job_spec(job, job_id, framework_ref(job.framework))
+            spec = job_spec(job, job_id, framework_ref(job.framework), files=sums)
         else:  # several files, pushed one at a time when the runner asks for the next (between two chunks)
             bounds = [(s, min(len(pixels), s + per_file)) for s in range(0, len(pixels), per_file)]
             name = ArrivingPixels.name(0)
             first = _pack_part(pixels, *bounds[0], local / name)
             feed = (pixels, bounds)
-            spec = job_spec(job, job_id, framework_ref(job.framework), [b - a for a, b in bounds])
+            spec = job_spec(job, job_id, framework_ref(job.framework), [b - a for a, b in bounds], files=sums)
         spec_file = local / "job.json"
         spec_file.write_text(json.dumps(spec))
-        return {"runner.pyz": build_runner_bundle(), Path(job.model_file).name: Path(job.model_file),
+        return {"runner.pyz": build_runner_bundle(), **{path.name: path for path in model_files},
                 name: first, "job.json": spec_file}, feed
 
     def _feed(self, workdir: str, feed, local: Path, deadline: float, running) -> None:
@@ -286,8 +316,10 @@ class RemoteTarget:
         return (f"cd {q(workdir)} && export {env} && if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL {timeout_s} "
                 f"{run}; else exec {run}; fi")
 
-    def _run_runner(self, workdir: str, files: dict[str, Path], deadline: float, feed=None) -> None:
-        model_name = [n for n in files if n not in ("runner.pyz", "job.json") and not n.startswith("pixels")][0]
+    def _run_runner(self, workdir: str, files: dict[str, Path], deadline: float, feed=None,
+                    model_name: str | None = None) -> None:
+        model_name = model_name or [n for n in files if n not in ("runner.pyz", "job.json")
+                                    and not n.startswith("pixels")][0]
         remaining = self._remaining(deadline, "run")
         pixels_name = "pixels.npy" if "pixels.npy" in files else ArrivingPixels.name(0)
         command = self.runner_command(workdir, model_name, max(1, int(remaining)), pixels_name)
@@ -319,7 +351,9 @@ class RemoteTarget:
         if self.keep_results:
             self.keep_results.mkdir(parents=True, exist_ok=True)
             final.replace(self.keep_results / f"{_safe(job.case_id)}-{job_id}.json")
-        m.session = {**m.session, "device": self.name}
+        # "device" names the device unless the framework recorded its execution device there (OpenVINO's CPU/GPU/
+        # NPU, ncnn's Vulkan GPU: the same field as on the host); "target" always names it.
+        m.session = {"device": self.name, **m.session, "target": self.name}
         return m
 
     # -- cleanup -----------------------------------------------------------------------------------------------

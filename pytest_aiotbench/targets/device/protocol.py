@@ -20,6 +20,7 @@ from ...frameworks.base import PrepareOptions
 from ...inputs.preprocess import PreprocessSpec
 from ...inputs.pixels import ArrivingPixels, PixelStore, StoreError
 from ...run.job import Job, Measurement
+from ...files import file_sha256
 
 JOB_FORMAT = "aiotbench-job/1"
 RESULT_FORMAT = "aiotbench-result/1"
@@ -59,12 +60,15 @@ _JOB_KEYS = {"job_id": str, "case_id": str, "framework": str, "threads": int, "p
              "num_classes": int, "background": bool, "top_k": int, "images": int}
 
 
-def job_spec(job: Job, job_id: str, framework_ref: str | None, pixel_files: list[int] | None = None
-             ) -> dict[str, Any]:
+def job_spec(job: Job, job_id: str, framework_ref: str | None, pixel_files: list[int] | None = None,
+             files: dict[str, str] | None = None) -> dict[str, Any]:
     """The JSON the host sends. ``framework_ref`` (``module:attr``) lets the runner import the framework directly:
     a zipapp has no entry points. ``pixel_files``: the images of each ``pixels-K.npy`` pushed while the job runs
-    (``stream.ArrivingPixels``); without it the crops are one ``pixels.npy``."""
+    (``stream.ArrivingPixels``); without it the crops are one ``pixels.npy``. ``files``: name -> sha256 of the
+    model and the files it loads beside it (ncnn's .bin, OpenVINO's IR weights), checked by the runner."""
     extra = {"pixel_files": list(pixel_files)} if pixel_files else {}
+    if files:
+        extra["files"] = dict(files)
     if job.chunk:
         extra["chunk"] = int(job.chunk)
     return {**extra,
@@ -89,6 +93,7 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
     if files is not None and not (isinstance(files, list) and files and all(
             isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in files)):
         raise ProtocolError(f"job spec: pixel_files must be a list of image counts, got {files!r}")
+    check_files(spec.get("files"), model.parent)
     chunk = spec.get("chunk")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ProtocolError(f"job spec: chunk must be a positive int, got {chunk!r}")
@@ -110,6 +115,25 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
                pixels=pixels, preprocess=preprocess, warmup=spec["warmup"], num_classes=spec["num_classes"],
                background=spec["background"], top_k=spec["top_k"], chunk=chunk,
                quant=spec["quant"] if isinstance(spec.get("quant"), str) else None)
+
+
+def check_files(files: Any, folder: Path) -> None:
+    """Every pushed model file (the model and its companions) has the bytes the host hashed: a push cut short or
+    altered on the way is refused before the runtime reads it (ncnn would load a truncated .bin silently)."""
+    if files is None:
+        return
+    if not isinstance(files, dict) or not all(
+            isinstance(n, str) and n and "/" not in n and n not in (".", "..") and isinstance(h, str) and len(h) == 64
+            for n, h in files.items()):
+        raise ProtocolError(f"job spec: files must map plain file names to sha256 digests, got {files!r:.200}")
+    for name, expected in files.items():
+        try:
+            actual = file_sha256(folder / name)
+        except OSError as exc:
+            raise ProtocolError(f"model file {name} was not pushed: {exc.strerror or exc}") from None
+        if actual != expected:
+            raise ProtocolError(f"model file {name}: sha256 {actual[:12]}... on the device, the host sent "
+                                f"{expected[:12]}... (push cut short or altered)")
 
 
 # -- result ------------------------------------------------------------------------------------------------------

@@ -43,6 +43,17 @@ def load_framework(spec: dict):
     return obj() if isinstance(obj, type) else obj
 
 
+def device_hint(exc) -> str:
+    """A missing runtime in this device's terms: its own pip package for this Python (the plugin is not installed
+    here, so the host's ``pip install 'pytest-aiotbench[...]'`` would be the wrong advice)."""
+    package = getattr(exc, "package", None)
+    if not package:
+        return str(exc)
+    pins = " ".join(p.strip() for p in package.split(","))
+    return (f"{getattr(exc, 'framework', 'the')} runtime is not installed on this device: "
+            f"{sys.executable} -m pip install {pins}{getattr(exc, 'note', '')}")
+
+
 def run(spec: dict, model: Path, pixels_file: Path) -> dict:
     from ...frameworks.base import FrameworkUnavailable, ModelLoadError, one_line
     from .. import host
@@ -52,8 +63,8 @@ def run(spec: dict, model: Path, pixels_file: Path) -> dict:
     framework = load_framework(spec)
     try:
         m = host.execute(job, PerfCounterTiming(), where="device", framework=framework)
-    except FrameworkUnavailable as exc:
-        raise ProtocolError(str(exc), ExitCode.RUNTIME) from None
+    except FrameworkUnavailable as exc:  # the host skips the case with this line
+        raise ProtocolError(device_hint(exc), ExitCode.RUNTIME) from None
     except (ModelLoadError, host.InferenceError) as exc:
         raise ProtocolError(str(exc), ExitCode.MODEL) from None
     except Exception as exc:  # e.g. InputShapeError, a runtime's own errors: one line for the host
