@@ -19,6 +19,7 @@ import numpy as np
 from ..run.emulation import EMULATED_NOTE, is_emulated
 from ..run.environment import machine_differences, runtime_differences
 from ..verdicts.validity import kinds
+from ..inputs.options import add_cli_flag
 from ..inputs.limits import METRICS, Limit, Metric, case_limits, parse_limits
 from . import columns as registry
 from .read import ReportError, case_map, cli_command, describe_dataset, describe_run, load_report, text_table
@@ -439,18 +440,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Exit 1 when a --fail-on limit is crossed, 2 on unusable input.")
     parser.add_argument("base", metavar="BASE.json")
     parser.add_argument("new", metavar="NEW.json")
-    parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
-                        help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
+    add_cli_flag(parser, "compare", "--fail-on")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
-    parser.add_argument("--allow-not-judged", action="store_true",
-                        help=f"exit 0 instead of {EXIT_CANNOT_JUDGE} when a limit could not be judged (a side's "
-                             "latency INVALID, or the metric n/a); the NOT JUDGED lines are printed all the same")
-    parser.add_argument("--fail-invalid", action="store_true",
-                        help=f"kept for old scripts: exit {EXIT_CANNOT_JUDGE} on NOT JUDGED is now the default")
-    parser.add_argument("--require-all", action="store_true",
-                        help="exit 2 unless both runs hold the same cases (default: compare the overlap, "
-                             "naming what was left out)")
+    add_cli_flag(parser, "compare", "--allow-not-judged")
+    add_cli_flag(parser, "compare", "--fail-invalid")
+    add_cli_flag(parser, "compare", "--require-all")
     parser.set_defaults(func=_run)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..inputs.limits import Limit, parse_limits
+from ..inputs.options import add_cli_flag
 from .compare import Comparison, compare_reports, verdict
 from . import columns as registry
 from .columns import Context, validity_word
@@ -348,8 +349,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", metavar="RUN.json")
     parser.add_argument("base", metavar="BASE.json", nargs="?")
     parser.add_argument("-o", "--output", default="report.html", metavar="FILE", help="default: report.html")
-    parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
-                        help="limits to mark regressions in the comparison (as in compare; exit code unaffected)")
+    add_cli_flag(parser, "report", "--fail-on", "here: marks the regressions in the comparison; the exit code is "
+                                                "unaffected")
     parser.add_argument("--allow-mismatch", action="store_true", help="compare against a base on other images")
     parser.set_defaults(func=_run)
 
