@@ -30,7 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from .inputs.options import CliValueError
+
+    try:
+        args = build_parser().parse_args(argv)
+    except CliValueError as exc:  # a value the option's declared parser refuses: one line, as for bad input
+        print(exc, file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -19,7 +19,9 @@ import numpy as np
 from ..run.emulation import EMULATED_NOTE, is_emulated
 from ..run.environment import machine_differences, runtime_differences
 from ..verdicts.validity import kinds
+from ..inputs.options import add_cli_flag
 from ..inputs.limits import METRICS, Limit, Metric, case_limits, parse_limits
+from . import columns as registry
 from .read import ReportError, case_map, cli_command, describe_dataset, describe_run, load_report, text_table
 
 EXIT_REGRESSION = 1
@@ -30,8 +32,6 @@ BOOTSTRAP_SEED = 20240605  # fixed: the same two files always give the same verd
 CONFIDENCE = 0.95  # one-sided
 MIN_SAMPLES = 10  # below this a bootstrap says nothing useful: decide on the point estimate and say so
 
-
-DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
 
 
 # ------------------------------------------------------------------------------------------------ comparison
@@ -203,9 +203,10 @@ class Comparison:
 
     @property
     def columns(self) -> list[str]:
-        limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits
-                   if limit.metric.name not in DEFAULT_COLUMNS]
-        return list(DEFAULT_COLUMNS) + list(dict.fromkeys(limited))
+        """The registry's compared columns, then the metrics the limits add."""
+        shown = [metric.name for metric in registry.compared_metrics()]
+        limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits]
+        return list(dict.fromkeys([*shown, *limited]))
 
 
 def _id_list(ids: Sequence[str], shown: int = 10) -> str:
@@ -238,7 +239,7 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         own = cur.get("fail_on") or old.get("fail_on") or []
         held_to = case_limits(limits, own)
         limit_by_metric = {limit.metric.name: limit for limit in held_to}
-        metrics = list(dict.fromkeys([*DEFAULT_COLUMNS, *limit_by_metric]))
+        metrics = {m.name: m for m in [*registry.compared_metrics(), *(limit.metric for limit in held_to)]}
         result = CaseComparison(case_id, {}, limits=held_to)
         if old.get("file_sha256") and cur.get("file_sha256") and old["file_sha256"] != cur["file_sha256"]:
             result.notes.append("model file changed")
@@ -264,9 +265,9 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
         if invalid:
             result.notes.append("latency INVALID: " + ", ".join(
                 side for side in ("BASE", "NEW") if f"{side} INVALID" in invalid))
-        for name in metrics:
-            result.deltas[name] = _delta(METRICS[name], old, cur, gated.get(name), samples, ratios)
-            if METRICS[name].noisy_stat and invalid:
+        for name, metric in metrics.items():
+            result.deltas[name] = _delta(metric, old, cur, gated.get(name), samples, ratios)
+            if metric.noisy_stat and invalid:
                 result.deltas[name].invalid = invalid
         compared.append(result)
     return Comparison(base, new, list(limits), compared,
@@ -280,7 +281,7 @@ def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseCo
     if not (is_emulated(old) or is_emulated(cur)):
         return limits
     result.notes.append(EMULATED_NOTE)
-    return {name: limit for name, limit in limits.items() if METRICS[name].noisy_stat is None}
+    return {name: limit for name, limit in limits.items() if limit.metric.noisy_stat is None}
 
 
 def _invalid_side(old: dict, cur: dict) -> str | None:
@@ -390,7 +391,7 @@ def format_comparison(comparison: Comparison, allow_not_judged: bool = False) ->
     rows = [[c.case_id] + [c.deltas[m].cell() if m in c.deltas else "-" for m in columns] + ["; ".join(c.notes)]
             for c in comparison.cases]
     if rows:
-        headers = ["case"] + [f"{m} ({METRICS[m].unit})" for m in columns] + ["notes"]
+        headers = ["case"] + [f"{m} ({registry.metric(m).unit})" for m in columns] + ["notes"]
         lines += ["", text_table(headers, rows)]
         if comparison.gated:
             lines.append("!! regression beyond the limit   ~ beyond the limit but within run-to-run noise   "
@@ -439,18 +440,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Exit 1 when a --fail-on limit is crossed, 2 on unusable input.")
     parser.add_argument("base", metavar="BASE.json")
     parser.add_argument("new", metavar="NEW.json")
-    parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
-                        help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
+    add_cli_flag(parser, "compare", "--fail-on")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
-    parser.add_argument("--allow-not-judged", action="store_true",
-                        help=f"exit 0 instead of {EXIT_CANNOT_JUDGE} when a limit could not be judged (a side's "
-                             "latency INVALID, or the metric n/a); the NOT JUDGED lines are printed all the same")
-    parser.add_argument("--fail-invalid", action="store_true",
-                        help=f"kept for old scripts: exit {EXIT_CANNOT_JUDGE} on NOT JUDGED is now the default")
-    parser.add_argument("--require-all", action="store_true",
-                        help="exit 2 unless both runs hold the same cases (default: compare the overlap, "
-                             "naming what was left out)")
+    add_cli_flag(parser, "compare", "--allow-not-judged")
+    add_cli_flag(parser, "compare", "--fail-invalid")
+    add_cli_flag(parser, "compare", "--require-all")
     parser.set_defaults(func=_run)
 
 

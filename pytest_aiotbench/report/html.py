@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..inputs.limits import Limit, parse_limits
+from ..inputs.options import add_cli_flag
 from .compare import Comparison, compare_reports, verdict
-from ..frameworks.coverage import describe_gap
+from . import columns as registry
+from .columns import Context, validity_word
 from .read import ReportError, cli_command, describe_dataset, load_report
 from .storage import ReportPathError, check_writable
 from ..files import write_text_atomic
@@ -227,13 +229,6 @@ def _facts(run: dict) -> str:
             f'over {score.get("cases")} case(s){partial}</p><dl class="facts">{body}</dl>')
 
 
-def _validity_word(case: dict) -> str:
-    validity = case.get("validity")
-    if not validity or not case.get("latency_ms"):
-        return ""
-    return "VALID" if validity["valid"] else "INVALID"
-
-
 def _verdict_section(run: dict, comparison: Comparison | None) -> str:
     """What a CI reader looks for first: the A/B verdicts, whether the latencies can be judged, the comparison's
     verdict."""
@@ -259,7 +254,7 @@ def _verdict_section(run: dict, comparison: Comparison | None) -> str:
                      '<th>case</th><th class="text">baseline</th><th>latency NEW/BASE (95%)</th><th>top-1 %</th>'
                      '<th class="text">verdict</th><th class="text">why</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>')
-    timed = [c for c in run["cases"] if _validity_word(c)]
+    timed = [c for c in run["cases"] if validity_word(c)]
     if timed:
         invalid = [c for c in timed if not c["validity"]["valid"]]
         head = (f"Latency measurements: {len(timed) - len(invalid)} of {len(timed)} VALID" +
@@ -275,45 +270,19 @@ def _verdict_section(run: dict, comparison: Comparison | None) -> str:
     return "<h2>Verdict</h2>" + "".join(parts) if parts else ""
 
 
-def _coverage_cell(coverage: dict | None) -> str:
-    """Full delegation shows the accelerator; a gap is flagged ("9 ops outside XNNPACK ...")."""
-    gap = describe_gap(coverage)
-    if gap:
-        return f'<td class="text wrap coverage-gap">&#9888; {escape(gap)}</td>'
-    done = f"all {coverage.get('total_ops')} ops in {coverage['accelerator']}" if coverage else ""
-    return f'<td class="text wrap">{escape(done)}</td>'
-
-
 def _cases_table(run: dict) -> str:
-    front = {c["id"] for c in pareto_front(run["cases"])}
     # The id says model, framework and quantization; fits 1280 px with the coverage text wrapping.
-    headers = ["case", "status", "latency", "images", "top-1 %", "top-5 %", "median ms", "mean ms", "p90 ms", "VIPS",
-               "VOPS", "Pareto", "coverage"]
-    head = "".join(f'<th class="{"text" if i < 3 or h == "coverage" else ""}">{h}</th>' for i, h in enumerate(headers))
-    rows = []
-    for case in run["cases"]:
-        lat = case.get("latency_ms") or {}
-        reason = f' title="{escape(case["reason"])}"' if case.get("reason") else ""
-        validity = _validity_word(case)
-        why = f' title="{escape("; ".join(case["validity"]["reasons"]))}"' if validity == "INVALID" else ""
-        cells = [
-            f'<td class="id">{escape(case["id"])}</td>',
-            f'<td class="text {escape(case["status"])}"{reason}>{escape(case["status"])}</td>',
-            f'<td class="text {validity.lower()}"{why}>{validity}</td>',
-            f'<td>{case.get("images", "")}</td>', f'<td>{_fmt(case.get("top1"), scale=100)}</td>',
-            f'<td>{_fmt(case.get("top5"), scale=100)}</td>', f'<td>{_fmt(lat.get("median"), ".2f")}</td>',
-            f'<td>{_fmt(lat.get("mean"), ".2f")}</td>', f'<td>{_fmt(lat.get("p90"), ".2f")}</td>',
-            f'<td>{_fmt(case.get("vips"))}</td>', f'<td>{_fmt(case.get("vops"))}</td>',
-            f'<td>{"&#9733;" if case["id"] in front else ""}</td>',
-            _coverage_cell((case.get("runtime") or {}).get("coverage")),
-        ]
-        rows.append(f'<tr data-case="{escape(case["id"])}">{"".join(cells)}</tr>')
+    context = Context(pareto=frozenset(c["id"] for c in pareto_front(run["cases"])))
+    shown = registry.for_view(registry.HTML)
+    head = "".join(column.html_head() for column in shown)
+    rows = [f'<tr data-case="{escape(case["id"])}">{"".join(c.html_cell(case, context) for c in shown)}</tr>'
+            for case in run["cases"]]
     return f'<table id="cases"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _comparison_section(comparison: Comparison) -> str:
     columns = comparison.columns
-    head = "".join(f"<th>{escape(m)} ({'pt' if m.startswith('top') else '%'})</th>" for m in columns)
+    head = "".join(f"<th>{escape(m)} ({registry.metric(m).unit})</th>" for m in columns)
     rows = []
     for case in comparison.cases:
         cells = []
@@ -380,8 +349,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", metavar="RUN.json")
     parser.add_argument("base", metavar="BASE.json", nargs="?")
     parser.add_argument("-o", "--output", default="report.html", metavar="FILE", help="default: report.html")
-    parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
-                        help="limits to mark regressions in the comparison (as in compare; exit code unaffected)")
+    add_cli_flag(parser, "report", "--fail-on", "here: marks the regressions in the comparison; the exit code is "
+                                                "unaffected")
     parser.add_argument("--allow-mismatch", action="store_true", help="compare against a base on other images")
     parser.set_defaults(func=_run)
 

@@ -6,10 +6,9 @@ import shutil
 import textwrap
 from itertools import groupby
 
-from ..run.emulation import EMULATED_NOTE, emulated_ids, is_emulated
+from ..run.emulation import EMULATED_NOTE, emulated_ids
 from ..frameworks.coverage import describe_gap
-
-COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
+from . import columns as registry
 
 
 def terminal_width() -> int:
@@ -24,40 +23,23 @@ def wrap(text: str, indent: str = "", more: str | None = None, width: int | None
                          break_long_words=False) or [indent]  # a path or case id longer than a line stays whole
 
 
-def _pct(x):
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x, fmt="{:.2f}"):
-    return "-" if x is None else fmt.format(x)
-
-
-def _validity(case: dict) -> str:
-    v = case.get("validity")
-    if not v or not case.get("latency_ms"):
-        return "-"
-    return "VALID" if v["valid"] else "INVALID"
-
-
 def render_summary(report: dict) -> list[str]:
     cases = report["cases"]
     if not cases:
         return []
+    columns = registry.for_view(registry.TABLE)
+    headers = [column.header for column in columns]
     rows = []
     for model, group in groupby(sorted(cases, key=lambda c: c["model"]), key=lambda c: c["model"]):
         rows.append((model,))
-        for c in group:
-            lat = c.get("latency_ms") or {}
-            rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
-                         _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
-                         _num(c.get("vips"), "{:.1f}"), _validity(c), c["status"] + (" *" if is_emulated(c) else "")))
-    widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
-    widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
+        rows += [tuple(column.text_cell(c) for column in columns) for c in group]
+    widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(headers))]
+    widths = [max(w, len(h)) for w, h in zip(widths, headers)]
     ds = report["dataset"]
     lines = ["", *wrap(f"AIoTBench results ({ds['images']} images, {ds['kind']}, "
                        f"{report['device'].get('target', '?')}, {report['settings']['threads']} thread(s), "
                        f"warmup {report['settings']['warmup']})")]
-    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(COLUMNS, widths))))
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     for r in rows:
         if len(r) == 1:
             lines.append(r[0])
