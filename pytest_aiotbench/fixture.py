@@ -81,7 +81,9 @@ class AiotbenchFixture:
             job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
-                      num_classes=case.num_classes, background=case.background, quant=case.quant)
+                      num_classes=case.num_classes, background=case.background, quant=case.quant,
+                      scenario=state.settings.scenario, sessions=state.settings.offline_sessions,
+                      batch=state.settings.offline_batch)
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads) \
                 if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
@@ -115,7 +117,8 @@ class AiotbenchFixture:
             self._fail(failure)
         try:
             entry = self._score(measurement, weights)
-            entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
+            entry["validity"] = assess(None if measurement.offline else entry["per_image"]["latency_ms"],
+                                       timing.load)
             if baseline is not None:
                 from .abrun import pair_entry
 
@@ -228,6 +231,9 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
     scored = ds.labeled and weights != "random"
     top1 = accuracy(m.topk, ds.labels, 1) if scored else None
     top5 = accuracy(m.topk, ds.labels, 5) if scored else None
+    if m.offline is not None:
+        return offline_entry(case, result_id, device, m, ds, weights, min_top1, warmup, rule, rule_reference_top1,
+                             top1, top5)
     stats = latency_stats_ms(m.latencies_s)
     vips_value = vips(top1, stats["mean"] / 1e3)
     images = len(m.latencies_s)
@@ -246,6 +252,35 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+    )
+
+
+def offline_entry(case: Case, result_id: str, device: str, m: Measurement, ds: Dataset, weights: str | None,
+                  min_top1: float | None, warmup: int, rule, rule_reference_top1, top1, top5) -> dict:
+    """An offline-scenario case (run/offline.py): accuracy as single-stream's, ``images_per_s`` the throughput,
+    no latency, and ``vips``/``vops`` null, so the case never enters the single-stream AIoTBench score, ranking
+    or latency comparisons. Its own VIPS is ``offline.vips`` = top-1 x offline images/s (single-stream VIPS is
+    top-1 / mean latency, i.e. top-1 x single-stream images/s: the same quantity at the other scenario's rate)."""
+    off = dict(m.offline)
+    off.pop("load", None)  # judged in the entry's validity
+    rate = off.get("images_per_s")
+    off["vips"] = top1 * rate if top1 is not None and rate else None
+    off["vops"] = vops(off["vips"], case.gflops)
+    images = len(m.topk)
+    return case_entry(
+        id=case.id, result_id=result_id, device=device, model=case.model, framework=case.framework,
+        quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
+        weights=weights or "unspecified", images=images, top1=top1, top5=top5,
+        top1_ci95=wilson_interval(round(top1 * images), images) if top1 is not None else None,
+        min_top1=min_top1, min_top1_rule=rule.text if rule else None,
+        min_top1_reference={"id": rule.reference_id, "top1": rule_reference_top1}
+        if rule is not None and rule_reference_top1 is not None else None,
+        reference_top1=case.reference_top1, latency_ms=None,
+        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
+        images_per_s=rate, vips=None, vops=None, gflops=case.gflops,
+        status="passed", reason=None, scenario="offline", offline=off,
+        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        per_image={"top5": m.topk.tolist(), "latency_ms": []},
     )
 
 

@@ -23,6 +23,9 @@ MAX_WARMUP = 10_000  # AIoTBench warms up 10 times; 10 000 inferences of a large
 MAX_REPEAT = 1_000  # items = cases x repeats, collected up front
 MAX_DEADLINE_S = 7 * 24 * 3600.0  # one remote job
 MAX_IO_TIMEOUT_S = 24 * 3600.0  # larger values overflow socket timeouts
+SCENARIOS = ("single-stream", "offline")  # --aiotbench-scenario (run/offline.py)
+MAX_SESSIONS = 64  # offline sessions each hold the model: a typo must not load 10 000 copies
+MAX_BATCH = 1024
 
 
 # ------------------------------------------------------------------------------------------------- parsers
@@ -158,6 +161,16 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged",
          "a --aiotbench-fail-on limit that could not be judged (INVALID latency, no accuracy, no baseline "
          "partner) is reported as NOT JUDGED but does not fail the session (default: it fails)", kind="flag"),
+    Option("--aiotbench-scenario", "aiotbench_scenario",
+         "how images are issued: 'single-stream' (default: one at a time, per-image latency, the AIoTBench score) "
+         "or 'offline' (all at once, as fast as the target can: images/s and offline VIPS)",
+         parse=choice(*SCENARIOS), default="single-stream", metavar="NAME"),
+    Option("--aiotbench-offline-sessions", "aiotbench_offline_sessions",
+         f"offline scenario: concurrent framework sessions, 1..{MAX_SESSIONS}, each with --aiotbench-threads "
+         "threads (default: as many as the target's cores hold)", parse=integer(1, MAX_SESSIONS), metavar="N"),
+    Option("--aiotbench-offline-batch", "aiotbench_offline_batch",
+         f"offline scenario: images per request, 1..{MAX_BATCH} (default 1); a model whose batch dimension is "
+         "fixed runs batch 1, saying so", parse=integer(1, MAX_BATCH), default=1, metavar="N"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),
@@ -266,6 +279,9 @@ class Settings:
     repeat: int = 1
     fail_invalid: bool = False
     allow_empty: bool = False  # a run that measured no case may be green (--aiotbench-allow-empty)
+    scenario: str = "single-stream"  # --aiotbench-scenario
+    offline_sessions: int | None = None  # None: as many as the target's cores hold
+    offline_batch: int = 1
 
     @property
     def farm(self) -> bool:
@@ -311,4 +327,22 @@ def read_settings(config: pytest.Config) -> Settings:
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
         allow_empty=get("allow_empty"),
+        **_scenario(config, get),
     )
+
+
+def _scenario(config: pytest.Config, get: Callable[[str], Any]) -> dict[str, Any]:
+    """The scenario and its knobs; an offline knob without the offline scenario, or the offline scenario with an
+    A/B baseline (a per-image latency comparison), is a usage error rather than silently ignored."""
+    scenario = get("scenario")
+    sessions, batch = get("offline_sessions"), get("offline_batch")
+    if scenario != "offline":
+        for name in ("offline_sessions", "offline_batch"):
+            raw = _raw(config, BY_INI[f"aiotbench_{name}"])[0]
+            if raw not in (None, "", []):
+                raise pytest.UsageError(f"{BY_INI['aiotbench_' + name].flag} applies to --aiotbench-scenario "
+                                        "offline only")
+    elif get("baseline") is not None:
+        raise pytest.UsageError("--aiotbench-baseline (A/B latency pairs) runs single-stream only, not with "
+                                "--aiotbench-scenario offline")
+    return {"scenario": scenario, "offline_sessions": sessions, "offline_batch": batch}
