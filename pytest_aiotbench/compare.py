@@ -47,16 +47,29 @@ def _latency(stat: str) -> Callable[[dict], float | None]:
     return lambda case: (case.get("latency_ms") or {}).get(stat)
 
 
+def scenario(case: dict) -> str:
+    """How a case's images were issued: an entry without ``scenario`` is single-stream (run/offline.py)."""
+    return case.get("scenario") or "single-stream"
+
+
+def _throughput(key: str) -> Callable[[dict], float | None]:
+    """VIPS/VOPS of either scenario: an offline case's own (``offline.vips``), never mixed with single-stream's
+    (pairs of different scenarios are not compared at all, see compare_reports)."""
+    return lambda case: (case.get("offline") or {}).get(key) if scenario(case) == "offline" else case.get(key)
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("top1", "pt", -1, lambda c: c.get("top1")),
     Metric("top5", "pt", -1, lambda c: c.get("top5")),
-    Metric("vips", "%", -1, lambda c: c.get("vips"), noisy_stat="mean", inverse=True),
-    Metric("vops", "%", -1, lambda c: c.get("vops"), noisy_stat="mean", inverse=True),
+    Metric("vips", "%", -1, _throughput("vips"), noisy_stat="mean", inverse=True),
+    Metric("vops", "%", -1, _throughput("vops"), noisy_stat="mean", inverse=True),
+    Metric("images_per_s", "%", -1, lambda c: c.get("images_per_s"), noisy_stat="mean", inverse=True),
     Metric("median", "%", +1, _latency("median"), noisy_stat="median"),
     Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
     Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
 )}
-ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5"}
+ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5", "ips": "images_per_s",
+           "throughput": "images_per_s"}
 DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
 
 
@@ -273,6 +286,8 @@ class Comparison:
     def columns(self) -> list[str]:
         limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits
                    if limit.metric.name not in DEFAULT_COLUMNS]
+        if any("images_per_s" in c.deltas for c in self.cases):  # offline pairs: their throughput too
+            limited.insert(0, "images_per_s")
         return list(DEFAULT_COLUMNS) + list(dict.fromkeys(limited))
 
 
@@ -312,6 +327,17 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
             result.notes.append("model file changed")
         if runtime_differences(old, cur):
             result.notes.append("runtime differs: " + ", ".join(runtime_differences(old, cur)))
+        if _measured(old) and _measured(cur) and scenario(old) != scenario(cur):
+            # Offline throughput and single-stream latency are different quantities: never a delta, and a limit
+            # on the case is NOT JUDGED rather than passed.
+            mixed = f"scenario differs: BASE {scenario(old)}, NEW {scenario(cur)}"
+            unmeasured.append(f"{case_id} ({mixed})")
+            result.notes.append(mixed + ": not compared")
+            result.unmeasured_new = mixed
+            compared.append(result)
+            continue
+        if scenario(cur) == "offline":
+            metrics = list(dict.fromkeys([*metrics, "images_per_s"]))
         if not _measured(old) or not _measured(cur):
             side, case = ("BASE", old) if not _measured(old) else ("NEW", cur)
             unmeasured.append(f"{case_id} ({side}: {case.get('status')}"
@@ -360,7 +386,7 @@ def _invalid_side(old: dict, cur: dict) -> str | None:
 
 
 def _measured(case: dict) -> bool:
-    return case.get("latency_ms") is not None
+    return case.get("latency_ms") is not None or bool(case.get("offline"))
 
 
 def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: tuple | None,

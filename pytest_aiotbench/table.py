@@ -10,6 +10,23 @@ from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
 from .frameworks.coverage import describe_gap
 
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
+# The offline scenario (run/offline.py): throughput instead of latency; its VIPS is top-1 x images/s.
+OFFLINE_COLUMNS = ("case", "top-1", "top-5", "images/s", "sessions x batch", "offline VIPS", "load", "status")
+
+
+def is_offline(report: dict) -> bool:
+    return (report.get("settings") or {}).get("scenario") == "offline" or any(
+        c.get("scenario") == "offline" for c in report.get("cases") or [])
+
+
+def _offline_row(c: dict) -> tuple:
+    off = c.get("offline")
+    if not off:
+        return (f"  {c['framework']}-{c['quant']}", "-", "-", "-", "-", "-", "-", c["status"])
+    v = c.get("validity")
+    return (f"  {c['framework']}-{c['quant']}", _pct(c["top1"]), _pct(c["top5"]), _num(off.get("images_per_s"), "{:.1f}"),
+            f"{off['sessions']} x {off['batch']}", _num(off.get("vips"), "{:.1f}"),
+            "-" if not v else "VALID" if v["valid"] else "INVALID", c["status"] + (" *" if is_emulated(c) else ""))
 
 
 def terminal_width() -> int:
@@ -44,20 +61,25 @@ def render_summary(report: dict) -> list[str]:
     if not cases:
         return []
     rows = []
+    offline = is_offline(report)
+    columns = OFFLINE_COLUMNS if offline else COLUMNS
     for model, group in groupby(sorted(cases, key=lambda c: c["model"]), key=lambda c: c["model"]):
         rows.append((model,))
         for c in group:
+            if offline:
+                rows.append(_offline_row(c))
+                continue
             lat = c.get("latency_ms") or {}
             rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
                          _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
                          _num(c.get("vips"), "{:.1f}"), _validity(c), c["status"] + (" *" if is_emulated(c) else "")))
-    widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
-    widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
+    widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(columns))]
+    widths = [max(w, len(h)) for w, h in zip(widths, columns)]
     ds = report["dataset"]
     lines = ["", *wrap(f"AIoTBench results ({ds['images']} images, {ds['kind']}, "
                        f"{report['device'].get('target', '?')}, {report['settings']['threads']} thread(s), "
-                       f"warmup {report['settings']['warmup']})")]
-    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(COLUMNS, widths))))
+                       f"warmup {report['settings']['warmup']}{', offline scenario' if offline else ''})")]
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(columns, widths))))
     for r in rows:
         if len(r) == 1:
             lines.append(r[0])
@@ -65,7 +87,8 @@ def render_summary(report: dict) -> list[str]:
             lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
     invalid = [c for c in cases if (c.get("validity") or {}).get("valid") is False]
     if invalid:
-        lines += wrap("INVALID latency (README, Timing): cannot judge a latency change from these")
+        lines += wrap("INVALID throughput (README, Offline scenario): the machine was busy during these" if offline
+                      else "INVALID latency (README, Timing): cannot judge a latency change from these")
         for c in invalid:  # one reason a line, each wrapped to the terminal
             lines.append(f"  {c['id']}:")
             for reason in c["validity"]["reasons"]:
@@ -80,7 +103,11 @@ def render_summary(report: dict) -> list[str]:
     score = report["score"]
     if emulated_ids(cases):
         lines += wrap(f"* {EMULATED_NOTE}")
-    if score["vips"] is None:
+    if offline:
+        lines += [line for c in cases if (c.get("offline") or {}).get("batch_note")
+                  for line in wrap(f"! {c['id']}: {c['offline']['batch_note']}", "  ")]
+        lines += offline_score_lines(cases)
+    elif score["vips"] is None:
         lines.append("Device score: n/a (no case was scored for accuracy)")
     else:
         vops = f", VOPS {score['vops']:.1f}" if score["vops"] is not None else ""
@@ -92,6 +119,13 @@ def render_summary(report: dict) -> list[str]:
     elif ds.get("note"):
         lines += wrap(f"Dataset: {ds['note']}")
     return lines
+
+
+def offline_score_lines(cases: list[dict]) -> list[str]:
+    """An offline run has no AIoTBench (single-stream) device score; its own sum of offline VIPS is shown as such."""
+    scored = [c["offline"]["vips"] for c in cases if (c.get("offline") or {}).get("vips") is not None]
+    total = f"offline VIPS {sum(scored):.1f} over {len(scored)} case(s)" if scored else "offline VIPS n/a"
+    return wrap(f"Device score: n/a (single-stream only; this run is offline: {total})")
 
 
 def coverage_notes(cases: list[dict]) -> list[str]:
