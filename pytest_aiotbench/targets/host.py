@@ -14,6 +14,7 @@ import numpy as np
 from ..emulation import with_emulation
 from ..frameworks import coverage, get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
+from ..run import offline  # module level: the device runner bundle follows these imports only
 from ..stream import ModelInputs
 from ..score import topk
 from .base import Job, Measurement, Timing
@@ -121,8 +122,6 @@ def execute_offline(job: Job, timing: Timing, where: str = "host", framework=Non
     session's. The per-chunk wall times, amortized per image, feed ``timing.record`` (pytest-benchmark's stats)."""
     from contextlib import ExitStack
     from dataclasses import replace
-
-    from ..run import offline
 
     framework = framework or get_framework(job.framework)
     threads = job.options.threads
