@@ -55,3 +55,17 @@ def test_offline_job_runs_on_the_adb_device_with_single_stream_answers(adb_devic
     assert m.offline["images"] == 24 and m.offline["sessions"] == 2 and m.offline["wall_s"] > 0
     assert timing.recorded == [pytest.approx(m.offline["wall_s"] / 24)]
     assert leftovers(adb_device) == []
+
+
+def test_benchmark_model_target_refuses_the_offline_scenario(tmp_path):
+    """benchmark_model times one inference at a time: an offline case through it would be single-stream figures
+    under the offline name."""
+    from pytest_aiotbench.targets.base import TargetError
+    from pytest_aiotbench.targets.benchmark_model import BenchmarkModelTarget
+
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF")  # never run: the scenario is refused before the device is touched
+    target = BenchmarkModelTarget("emulator-5554", benchmark_model=str(binary))
+    job = replace(make_job(shared_model(), images=2), scenario="offline")
+    with pytest.raises(TargetError, match="benchmark_model runs single-stream only, not the offline scenario"):
+        target.run(job, RecordingTiming())
