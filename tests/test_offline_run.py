@@ -191,3 +191,13 @@ def test_offline_report_files_are_readable_by_the_report_tools(tmp_path):
     proc = run_cli("compare", path, path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "images_per_s" in proc.stdout
+
+
+def test_the_case_line_of_an_offline_case():
+    from pytest_aiotbench.progress import case_summary
+
+    case = _offline(make_case("m-tflite-int8", top1=0.5), 400.0)
+    case["validity"] = {"valid": False, "reasons": ["load: other processes kept 1.2 of 2 cores busy"], "notes": []}
+    line = case_summary(case, 1.5)
+    assert line.startswith("m-tflite-int8: 200 images in ") and "offline 400 images/s (2 sessions x batch 1)" in line
+    assert line.endswith("top-1 50.0%, load INVALID (load)") and "median" not in line
