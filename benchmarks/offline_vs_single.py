@@ -24,14 +24,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_aiotbench.dataset import open_dataset  # noqa: E402
+from pytest_aiotbench.inputs.dataset import open_dataset  # noqa: E402
 from pytest_aiotbench.frameworks.base import PrepareOptions  # noqa: E402
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec  # noqa: E402
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec  # noqa: E402
 from pytest_aiotbench.run.offline import auto_sessions, usable_cores  # noqa: E402
-from pytest_aiotbench.score import accuracy  # noqa: E402
+from pytest_aiotbench.verdicts.score import accuracy  # noqa: E402
 from pytest_aiotbench.targets.base import Job  # noqa: E402
 from pytest_aiotbench.targets.host import execute  # noqa: E402
-from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
+from pytest_aiotbench.run.timing import PerfCounterTiming  # noqa: E402
 
 SHARED = Path(os.environ.get("AIOTBENCH_SHARED") or REPO.parent / "shared")
 MODELS = [  # (label, file, framework, input size, layout)

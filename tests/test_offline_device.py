@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pytest_aiotbench.device.protocol import ProtocolError, job_spec, read_result, result_data
+from pytest_aiotbench.targets.device.protocol import ProtocolError, job_spec, read_result, result_data
 from pytest_aiotbench.targets import resolve_target
-from pytest_aiotbench.targets.base import Measurement
+from pytest_aiotbench.run.job import Measurement
 from pytest_aiotbench.targets.bundle import bundle_files
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from pytest_aiotbench import compare
-from pytest_aiotbench.table import render_summary
+from pytest_aiotbench.report import compare
+from pytest_aiotbench.report.table import render_summary
 from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
@@ -94,7 +94,7 @@ def runs(tmp_path_factory):
 @pytest.mark.slow
 def test_offline_report_has_throughput_and_single_stream_accuracy(runs):
     jsonschema = pytest.importorskip("jsonschema")
-    from pytest_aiotbench.schema import REPORT
+    from pytest_aiotbench.report.schema import REPORT
 
     off, single = runs["offline"][0], runs["single"][0]
     jsonschema.validate(off, REPORT)
@@ -194,7 +194,7 @@ def test_offline_report_files_are_readable_by_the_report_tools(tmp_path):
 
 
 def test_the_case_line_of_an_offline_case():
-    from pytest_aiotbench.progress import case_summary
+    from pytest_aiotbench.plugin.progress import case_summary
 
     case = _offline(make_case("m-tflite-int8", top1=0.5), 400.0)
     case["validity"] = {"valid": False, "reasons": ["load: other processes kept 1.2 of 2 cores busy"], "notes": []}

@@ -11,16 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from pytest_aiotbench.dataset import open_dataset
+from pytest_aiotbench.inputs.dataset import open_dataset
 from pytest_aiotbench.frameworks.base import PrepareOptions
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
 from pytest_aiotbench.run import offline
-from pytest_aiotbench.score import accuracy
-from pytest_aiotbench.stream import CHUNK_ENV
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.verdicts.score import accuracy
+from pytest_aiotbench.inputs.pixels import CHUNK_ENV
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import InferenceError, execute
-from pytest_aiotbench.timing import PerfCounterTiming
-from pytest_aiotbench.validity import assess
+from pytest_aiotbench.run.timing import PerfCounterTiming
+from pytest_aiotbench.verdicts.validity import assess
 
 from tests.helpers.sanity import SIZE, onnx_model
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR

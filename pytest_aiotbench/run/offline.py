@@ -4,7 +4,7 @@ threads, each serving the next request as soon as it is free) and, where the mod
 images per request. Single-stream (one image at a time, each timed) stays the default and the AIoTBench score.
 
 The timed quantity is the wall time from the first request's submission to the last answer. Converting crops to
-model inputs and stacking them into batches happen between chunks (``stream.ModelInputs``), outside it: the
+model inputs and stacking them into batches happen between chunks (``inputs.pixels.ModelInputs``), outside it: the
 case's wall time is the sum of its chunks' (each chunk is issued at once and drained). Answers are checked and
 ranked after each chunk, untimed, exactly as single-stream's: with batch 1 every session computes exactly what the
 single-stream session computes, so the accuracy is the same on the same images.
@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import validity
+from . import load
 from ..frameworks.base import BatchUnsupported, one_line
-from ..stream import Keep, chunk_images, first_chunk, iter_chunks
+from ..inputs.pixels import Keep, chunk_images, first_chunk, iter_chunks
 
 
 class OfflineError(Exception):
@@ -183,7 +183,7 @@ def issue_all(runs: Sequence[Runner], inputs: Sequence[np.ndarray], batch: int, 
                 r.run(warm[0])
         del first, warm
         kept, walls, counts, done, total = [], [], [], 0, len(inputs)
-        before = validity.snapshot()
+        before = load.snapshot()
         for chunk in iter_chunks(inputs):
             requests = requests_of(chunk, batch)
             start = perf_counter()
@@ -195,10 +195,10 @@ def issue_all(runs: Sequence[Runner], inputs: Sequence[np.ndarray], batch: int, 
             del requests, answers, chunk
             if progress is not None:
                 progress(done, total)
-        load = validity.machine_load(before, validity.snapshot(), threads)
+        machine = load.machine_load(before, load.snapshot(), threads)
     finally:
         issuer.close()
-    return OfflineRun(kept, float(sum(walls)), walls, counts, load)
+    return OfflineRun(kept, float(sum(walls)), walls, counts, machine)
 
 
 def summary(run: OfflineRun, sessions: int, threads: int, batch: int, requested_batch: int,
