@@ -175,3 +175,22 @@ def test_offline_validity_judges_the_load_only():
             "busy_processes": []}
     v = assess(None, busy)
     assert not v["valid"] and v["reasons"][0].startswith("contention")
+
+
+@needs_shared
+def test_run_case_offline_without_pytest(dataset, tmp_path):
+    """pipeline.run_case (the plugin's path, without pytest) builds the offline entry: throughput, offline VIPS,
+    no latency or single-stream VIPS, accuracy as single-stream's run_case on the same images."""
+    from pytest_aiotbench.inputs import catalog
+    from pytest_aiotbench.pipeline import run_case
+    from pytest_aiotbench.targets.host import HostTarget
+    from tests.helpers.catalogs import tflite_entry, write_catalog
+
+    case = catalog.load(write_catalog(tmp_path / "c.toml", [tflite_entry("m", TFLITE, 128)]))[0]
+    single = run_case(case, dataset, HostTarget(), warmup=1)
+    entry = run_case(case, dataset, HostTarget(), warmup=1, scenario="offline", offline_sessions=2)
+    assert entry["scenario"] == "offline" and "scenario" not in single
+    assert (entry["top1"], entry["top5"]) == (single["top1"], single["top5"])
+    assert entry["latency_ms"] is None and entry["vips"] is None and entry["offline"]["sessions"] == 2
+    assert entry["offline"]["vips"] == pytest.approx(entry["top1"] * entry["images_per_s"])
+    assert "load" not in entry["offline"]  # judged in the validity, not repeated
