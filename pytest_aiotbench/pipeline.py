@@ -68,13 +68,16 @@ PixelSource = Callable[[PreprocessSpec], object]  # spec -> the crops (an array,
 def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None = None, *, threads: int = 1,
              warmup: int = 10, pixels: PixelSource | None = None, device: str = "host", result_id: str | None = None,
              requirement: Requirement | None = None, baseline: Case | None = None, ab_limits=(),
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None, scenario: str = "single-stream",
+             offline_sessions: int | None = None, offline_batch: int = 1) -> dict:
     """Measure ``case`` on ``target`` over ``dataset`` and return its report entry (plain JSON values).
 
     ``timing`` times ``infer()`` (default: a bare perf_counter); ``pixels`` gives the crops of a geometry (default:
     decoded into memory: fine for small sets; the plugin passes its on-disk store); ``requirement`` is the top-1
     the case is held to (``inputs/thresholds.py``), written into the entry; ``baseline`` makes it an interleaved
-    A/B on the host (``run/pairs.py``), judged against ``ab_limits``. Raises CaseSkipped or CaseFailed."""
+    A/B on the host (``run/pairs.py``), judged against ``ab_limits``. ``scenario`` "offline" issues every image
+    at once to ``offline_sessions`` sessions in batches of ``offline_batch`` (``run/offline.py``) instead of timing
+    each. Raises CaseSkipped or CaseFailed."""
     if not case.file.is_file():
         raise CaseSkipped(missing_file_hint(case))
     timing = timing or PerfCounterTiming(progress or (lambda done, total: None), threads)
@@ -84,7 +87,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     try:
         get_framework(case.framework)
         weights = manifest_weights(case) or case.weights
-        job = _job(case, pixels, threads, warmup)
+        job = dataclasses.replace(_job(case, pixels, threads, warmup), scenario=scenario, sessions=offline_sessions,
+                                  batch=offline_batch)
         pair = None
         if baseline is not None:
             try:
@@ -101,7 +105,7 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     except CASE_ERRORS as exc:
         raise CaseFailed(str(exc)) from None
     entry = measured_entry(case, measurement, dataset, weights, requirement, warmup, result_id, device)
-    entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
+    entry["validity"] = assess(None if measurement.offline else entry["per_image"]["latency_ms"], timing.load)
     if pair is not None:
         from .inputs.limits import case_limits
 
@@ -193,6 +197,8 @@ def measured_entry(case: Case, m: Measurement, ds: Dataset, weights: str | None,
     scored = ds.labeled and weights != "random"
     top1 = accuracy(m.topk, ds.labels, 1) if scored else None
     top5 = accuracy(m.topk, ds.labels, 5) if scored else None
+    if m.offline is not None:
+        return offline_entry(case, m, weights, requirement, warmup, result_id, device, top1, top5)
     stats = latency_stats_ms(m.latencies_s)
     vips_value = vips(top1, stats["mean"] / 1e3)
     images = len(m.latencies_s)
@@ -208,6 +214,33 @@ def measured_entry(case: Case, m: Measurement, ds: Dataset, weights: str | None,
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+    )
+
+
+def offline_entry(case: Case, m: Measurement, weights: str | None, requirement: Requirement, warmup: int,
+                  result_id: str | None, device: str, top1: float | None, top5: float | None) -> dict:
+    """An offline-scenario case (run/offline.py): accuracy as single-stream's, ``images_per_s`` the throughput,
+    no latency, and ``vips``/``vops`` null, so the case never enters the single-stream AIoTBench score, ranking
+    or latency comparisons. Its own VIPS is ``offline.vips`` = top-1 x offline images/s (single-stream VIPS is
+    top-1 / mean latency, i.e. top-1 x single-stream images/s: the same quantity at the other scenario's rate)."""
+    off = dict(m.offline)
+    off.pop("load", None)  # judged in the entry's validity
+    rate = off.get("images_per_s")
+    off["vips"] = top1 * rate if top1 is not None and rate else None
+    off["vops"] = vops(off["vips"], case.gflops)
+    images = len(m.topk)
+    return case_entry(
+        id=case.id, result_id=result_id or case.id, device=device, model=case.model, framework=case.framework,
+        quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
+        weights=weights or "unspecified", images=images, top1=top1, top5=top5,
+        top1_ci95=wilson_interval(round(top1 * images), images) if top1 is not None else None,
+        **requirement.entry_fields(),
+        reference_top1=case.reference_top1, latency_ms=None,
+        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
+        images_per_s=rate, vips=None, vops=None, gflops=case.gflops,
+        status="passed", reason=None, scenario="offline", offline=off,
+        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        per_image={"top5": m.topk.tolist(), "latency_ms": []},
     )
 
 

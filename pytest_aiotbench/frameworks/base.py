@@ -86,6 +86,15 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
+class BatchUnsupported(Exception):
+    """A session cannot run batches of the size asked (the model's batch dimension is fixed). One line."""
+
+
+# Optional on a session, for the offline scenario (run/offline.py): ``batched(n)`` returns a callable that runs up to
+# ``n`` batch-1 inputs stacked on axis 0 and returns their (k, classes) outputs, or raises BatchUnsupported. The
+# session then serves that callable only (its interpreter may have been resized).
+
+
 @runtime_checkable
 class Framework(Protocol):
     name: str

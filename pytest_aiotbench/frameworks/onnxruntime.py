@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
+from .base import (AcceleratorUnavailable, BatchUnsupported, FrameworkUnavailable, ModelLoadError, PrepareOptions,
+                   TensorSpec, check_single_output, one_line)
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
            "tensor(int8)": np.int8}
@@ -56,6 +57,14 @@ class OnnxRuntimeSession:
     def infer_full(self, x: np.ndarray) -> np.ndarray:
         """The whole output tensor, batch dimension included (checked once, never timed)."""
         return np.asarray(self._run(self._outputs, {self._input_name: x})[0])
+
+    def batched(self, n: int):
+        """Batches of up to ``n`` (offline scenario): only when the model's batch dimension is dynamic (symbolic)."""
+        if self.input.shape[:1] != (-1,):
+            raise BatchUnsupported(f"the model's input batch dimension is fixed at "
+                                   f"{self.input.shape[0] if self.input.shape else '?'}")
+        run, outputs, name = self._run, self._outputs, self._input_name
+        return lambda x: run(outputs, {name: x})[0]
 
     def coverage(self) -> dict:
         from .coverage import onnxruntime_coverage

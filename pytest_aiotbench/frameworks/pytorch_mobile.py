@@ -33,6 +33,17 @@ class TorchSession:
             raise TypeError(f"model returns a {type(out).__name__}, expected one tensor of class scores")
         return out.numpy()
 
+    def batched(self, n: int):
+        """Batches of up to ``n`` (offline scenario). TorchScript carries no input shape: whether the graph takes
+        a batch (or flattens it to 1 row) shows in the rows it returns, which run/offline.py checks untimed."""
+        module, from_numpy, mode = self._module, self._from_numpy, self._torch.inference_mode
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with mode():
+                return module(from_numpy(x)).numpy()
+
+        return run
+
     def coverage(self) -> dict:
         from .coverage import torch_mobile_coverage
 

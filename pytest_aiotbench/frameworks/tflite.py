@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from .base import FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
+from .base import BatchUnsupported, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
 
 
 def _interpreter_module():
@@ -63,6 +63,35 @@ class TFLiteSession:
         self._set(self._in, x)
         self._invoke()
         return np.array(self._get(self._out))
+
+    def batched(self, n: int):
+        """Batches of up to ``n`` (offline scenario): the input is resized to n (TFLite's resize_tensor_input); a
+        model whose graph fixes the batch (a Reshape to 1 x classes) refuses, and the interpreter is put back. A
+        shorter last batch resizes again (inside the timed region: it is part of serving that batch)."""
+        interp, index = self._interpreter, self._in
+        one = list(self.input.shape)
+
+        def resize(k: int) -> None:
+            interp.resize_tensor_input(index, [k, *one[1:]], strict=False)
+            interp.allocate_tensors()
+
+        try:
+            resize(n)
+        except (ValueError, RuntimeError) as exc:
+            resize(1)
+            raise BatchUnsupported(one_line(exc)) from None
+        size = [n]
+        set_, invoke, get, out = self._set, self._invoke, self._get, self._out
+
+        def run(x: np.ndarray) -> np.ndarray:
+            if len(x) != size[0]:
+                resize(len(x))
+                size[0] = len(x)
+            set_(index, x)
+            invoke()
+            return get(out)
+
+        return run
 
     def integer_quantized(self) -> bool:
         """Whether the model holds int8/uint8 tensors with a quantization scale (full-integer or dynamic-range)."""

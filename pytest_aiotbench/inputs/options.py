@@ -20,6 +20,9 @@ MAX_WARMUP = 10_000  # AIoTBench warms up 10 times; 10 000 inferences of a large
 MAX_REPEAT = 1_000  # items = cases x repeats, collected up front
 MAX_DEADLINE_S = 7 * 24 * 3600.0  # one remote job
 MAX_IO_TIMEOUT_S = 24 * 3600.0  # larger values overflow socket timeouts
+SCENARIOS = ("single-stream", "offline")  # --aiotbench-scenario (run/offline.py)
+MAX_SESSIONS = 64  # offline sessions each hold the model: a typo must not load 10 000 copies
+MAX_BATCH = 1024
 
 
 # ------------------------------------------------------------------------------------------------- parsers
@@ -171,6 +174,16 @@ CORE_OPTIONS: list[Option] = [
          "a limit that could not be judged (a side's latency INVALID, no accuracy, no baseline partner) is "
          "reported as NOT JUDGED but does not fail (default: it fails; `aiotbench compare` exits 3)", kind="flag",
          cli="--allow-not-judged"),
+    Option("--aiotbench-scenario", "aiotbench_scenario",
+         "how images are issued: 'single-stream' (default: one at a time, per-image latency, the AIoTBench score) "
+         "or 'offline' (all at once, as fast as the target can: images/s and offline VIPS)",
+         parse=choice(*SCENARIOS), default="single-stream", metavar="NAME"),
+    Option("--aiotbench-offline-sessions", "aiotbench_offline_sessions",
+         f"offline scenario: concurrent framework sessions, 1..{MAX_SESSIONS}, each with --aiotbench-threads "
+         "threads (default: as many as the target's cores hold)", parse=integer(1, MAX_SESSIONS), metavar="N"),
+    Option("--aiotbench-offline-batch", "aiotbench_offline_batch",
+         f"offline scenario: images per request, 1..{MAX_BATCH} (default 1); a model whose batch dimension is "
+         "fixed runs batch 1, saying so", parse=integer(1, MAX_BATCH), default=1, metavar="N"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),

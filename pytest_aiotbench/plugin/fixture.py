@@ -57,7 +57,8 @@ class AiotbenchFixture:
                              warmup=settings.warmup, pixels=self._pixels, device=self.device,
                              result_id=self.result_id, requirement=state.requirement(case, self.device),
                              baseline=state.baselines.get(case.id), ab_limits=state.ab_limits,
-                             progress=progress.update)
+                             progress=progress.update, scenario=settings.scenario,
+                             offline_sessions=settings.offline_sessions, offline_batch=settings.offline_batch)
         except CaseSkipped as exc:
             skip = str(exc)
         except CaseFailed as exc:  # with an entry: measured, kept, and failed (an A/B whose baseline could not run)

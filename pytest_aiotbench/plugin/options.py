@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -106,6 +106,9 @@ class Settings:
     repeat: int = 1
     fail_invalid: bool = False
     allow_empty: bool = False  # a run that measured no case may be green (--aiotbench-allow-empty)
+    scenario: str = "single-stream"  # --aiotbench-scenario
+    offline_sessions: int | None = None  # None: as many as the target's cores hold
+    offline_batch: int = 1
 
     @property
     def farm(self) -> bool:
@@ -151,4 +154,22 @@ def read_settings(config: pytest.Config) -> Settings:
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
         allow_empty=get("allow_empty"),
+        **_scenario(config, get),
     )
+
+
+def _scenario(config: pytest.Config, get: Callable[[str], Any]) -> dict[str, Any]:
+    """The scenario and its knobs; an offline knob without the offline scenario, or the offline scenario with an
+    A/B baseline (a per-image latency comparison), is a usage error rather than silently ignored."""
+    scenario = get("scenario")
+    sessions, batch = get("offline_sessions"), get("offline_batch")
+    if scenario != "offline":
+        for name in ("offline_sessions", "offline_batch"):
+            raw = _raw(config, BY_INI[f"aiotbench_{name}"])[0]
+            if raw not in (None, "", []):
+                raise pytest.UsageError(f"{BY_INI['aiotbench_' + name].flag} applies to --aiotbench-scenario "
+                                        "offline only")
+    elif get("baseline") is not None:
+        raise pytest.UsageError("--aiotbench-baseline (A/B latency pairs) runs single-stream only, not with "
+                                "--aiotbench-scenario offline")
+    return {"scenario": scenario, "offline_sessions": sessions, "offline_batch": batch}

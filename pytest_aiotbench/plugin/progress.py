@@ -90,6 +90,12 @@ def case_summary(entry: dict, seconds: float) -> str:
     top1 = "n/a" if entry.get("top1") is None else f"{entry['top1']:.1%}"
     from ..verdicts.validity import label
 
+    if entry.get("offline"):
+        off = entry["offline"]
+        return (f"{entry['id']}: {entry['images']} images in {_fmt_seconds(seconds)}, offline "
+                f"{off['images_per_s']:.4g} images/s ({off['sessions']} sessions x batch {off['batch']}), "
+                f"top-1 {top1}, load {label(entry.get('validity'))}")
+
     return (f"{entry['id']}: {entry['images']} images in {_fmt_seconds(seconds)}, median "
             f"{lat.get('median', float('nan')):.3g} ms, p90 {lat.get('p90', float('nan')):.3g} ms, top-1 {top1}, "
             f"latency {label(entry.get('validity'))}")

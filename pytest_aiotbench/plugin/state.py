@@ -155,6 +155,9 @@ class AiotbenchState:
                 "strict": self.settings.strict,
                 "devices": self.settings.devices,
                 "cache": self._cache_settings(),
+                "scenario": self.settings.scenario,
+                **({"offline": {"sessions": self.settings.offline_sessions, "batch": self.settings.offline_batch}}
+                   if self.settings.scenario == "offline" else {}),
             },
             "cases": cases,
             "score": score,

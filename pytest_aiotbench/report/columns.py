@@ -18,6 +18,7 @@ from ..inputs.limits import METRICS, Metric
 from ..run.emulation import is_emulated
 
 TABLE, HTML, COMPARE = "table", "html", "compare"  # the views: terminal summary, HTML case table, comparisons
+OFFLINE = "offline"  # the terminal summary of an offline run (run/offline.py): throughput instead of latency
 NOT_MEASURED = "-"  # terminal: the case has no latency (skipped, error): no number was taken
 NA = "n/a"  # terminal: measured, but this value does not exist (no labels: no accuracy)
 HTML_NONE = "&ndash;"
@@ -132,18 +133,33 @@ def _coverage_html(coverage, case, context) -> str:
 BOTH, ALL = frozenset({TABLE, HTML}), frozenset({TABLE, HTML, COMPARE})
 COLUMNS: list[Column] = [
     Column("case", "case", lambda c: c["id"], lambda v, c: f"  {c['framework']}-{c['quant']}", _case_html,
-           html_text=True),
+           html_text=True, views=frozenset({TABLE, HTML, OFFLINE})),
     Column("images", "images", lambda c: c.get("images"), lambda v, c: str(v),
            lambda v, c, ctx: f"<td>{'' if v is None else v}</td>", views=frozenset({HTML})),
     _fraction("top1", "top-1"),
     _fraction("top5", "top-5"),
+    Column("offline_top1", "top-1", METRICS["top1"].value, _optional_text(lambda v: f"{100 * v:.1f}%"),
+           _html_numeric(".1f", 100), views=frozenset({OFFLINE})),
+    Column("offline_top5", "top-5", METRICS["top5"].value, _optional_text(lambda v: f"{100 * v:.1f}%"),
+           _html_numeric(".1f", 100), views=frozenset({OFFLINE})),
+    Column("images_per_s", "images/s", lambda c: (c.get("offline") or {}).get("images_per_s"),
+           _optional_text(lambda v: f"{v:.1f}"), _html_numeric(".1f"), views=frozenset({OFFLINE})),
+    Column("issued", "sessions x batch", lambda c: c.get("offline"),
+           lambda v, c: f"{v['sessions']} x {v['batch']}" if v else NOT_MEASURED, _html_numeric(".0f"),
+           views=frozenset({OFFLINE})),
+    Column("offline_vips", "offline VIPS", lambda c: (c.get("offline") or {}).get("vips"),
+           _optional_text(lambda v: f"{v:.1f}"), _html_numeric(".1f"), views=frozenset({OFFLINE})),
+    Column("load", "load", lambda c: c.get("validity") if c.get("offline") else None,
+           lambda v, c: NOT_MEASURED if not v else "VALID" if v["valid"] else "INVALID", _html_numeric(".0f"),
+           views=frozenset({OFFLINE})),
     _latency("median", frozenset({HTML, COMPARE})),
     _latency("mean", BOTH),
     _latency("p90", ALL),
     _score("vips", ALL),
     _score("vops", frozenset({HTML})),
     Column("latency", "latency", validity_word, lambda v, c: v or NOT_MEASURED, _validity_html, html_text=True),
-    Column("status", "status", lambda c: c["status"], _status_text, _status_html, html_text=True),
+    Column("status", "status", lambda c: c["status"], _status_text, _status_html, html_text=True,
+           views=frozenset({TABLE, HTML, OFFLINE})),
     Column("pareto", "Pareto", lambda c: c["id"], lambda v, c: "",
            lambda v, c, ctx: f'<td>{"&#9733;" if v in ctx.pareto else ""}</td>', views=frozenset({HTML})),
     Column("coverage", "coverage", lambda c: (c.get("runtime") or {}).get("coverage"), lambda v, c: "",

@@ -20,7 +20,7 @@ from ..run.emulation import EMULATED_NOTE, is_emulated
 from ..run.environment import machine_differences, runtime_differences
 from ..verdicts.validity import kinds
 from ..inputs.options import add_cli_flag
-from ..inputs.limits import METRICS, Limit, Metric, case_limits, parse_limits
+from ..inputs.limits import METRICS, Limit, Metric, case_limits, parse_limits, scenario
 from . import columns as registry
 from .read import ReportError, case_map, cli_command, describe_dataset, describe_run, load_report, text_table
 
@@ -203,10 +203,11 @@ class Comparison:
 
     @property
     def columns(self) -> list[str]:
-        """The registry's compared columns, then the metrics the limits add."""
+        """The registry's compared columns, then the metrics the limits add (offline pairs: their throughput)."""
         shown = [metric.name for metric in registry.compared_metrics()]
+        offline = ["images_per_s"] if any("images_per_s" in c.deltas for c in self.cases) else []
         limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits]
-        return list(dict.fromkeys([*shown, *limited]))
+        return list(dict.fromkeys([*shown, *offline, *limited]))
 
 
 def _id_list(ids: Sequence[str], shown: int = 10) -> str:
@@ -245,6 +246,17 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
             result.notes.append("model file changed")
         if runtime_differences(old, cur):
             result.notes.append("runtime differs: " + ", ".join(runtime_differences(old, cur)))
+        if _measured(old) and _measured(cur) and scenario(old) != scenario(cur):
+            # Offline throughput and single-stream latency are different quantities: never a delta, and a limit
+            # on the case is NOT JUDGED rather than passed.
+            mixed = f"scenario differs: BASE {scenario(old)}, NEW {scenario(cur)}"
+            unmeasured.append(f"{case_id} ({mixed})")
+            result.notes.append(mixed + ": not compared")
+            result.unmeasured_new = mixed
+            compared.append(result)
+            continue
+        if scenario(cur) == "offline":
+            metrics = list(dict.fromkeys([*metrics, "images_per_s"]))
         if not _measured(old) or not _measured(cur):
             side, case = ("BASE", old) if not _measured(old) else ("NEW", cur)
             unmeasured.append(f"{case_id} ({side}: {case.get('status')}"
@@ -293,7 +305,7 @@ def _invalid_side(old: dict, cur: dict) -> str | None:
 
 
 def _measured(case: dict) -> bool:
-    return case.get("latency_ms") is not None
+    return case.get("latency_ms") is not None or bool(case.get("offline"))
 
 
 def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: tuple | None,

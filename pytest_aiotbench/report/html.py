@@ -225,8 +225,39 @@ def _facts(run: dict) -> str:
     body += f"<dt>settings</dt><dd>{_settings_table(run['settings'])}</dd>"
     reasons = score.get("partial_reasons") or ["not every canonical case or image"]
     partial = f" &middot; partial: {escape('; '.join(reasons))}" if score.get("partial") else ""
+    if _offline_cases(run):  # no single-stream score in an offline run: its own sum, named as such
+        scored = [c["offline"]["vips"] for c in _offline_cases(run) if c["offline"].get("vips") is not None]
+        total = f"offline VIPS {sum(scored):.1f} over {len(scored)} case(s)" if scored else "offline VIPS n/a"
+        return (f'<p class="score">AI score: n/a (single-stream only; this run is offline: {total})</p>'
+                f'<dl class="facts">{body}</dl>')
     return (f'<p class="score">AI score: {_fmt(score.get("vips"))} VIPS &middot; {_fmt(score.get("vops"))} VOPS '
             f'over {score.get("cases")} case(s){partial}</p><dl class="facts">{body}</dl>')
+
+
+def _offline_cases(run: dict) -> list[dict]:
+    return [c for c in run["cases"] if c.get("offline")]
+
+
+def _offline_section(run: dict) -> str:
+    """The offline scenario's throughput per case (run/offline.py): images/s, how they were issued, its VIPS."""
+    cases = _offline_cases(run)
+    if not cases:
+        return ""
+    text = ' class="text"'
+    head = "".join(f"<th{text if h in ('case', 'note') else ''}>{h}</th>" for h in (
+        "case", "images/s", "sessions", "threads each", "batch", "offline VIPS", "wall s", "note"))
+    rows = []
+    for c in cases:
+        off = c["offline"]
+        cells = [f'<td class="id">{escape(c["id"])}</td>', f'<td>{_fmt(off.get("images_per_s"))}</td>',
+                 f'<td>{off["sessions"]}</td>', f'<td>{off.get("threads_per_session", "")}</td>',
+                 f'<td>{off["batch"]}</td>', f'<td>{_fmt(off.get("vips"))}</td>',
+                 f'<td>{_fmt(off.get("wall_s"), ".3f")}</td>',
+                 f'<td class="text wrap">{escape(off.get("batch_note") or "")}</td>']
+        rows.append(f'<tr data-offline="{escape(c["id"])}">{"".join(cells)}</tr>')
+    return ('<h2>Offline scenario (throughput)</h2><p class="note">All images issued at once; offline VIPS = '
+            'top-1 &times; images/s. Not part of the single-stream AIoTBench score.</p>'
+            f'<table id="offline"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def _verdict_section(run: dict, comparison: Comparison | None) -> str:
@@ -313,7 +344,7 @@ def render_html(run: dict, base: dict | None = None, limits: Sequence[Limit] = (
                       f'src="{accuracy_latency_chart(run, base)}">')
     else:
         charts.append('<p class="note">No accuracy/latency chart: no case has both top-1 and latency '
-                      '(unlabeled dataset or no case ran).</p>')
+                      '(unlabeled dataset, no case ran, or the offline scenario).</p>')
     if any(c.get("vips") is not None for c in run["cases"]):
         charts.append(f'<img id="chart-vips" alt="VIPS by model and framework" src="{vips_chart(run)}">')
     else:
@@ -327,7 +358,7 @@ def render_html(run: dict, base: dict | None = None, limits: Sequence[Limit] = (
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>", _facts(run), _verdict_section(run, comparison),
         "<h2>Charts</h2>", *charts,
-        "<h2>Cases</h2>", _cases_table(run),
+        "<h2>Cases</h2>", _cases_table(run), _offline_section(run),
         _comparison_section(comparison) if comparison else "",
         "</body></html>",
     ]

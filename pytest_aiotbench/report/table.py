@@ -11,6 +11,12 @@ from ..frameworks.coverage import describe_gap
 from . import columns as registry
 
 
+def is_offline(report: dict) -> bool:
+    """An offline-scenario run (run/offline.py): its table shows throughput instead of latency."""
+    return (report.get("settings") or {}).get("scenario") == "offline" or any(
+        c.get("scenario") == "offline" for c in report.get("cases") or [])
+
+
 def terminal_width() -> int:
     """The terminal's width as pytest sees it (``COLUMNS`` first; 80 when not a terminal)."""
     return max(40, shutil.get_terminal_size().columns)
@@ -27,7 +33,8 @@ def render_summary(report: dict) -> list[str]:
     cases = report["cases"]
     if not cases:
         return []
-    columns = registry.for_view(registry.TABLE)
+    offline = is_offline(report)
+    columns = registry.for_view(registry.OFFLINE if offline else registry.TABLE)
     headers = [column.header for column in columns]
     rows = []
     for model, group in groupby(sorted(cases, key=lambda c: c["model"]), key=lambda c: c["model"]):
@@ -38,7 +45,7 @@ def render_summary(report: dict) -> list[str]:
     ds = report["dataset"]
     lines = ["", *wrap(f"AIoTBench results ({ds['images']} images, {ds['kind']}, "
                        f"{report['device'].get('target', '?')}, {report['settings']['threads']} thread(s), "
-                       f"warmup {report['settings']['warmup']})")]
+                       f"warmup {report['settings']['warmup']}{', offline scenario' if offline else ''})")]
     lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     for r in rows:
         if len(r) == 1:
@@ -47,7 +54,8 @@ def render_summary(report: dict) -> list[str]:
             lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
     invalid = [c for c in cases if (c.get("validity") or {}).get("valid") is False]
     if invalid:
-        lines += wrap("INVALID latency (README, Timing): cannot judge a latency change from these")
+        lines += wrap("INVALID throughput (README, Offline scenario): the machine was busy during these" if offline
+                      else "INVALID latency (README, Timing): cannot judge a latency change from these")
         for c in invalid:  # one reason a line, each wrapped to the terminal
             lines.append(f"  {c['id']}:")
             for reason in c["validity"]["reasons"]:
@@ -62,7 +70,11 @@ def render_summary(report: dict) -> list[str]:
     score = report["score"]
     if emulated_ids(cases):
         lines += wrap(f"* {EMULATED_NOTE}")
-    if score["vips"] is None:
+    if offline:
+        lines += [line for c in cases if (c.get("offline") or {}).get("batch_note")
+                  for line in wrap(f"! {c['id']}: {c['offline']['batch_note']}", "  ")]
+        lines += offline_score_lines(cases)
+    elif score["vips"] is None:
         lines.append("Device score: n/a (no case was scored for accuracy)")
     else:
         vops = f", VOPS {score['vops']:.1f}" if score["vops"] is not None else ""
@@ -74,6 +86,13 @@ def render_summary(report: dict) -> list[str]:
     elif ds.get("note"):
         lines += wrap(f"Dataset: {ds['note']}")
     return lines
+
+
+def offline_score_lines(cases: list[dict]) -> list[str]:
+    """An offline run has no AIoTBench (single-stream) device score; its own sum of offline VIPS is shown as such."""
+    scored = [c["offline"]["vips"] for c in cases if (c.get("offline") or {}).get("vips") is not None]
+    total = f"offline VIPS {sum(scored):.1f} over {len(scored)} case(s)" if scored else "offline VIPS n/a"
+    return wrap(f"Device score: n/a (single-stream only; this run is offline: {total})")
 
 
 def coverage_notes(cases: list[dict]) -> list[str]:

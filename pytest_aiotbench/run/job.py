@@ -30,6 +30,11 @@ class Job:
     top_k: int = 5
     quant: str | None = None  # the catalog's label, checked against the model's tensor types (None: not checked)
     chunk: int | None = None  # images converted at once (None: stream.chunk_images); a device job sets it
+    # How the images are issued (run/offline.py): "single-stream" (one at a time, each timed) or "offline" (all at
+    # once: ``sessions`` concurrent sessions, None = as many as the cores hold, each taking batches of ``batch``).
+    scenario: str = "single-stream"
+    sessions: int | None = None
+    batch: int = 1
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Measurement:
     first_s: float
     session: dict[str, Any] = field(default_factory=dict)  # runtime facts: version, delegate, threads
     timed_on: str = "host"  # where the latencies were measured
+    offline: dict[str, Any] | None = None  # the offline scenario's throughput (no per-image latencies then)
 
 
 class Timing(Protocol):

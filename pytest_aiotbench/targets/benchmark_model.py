@@ -46,6 +46,9 @@ class BenchmarkModelTarget(AdbTarget):
     def run(self, job: Job, timing: Timing) -> Measurement:
         if job.framework != "tflite":
             raise TargetError(f"{self.name}: benchmark_model runs TFLite models only, not {job.framework}")
+        if job.scenario != "single-stream":  # its runs are one inference at a time: never offline under that name
+            raise TargetError(f"{self.name}: benchmark_model runs single-stream only, not the {job.scenario} "
+                              "scenario (use the Python runner: leave out --aiotbench-benchmark-model)")
         reference = self._host_accuracy(job)
         latencies, init_s, first_s = self._device_latencies(job)
         timing.record(latencies)

@@ -15,6 +15,7 @@ from ..run.emulation import with_emulation
 from ..frameworks import coverage
 from ..frameworks import get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
+from ..run import offline  # module level: the device runner bundle follows these imports only
 from ..inputs.pixels import ModelInputs
 from ..run.job import topk
 from ..run.job import Job, Measurement, Timing
@@ -106,10 +107,46 @@ def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Ite
 def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
     """Prepare, check the first answer, then time every image, converting the pixels to the model's input a chunk
     at a time between two timed calls; only top-k rows of the answers are kept.
-    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
+    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own).
+    A job of the offline scenario is issued all at once instead (``execute_offline``)."""
+    if job.scenario == "offline":
+        return execute_offline(job, timing, where, framework)
     with prepared(job, framework) as ready:
         ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
         return ready.measurement(ranked, latencies, where)
+
+
+def execute_offline(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
+    """The offline scenario (run/offline.py): ``job.sessions`` sessions (None: as many as the cores hold), each
+    prepared and its first answer checked as single-stream's, serving batches of ``job.batch`` where the model
+    allows (else 1, said in the result). Nothing but the requests is timed; prepare_s/first_s are the first
+    session's. The per-chunk wall times, amortized per image, feed ``timing.record`` (pytest-benchmark's stats)."""
+    from contextlib import ExitStack
+    from dataclasses import replace
+
+    framework = framework or get_framework(job.framework)
+    threads = job.options.threads
+    count = job.sessions or offline.auto_sessions(threads)
+    group = count * max(1, job.batch)
+    job = replace(job, chunk=offline.offline_chunk(job.chunk, job.preprocess.input_size, group))
+    with ExitStack() as stack:
+        ready = stack.enter_context(prepared(job, framework))
+        more = [stack.enter_context(prepared(job, framework, ready.inputs)) for _ in range(count - 1)]
+        sessions = [ready.session] + [p.session for p in more]
+        first = ready.inputs.first()
+        probe = np.concatenate(first[:job.batch], axis=0) if job.batch > 1 else None
+        del first
+        runs, batch, note = offline.runners(sessions, job.batch, probe, job.num_classes, job.model_file.name)
+        try:
+            run = offline.issue_all(runs, ready.inputs, batch, job.warmup, job.model_file.name, ready.keep,
+                                    getattr(timing, "progress", None), threads * count)
+        except offline.OfflineError as exc:
+            raise InferenceError(str(exc)) from None
+        timing.load = run.load
+        timing.record([s / n for s, n in zip(run.chunk_s, run.chunk_images)])
+        m = ready.measurement(run.kept, [], where)
+        m.offline = offline.summary(run, count, threads, batch, job.batch, note)
+        return m
 
 
 class HostTarget:

@@ -177,7 +177,11 @@ class RemoteTarget:
     # -- one job -----------------------------------------------------------------------------------------------
     def run(self, job: Job, timing: Timing) -> Measurement:
         measurement = self.execute(job)
-        timing.record(measurement.latencies_s)  # device-side timings feed the same stats as host ones
+        if measurement.offline is not None:  # offline: the time per image at the device's full throughput
+            off = measurement.offline
+            timing.record([off["wall_s"] / off["images"]] if off.get("images") else [])
+        else:
+            timing.record(measurement.latencies_s)  # device-side timings feed the same stats as host ones
         return measurement
 
     def execute(self, job: Job) -> Measurement:

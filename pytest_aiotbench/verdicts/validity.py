@@ -36,13 +36,17 @@ def min_images(percentile: float = REPORTED_PERCENTILE) -> int:
 
 # ------------------------------------------------------------------------------------------------- the verdict
 
-def assess(latencies_ms: Sequence[float], load: dict | None = None,
+def assess(latencies_ms: Sequence[float] | None, load: dict | None = None,
            percentile: float = REPORTED_PERCENTILE) -> dict:
-    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order)."""
-    lat = np.asarray(latencies_ms, dtype=float)
-    reasons, notes, checks = [], [], {"images": int(lat.size)}
+    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order).
+    ``latencies_ms`` None: an offline-scenario case (no per-image latency): only the machine's load is judged."""
+    offline = latencies_ms is None
+    lat = np.asarray([] if offline else latencies_ms, dtype=float)
+    reasons, notes, checks = [], [], {} if offline else {"images": int(lat.size)}
     needed = min_images(percentile)
-    if lat.size < needed:
+    if offline:
+        notes.append("offline scenario: no per-image latency (drift and spread not judged)")
+    elif lat.size < needed:
         reasons.append(f"too few images: {lat.size} timed, p{percentile:g} needs >= {needed}")
     if lat.size >= 2:
         half = lat.size // 2

@@ -71,6 +71,8 @@ def job_spec(job: Job, job_id: str, framework_ref: str | None, pixel_files: list
         extra["files"] = dict(files)
     if job.chunk:
         extra["chunk"] = int(job.chunk)
+    if job.scenario == "offline":  # the runner issues the images as the host would (run/offline.py)
+        extra.update(scenario="offline", sessions=job.sessions, batch=int(job.batch))
     return {**extra,
         "format": JOB_FORMAT, "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
         "framework_ref": framework_ref, "threads": job.options.threads, "extra": dict(job.options.extra),
@@ -97,6 +99,13 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
     chunk = spec.get("chunk")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ProtocolError(f"job spec: chunk must be a positive int, got {chunk!r}")
+    scenario = spec.get("scenario", "single-stream")
+    if scenario not in ("single-stream", "offline"):
+        raise ProtocolError(f"job spec: scenario {scenario!r}, this runner runs single-stream or offline")
+    for key, low in (("sessions", 1), ("batch", 1)):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ProtocolError(f"job spec: {key} must be a positive int, got {value!r}")
     try:  # read a chunk at a time while the job runs (stream.ModelInputs): never all in the device's memory
         size = int(spec["preprocess"].get("input_size", 0))
         pixels = ArrivingPixels(pixels_file.parent, files, size) if files else PixelStore(pixels_file)
@@ -114,7 +123,8 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
                options=PrepareOptions(threads=spec["threads"], extra=dict(spec.get("extra") or {})),
                pixels=pixels, preprocess=preprocess, warmup=spec["warmup"], num_classes=spec["num_classes"],
                background=spec["background"], top_k=spec["top_k"], chunk=chunk,
-               quant=spec["quant"] if isinstance(spec.get("quant"), str) else None)
+               quant=spec["quant"] if isinstance(spec.get("quant"), str) else None,
+               scenario=scenario, sessions=spec.get("sessions"), batch=spec.get("batch") or 1)
 
 
 def check_files(files: Any, folder: Path) -> None:
@@ -140,10 +150,12 @@ def check_files(files: Any, folder: Path) -> None:
 def result_data(job_id: str, m: Measurement, python: str) -> dict[str, Any]:
     """The result file the runner writes (atomically). ``complete`` comes last: a truncated file lacks it."""
     return {
-        "format": RESULT_FORMAT, "job_id": job_id, "images": len(m.latencies_s),
+        "format": RESULT_FORMAT, "job_id": job_id, "images": len(m.topk),
         "latencies_s": [float(x) for x in m.latencies_s], "topk": [[int(c) for c in row] for row in m.topk],
         "prepare_s": float(m.prepare_s), "first_s": float(m.first_s), "session": _jsonable(m.session),
-        "timed_on": "device", "python": python, "complete": True,
+        "timed_on": "device", "python": python,
+        **({"offline": _jsonable(m.offline)} if m.offline is not None else {}),
+        "complete": True,
     }
 
 
@@ -158,7 +170,13 @@ def read_result(path: Path, job_id: str, images: int, top_k: int, num_classes: i
     if data.get("job_id") != job_id:
         raise ProtocolError(f"result file belongs to job {data.get('job_id')!r}, not {job_id!r}")
     lat, rows = data.get("latencies_s"), data.get("topk")
-    if data.get("images") != images or not isinstance(lat, list) or not isinstance(rows, list) \
+    offline = data.get("offline")
+    if offline is not None:  # the offline scenario: answers for every image, no per-image latency
+        if not isinstance(offline, dict) or offline.get("images") != images or lat != [] \
+                or not isinstance(offline.get("wall_s"), (int, float)) or not offline["wall_s"] > 0 \
+                or not isinstance(rows, list) or len(rows) != images:
+            raise ProtocolError(f"result file has a malformed offline result for {images} images")
+    elif data.get("images") != images or not isinstance(lat, list) or not isinstance(rows, list) \
             or len(lat) != images or len(rows) != images:
         raise ProtocolError(f"result file covers {data.get('images')!r} images, the job has {images}")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in lat):
@@ -173,7 +191,8 @@ def read_result(path: Path, job_id: str, images: int, top_k: int, num_classes: i
             raise ProtocolError(f"result file has a bad {key}")
     session = data.get("session") if isinstance(data.get("session"), dict) else {}
     return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
-                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device")
+                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device",
+                       offline=offline)
 
 
 def _jsonable(info: dict) -> dict:
