@@ -142,7 +142,7 @@ COLUMNS: list[Column] = [
            _html_numeric(".1f", 100), views=frozenset({OFFLINE})),
     Column("offline_top5", "top-5", METRICS["top5"].value, _optional_text(lambda v: f"{100 * v:.1f}%"),
            _html_numeric(".1f", 100), views=frozenset({OFFLINE})),
-    Column("images_per_s", "images/s", lambda c: (c.get("offline") or {}).get("images_per_s"),
+    Column("offline_images_per_s", "images/s", lambda c: (c.get("offline") or {}).get("images_per_s"),
            _optional_text(lambda v: f"{v:.1f}"), _html_numeric(".1f"), views=frozenset({OFFLINE})),
     Column("issued", "sessions x batch", lambda c: c.get("offline"),
            lambda v, c: f"{v['sessions']} x {v['batch']}" if v else NOT_MEASURED, _html_numeric(".0f"),
