@@ -18,6 +18,7 @@ from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
 from ..inputs.pixels import ModelInputs
 from ..run.job import topk
 from ..run.job import Job, Measurement, Timing
+from .base import DeviceSpec
 
 
 class InferenceError(Exception):
@@ -113,7 +114,20 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
 
 
 class HostTarget:
+    """``--device=host`` (the default): this process. Registered as the ``host`` entry point (targets/__init__)."""
+
     name = "host"
+    scheme = "host"
+    forms = "host"
+    options: frozenset[str] = frozenset()  # the device options (runner, work dir, timeouts) mean nothing here
+
+    @classmethod
+    def accepts(cls, text: str) -> DeviceSpec | None:
+        return DeviceSpec("host", "", text=text) if text == "host" else None
+
+    @classmethod
+    def from_spec(cls, device: DeviceSpec, **options) -> "HostTarget":
+        return cls()
 
     def describe(self) -> dict:
         from ..run.environment import machine_facts
