@@ -1,6 +1,6 @@
 """Issue 18: targets come through the ``aiotbench.targets`` entry-point group, like frameworks: a new transport is one
-module and one entry point. The built-in ones are found there too, and loading one imports only its thin module (never
-adbutils or paramiko)."""
+module and one entry point. The built-in ones are found there too, loading one imports only its thin module (never
+adbutils or paramiko), and a third-party target registered by an installed distribution runs real cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -80,3 +79,80 @@ def test_unavailable_is_refused_before_any_target_is_asked():
         parse_device_spec("unavailable:arm board")
     with pytest.raises(TargetError, match="no target 'nosuch' is registered; registered: host, adb, ssh"):
         target_type("nosuch")
+
+
+# -- a third-party target: one module and one entry point in an installed distribution --------------------------------
+LOOP_TARGET = '''
+"""A transport in one file: runs each job in this process through the host code, as a board would run it."""
+import json
+import os
+
+from pytest_aiotbench.targets import SchemeTarget
+from pytest_aiotbench.targets.host import execute
+
+
+class LoopTarget(SchemeTarget):
+    scheme = "loop"
+    forms = "loop:NAME"
+    options = frozenset({"deadline_s"})
+
+    def __init__(self, name, **given):
+        self.name = f"loop:{name}"
+        self.given = given
+
+    def describe(self):
+        return {"target": self.name, "name": "loopback board"}
+
+    def run(self, job, timing):
+        with open(os.environ["LOOP_LOG"], "a") as fh:
+            fh.write(json.dumps({"target": self.name, "case": job.case_id, "options": self.given}) + "\\n")
+        return execute(job, timing)
+
+    def close(self):
+        pass
+'''
+
+
+@pytest.fixture
+def loop_dist(tmp_path) -> dict:
+    """A throw-away distribution on sys.path (PYTHONPATH): its dist-info names the entry point, nothing installed."""
+    site = tmp_path / "site"
+    info = site / "aiotbench_loop-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aiotbench-loop\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[aiotbench.targets]\nloop = loop_target:LoopTarget\n")
+    (site / "loop_target.py").write_text(LOOP_TARGET)
+    log = tmp_path / "loop.jsonl"
+    return {"env": {"PYTHONPATH": os.pathsep.join([str(site), *sys.path]), "LOOP_LOG": str(log)}, "log": log}
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_a_third_party_target_is_found_and_runs_the_cases(run_aiotbench, tmp_path, shared, loop_dist):
+    from tests.helpers.catalogs import write_catalog
+    from tests.test_faults_catalog import labeled_dataset, small_tflite
+
+    data = labeled_dataset(tmp_path / "data", n=4)
+    catalog = write_catalog(tmp_path / "cat.toml", [small_tflite(min_top1=0.0)])
+    run = run_aiotbench("--aiotbench-device=loop:bench1", "--aiotbench-warmup=1", "--aiotbench-device-deadline=77",
+                        "--aiotbench-ssh-key=/nonexistent-key-not-a-loop-option", catalogs=[catalog], dataset=data,
+                        env=loop_dist["env"])
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    jobs = [json.loads(line) for line in loop_dist["log"].read_text().splitlines()]
+    # the target got its own option only (the ssh key is no option of its)
+    assert jobs == [{"target": "loop:bench1", "case": "mobilenet_v1_025-tflite-int8", "options": {"deadline_s": 77.0}}]
+    report = run.report
+    assert report["device"]["target"] == "loop:bench1" and report["device"]["name"] == "loopback board"
+    (case,) = report["cases"]
+    assert case["status"] == "passed" and case["device"] == "loop:bench1" and len(case["per_image"]["latency_ms"]) == 4
+
+
+@pytest.mark.slow
+def test_an_unknown_scheme_is_one_line_listing_every_registered_form(run_aiotbench, loop_dist):
+    for spec in ("nosuch:x", "loop:"):
+        run = run_aiotbench(f"--aiotbench-device={spec}", "--collect-only", "-q", env=loop_dist["env"])
+        assert run.returncode == 4, run.stdout + run.stderr
+        errors = [line for line in run.stderr.splitlines() if line.strip()]
+        assert errors == [f"ERROR: --device={spec!r}: expected host, adb:SERIAL, ssh://user@host[:port] or loop:NAME"]
+        assert "Traceback" not in run.stdout + run.stderr
