@@ -187,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .state import STATE_KEY, AiotbenchState
     from ..report.storage import ReportLock, ReportPathError, check_writable
     from ..targets import TargetError, parse_device_spec
+    from .workers import is_worker
 
     settings = options.read_settings(config)  # bad option values: UsageError naming the valid range
     lock = None
@@ -195,7 +196,7 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_device_spec(device)
         cases, canonical_ids = _load_cases(config, settings)
         dataset = open_dataset(settings.dataset, settings.images)
-        controller = not hasattr(config, "workerinput")
+        controller = not is_worker(config)
         if controller:  # the controller checked them; workers see the same files
             dataset.check_files()
             _check_output_paths(config, settings, cases, dataset)

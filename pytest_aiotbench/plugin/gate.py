@@ -24,6 +24,7 @@ from ..inputs.limits import Limit, LimitError, parse_limits
 from ..report.compare import NOT_JUDGED, Comparison, compare_reports, format_comparison
 from ..report.read import ReportError, load_report, normalize_report
 from .state import current_report, fail_session, get_state
+from .workers import is_worker
 from ..report.storage import ReportPathError, check_writable
 
 
@@ -154,7 +155,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):  # xdist worker: the controller owns the whole run's report
+    if is_worker(config):  # the controller owns the whole run's report
         return
     base_path = options.value(config, "aiotbench_compare")
     limit_specs = options.value(config, "aiotbench_fail_on")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from time import monotonic
 
+from .workers import is_worker
+
 INTERVAL = 0.5  # seconds between two live updates
 MIN_ROOM = 24  # characters the line must have left for the live text; else nothing is shown live
 
@@ -24,7 +26,7 @@ class CaseProgress:
         self.label = label
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         self._capman = config.pluginmanager.get_plugin("capturemanager")
-        worker = hasattr(config, "workerinput")
+        worker = is_worker(config)
         self._tw = reporter._tw if reporter is not None else None
         self.live = bool(reporter is not None and reporter.isatty() and not worker)
         self.log_lines = bool(reporter is not None and not reporter.isatty() and not worker

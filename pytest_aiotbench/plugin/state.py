@@ -29,6 +29,7 @@ from ..report.schema import SCHEMA_ID
 from ..verdicts.score import device_score
 from ..inputs.pixels import PixelStore, stream_store_dir
 from .options import Settings
+from .workers import is_worker
 from ..report.storage import is_measured, measured_cases_in
 from ..files import write_atomic, write_json_atomic
 from ..targets import Target, TargetError, resolve_target
@@ -70,7 +71,7 @@ class AiotbenchState:
 
     def __post_init__(self) -> None:
         self.cache = PixelCache(self.settings.cache_dir)
-        self.is_worker = hasattr(self.config, "workerinput")  # an xdist worker: the controller reports
+        self.is_worker = is_worker(self.config)  # an xdist worker: the controller reports
         self.collect_only = bool(getattr(getattr(self.config, "option", None), "collectonly", False))
 
     def result_id(self, case: Case, device: str) -> str:

@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 
 from ..errors import one_line
-from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
+from .base import DeviceSpec
+from .remote import DEFAULT_IO_TIMEOUT_S, REMOTE_OPTIONS, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/data/local/tmp"  # the one place a stock Android shell user can write and exec
 SYNC_CHUNK = 64 * 1024  # the sync protocol's maximum DATA size
 _TCP_SERIAL = re.compile(r"^[\w.\-\[\]:]+:\d+$")
+_BARE_SERIAL = re.compile(r"^[\w.\-]+$")  # emulator-5554, 0123456789ABCDEF
+_NETWORK_SERIAL = re.compile(r"^[\w.\-]+:\d+$|^\[[0-9A-Fa-f:.]+\]:\d+$")  # 192.168.1.7:5555, [::1]:5555
 
 
 def _reason(exc: BaseException, timeout_s: float) -> str:
@@ -112,7 +115,33 @@ class AdbTransport:
 class AdbTarget(RemoteTarget):
     """``--device=adb:SERIAL``: the Python runner over adb (a device with Python + numpy + the runtime, e.g.
     Termux, or an Android-on-x86 image). Stock Android without Python: see ``benchmark_model.BenchmarkModelTarget``.
-    Nothing talks to the adb server until the first job or ``describe``."""
+    Nothing talks to the adb server until the first job or ``describe``. Registered as the ``adb`` entry point."""
+
+    scheme = "adb"
+    forms = "adb:SERIAL"
+    options = REMOTE_OPTIONS | {"adb_host", "adb_port", "benchmark_model", "max_runs"}  # the last two: benchmark_model
+
+    @classmethod
+    def accepts(cls, text: str) -> DeviceSpec | None:
+        """``adb:SERIAL``, or a bare serial (emulator-5554) or HOST:PORT, as adb itself names devices."""
+        serial = text[4:] if text.startswith("adb:") else text
+        if serial and not any(c.isspace() for c in serial) and (text.startswith("adb:") or _BARE_SERIAL.match(serial)
+                                                                or _NETWORK_SERIAL.match(serial)):
+            return DeviceSpec("adb", serial, text=text)
+        return None
+
+    @classmethod
+    def from_spec(cls, device: DeviceSpec, *, benchmark_model: str | None = None, max_runs: int | None = None,
+                  **options) -> "AdbTarget":
+        """The Python runner, or with ``benchmark_model=PATH`` TFLite's benchmark_model binary (stock Android)."""
+        if benchmark_model:
+            from .benchmark_model import BenchmarkModelTarget
+
+            options.pop("python", None)
+            if max_runs is not None:
+                options["max_runs"] = max_runs
+            return BenchmarkModelTarget(device.address, benchmark_model=benchmark_model, **options)
+        return cls(device.address, **options)
 
     def __init__(self, serial: str, *, adb_host: str | None = None, adb_port: int | None = None,
                  io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, workdir_base: str = DEFAULT_WORKDIR, **options):

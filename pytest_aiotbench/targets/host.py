@@ -19,6 +19,7 @@ from ..run import offline  # module level: the device runner bundle follows thes
 from ..inputs.pixels import ModelInputs
 from ..run.job import topk
 from ..run.job import Job, Measurement, Timing
+from .base import DeviceSpec
 
 
 class InferenceError(Exception):
@@ -150,7 +151,20 @@ def execute_offline(job: Job, timing: Timing, where: str = "host", framework=Non
 
 
 class HostTarget:
+    """``--device=host`` (the default): this process. Registered as the ``host`` entry point (targets/__init__)."""
+
     name = "host"
+    scheme = "host"
+    forms = "host"
+    options: frozenset[str] = frozenset()  # the device options (runner, work dir, timeouts) mean nothing here
+
+    @classmethod
+    def accepts(cls, text: str) -> DeviceSpec | None:
+        return DeviceSpec("host", "", text=text) if text == "host" else None
+
+    @classmethod
+    def from_spec(cls, device: DeviceSpec, **options) -> "HostTarget":
+        return cls()
 
     def describe(self) -> dict:
         from ..run.environment import machine_facts

@@ -38,6 +38,7 @@ DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for 
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
 PUSH_BYTES = 64 * 1024 * 1024  # crops per pushed file: a larger set goes in several, one on the device at a time
+REMOTE_OPTIONS = frozenset({"python", "workdir_base", "deadline_s", "io_timeout_s", "keep_results"})  # RemoteTarget's
 WANT_WAIT_S = 5  # one shell call waits this long on the device for the runner to ask for the next file
 
 

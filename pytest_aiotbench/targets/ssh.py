@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import one_line
-from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
+from .base import DeviceSpec, TargetError
+from .remote import DEFAULT_IO_TIMEOUT_S, REMOTE_OPTIONS, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/tmp"
 
@@ -199,7 +200,25 @@ class SshTransport:
 
 class SshTarget(RemoteTarget):
     """``--device=ssh://user@host[:port]``: the Python runner on a Linux board with Python, numpy and the runtime.
-    The SSH session opens on the first job or ``describe``."""
+    The SSH session opens on the first job or ``describe``. Registered as the ``ssh`` entry point."""
+
+    scheme = "ssh"
+    forms = "ssh://user@host[:port]"
+    # benchmark_model is taken only to be refused: it names the adb runner, and ignoring it would hide the mistake
+    options = REMOTE_OPTIONS | {"key_filename", "known_hosts", "benchmark_model"}
+
+    @classmethod
+    def accepts(cls, text: str) -> DeviceSpec | None:
+        if not text.startswith("ssh://"):
+            return None
+        user, host, port = parse_ssh_spec(text)
+        return DeviceSpec("ssh", host, user, port, text=text)
+
+    @classmethod
+    def from_spec(cls, device: DeviceSpec, *, benchmark_model: str | None = None, **options) -> "SshTarget":
+        if benchmark_model:
+            raise TargetError(f"{device.text}: the benchmark_model runner is for adb devices; ssh devices run Python")
+        return cls(device.user, device.address, device.port, **options)
 
     def __init__(self, user: str, host: str, port: int, *, key_filename: str | None = None,
                  known_hosts: str | None = None, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
