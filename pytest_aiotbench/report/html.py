@@ -19,6 +19,7 @@ from ..frameworks.coverage import describe_gap
 from .read import ReportError, cli_command, describe_dataset, load_report
 from .storage import ReportPathError, check_writable
 from ..files import write_text_atomic
+from ..verdicts.validity import NOT_ASSESSED, case_label
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]  # matplotlib tab10, minus the greys used for the base run
 PLOT_HINT = "matplotlib is needed for HTML reports: pip install 'pytest-aiotbench[plot]'"
@@ -228,10 +229,7 @@ def _facts(run: dict) -> str:
 
 
 def _validity_word(case: dict) -> str:
-    validity = case.get("validity")
-    if not validity or not case.get("latency_ms"):
-        return ""
-    return "VALID" if validity["valid"] else "INVALID"
+    return "" if case_label(case) == NOT_ASSESSED else case_label(case)  # an empty cell when not assessed
 
 
 def _verdict_section(run: dict, comparison: Comparison | None) -> str:

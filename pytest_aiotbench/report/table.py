@@ -8,6 +8,7 @@ from itertools import groupby
 
 from ..run.emulation import EMULATED_NOTE, emulated_ids, is_emulated
 from ..frameworks.coverage import describe_gap
+from ..verdicts.validity import case_label
 
 COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
 
@@ -33,10 +34,7 @@ def _num(x, fmt="{:.2f}"):
 
 
 def _validity(case: dict) -> str:
-    v = case.get("validity")
-    if not v or not case.get("latency_ms"):
-        return "-"
-    return "VALID" if v["valid"] else "INVALID"
+    return case_label(case)
 
 
 def render_summary(report: dict) -> list[str]:
