@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .schema import REPORT, SCHEMA_ID
-from ..verdicts.score import device_score
+from ..verdicts.score import report_score
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
 EXIT_BAD_INPUT = 2
@@ -251,11 +251,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def score_of(cases: list[dict]) -> dict[str, Any]:
-    """The device score of a report's cases: ``score.device_score`` (the one rule), with the listed cases as the
-    full set, so it is partial when any of them has no VIPS. ``cases`` counts the listed cases."""
-    score = device_score(cases, [case["id"] for case in cases])
-    return {"vips": score.vips, "vops": score.vops, "cases": len(cases), "partial": score.partial,
-            "missing": score.missing}
+    """The device score of a report's cases scored by themselves (``score.report_score``, listed): partial when
+    any of them has no VIPS, ``cases`` counts the listed cases."""
+    return report_score(cases, listed=True)
 
 
 # ------------------------------------------------------------------------------------------------ validation
