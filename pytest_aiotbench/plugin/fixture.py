@@ -14,7 +14,7 @@ from ..report.entry import EntryError, case_entry, entry_property, plain_json
 from ..frameworks import FrameworkUnavailable, ModelLoadError, PrepareOptions, UnknownFramework, get_framework
 from ..inputs.preprocess import InputShapeError, PreprocessError
 from ..inputs import thresholds
-from ..verdicts.score import accuracy, latency_stats_ms, vips, vops, wilson_interval
+from ..verdicts.score import accuracy, images_per_s, latency_stats_ms, vips, vops, wilson_interval
 from .state import AiotbenchState
 from ..files import file_sha256
 from ..inputs import manifest
@@ -242,7 +242,7 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         if rule is not None and rule_reference_top1 is not None else None,
         reference_top1=case.reference_top1, latency_ms=stats,
         prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
-        images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
+        images_per_s=images_per_s(stats["mean"]),
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ab
-from .score import vips as vips_of, vops as vops_of
+from .score import images_per_s, vips as vips_of, vops as vops_of
 from .validity import assess_repeats
 
 
@@ -50,7 +50,7 @@ def combine(entries: list[dict], limits=()) -> dict:
     out["per_image"] = {**first["per_image"], "latency_ms": [float(x) for x in per_image]}
     out["vips"] = vips_of(first["top1"], combined["mean"] / 1e3)
     out["vops"] = vops_of(out["vips"], first.get("gflops"))
-    out["images_per_s"] = 1e3 / combined["mean"] if combined["mean"] > 0 else None
+    out["images_per_s"] = images_per_s(combined["mean"])
     medians = [s["median"] for s in stats]
     middle = float(np.median(medians))
     spread = (max(medians) - min(medians)) / middle if middle > 0 else 0.0

@@ -46,6 +46,11 @@ def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     }
 
 
+def images_per_s(mean_latency_ms: float) -> float | None:
+    """One stream's throughput: images per second at the mean latency (None when no time was measured)."""
+    return 1e3 / mean_latency_ms if mean_latency_ms > 0 else None
+
+
 def vips(top1: float | None, mean_latency_s: float) -> float | None:
     """Valid Images Per Second: the share of correct answers delivered per second of inference."""
     if top1 is None or not mean_latency_s > 0:
