@@ -229,7 +229,7 @@ def _facts(run: dict) -> str:
 
 
 def _validity_word(case: dict) -> str:
-    return "" if case_label(case) == NOT_ASSESSED else case_label(case)  # an empty cell when not assessed
+    return "" if (word := case_label(case)) == NOT_ASSESSED else word  # an empty cell when not assessed
 
 
 def _verdict_section(run: dict, comparison: Comparison | None) -> str:
