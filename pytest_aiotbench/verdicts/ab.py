@@ -25,9 +25,9 @@ consecutive ABBA units within each cell: neighbouring pairs share the machine's 
 A latency limit ``+5%`` is crossed only when the whole interval lies above 1.05.
 
 The pairing itself can be untrustworthy: too few clean pairs, or ratios that drift (first half vs second half of
-the pairs: medians more than ``validity.PAIR_DRIFT_LIMIT`` apart and their bootstrap intervals disjoint), e.g. when one model throttles
-mid-run. Then the latency verdict is "cannot judge", never a pass or a regression. Accuracy is exact and always
-judged.
+the pairs: medians more than ``validity.PAIR_DRIFT_LIMIT`` apart and their bootstrap intervals disjoint), e.g. when
+one model throttles mid-run (``validity.assess_pairing`` decides). Then the latency verdict is "cannot judge", never
+a pass or a regression. Accuracy is exact and always judged.
 """
 
 from __future__ import annotations

@@ -58,8 +58,8 @@ def combine(entries: list[dict], limits=()) -> dict:
     out["repeats"] = {"n": len(entries), "measured": len(measured), "medians_ms": medians,
                       "means_ms": [s["mean"] for s in stats], "median_of_medians_ms": middle,
                       "spread": round(spread, 4), "accuracy_identical": identical}
-    out["validity"] = assess_repeats([((e.get("repeat") or {}).get("index"), e.get("validity")) for e in measured], medians, spread,
-                                     identical)
+    out["validity"] = assess_repeats([((e.get("repeat") or {}).get("index"), e.get("validity")) for e in measured],
+                                     medians, spread, identical)
     statuses = [e.get("status") for e in entries]
     out["status"] = next((s for s in ("error", "failed") if s in statuses), out.get("status"))
     out["reason"] = next((e.get("reason") for e in entries if e.get("reason")), None)

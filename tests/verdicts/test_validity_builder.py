@@ -126,8 +126,8 @@ def test_repeats_spread_at_the_limit_is_valid_beyond_it_is_not():
     at = validity.assess_repeats([(1, None), (2, None)], [5.0, 5.5], validity.REPEAT_SPREAD_LIMIT)
     beyond = validity.assess_repeats([(1, None), (2, None)], [5.0, 5.6], validity.REPEAT_SPREAD_LIMIT + 0.01)
     assert at["valid"] and not beyond["valid"]
-    assert beyond["reasons"] == [f"repeats disagree: medians 5-5.6 ms, spread "
-                                 f"{validity.REPEAT_SPREAD_LIMIT + 0.01:.0%} (limit {validity.REPEAT_SPREAD_LIMIT:.0%})"]
+    limit = validity.REPEAT_SPREAD_LIMIT
+    assert beyond["reasons"] == [f"repeats disagree: medians 5-5.6 ms, spread {limit + 0.01:.0%} (limit {limit:.0%})"]
     assert beyond["checks"] == {"repeats": 2, "repeat_spread": round(validity.REPEAT_SPREAD_LIMIT + 0.01, 4)}
 
 
