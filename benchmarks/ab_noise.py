@@ -205,7 +205,7 @@ def main() -> int:
             if 1 in run:
                 same = bench.ab(bench.copy, bench.small, hog=True)
                 print(f"[{repeat}] identical copy A/B, hog in 2nd half: {_ratio(same)} -> {same['verdict']}"
-                      f" (pairing {'VALID' if same['pair_validity']['valid'] else 'INVALID'})")
+                      f" (pairing {validity.label(same['pair_validity'], with_kinds=False)})")
                 r = same["ratio"]
                 note("copy ratio", r["median"])
                 note("copy interval holds 1.0", r["low"] <= 1 <= r["high"])

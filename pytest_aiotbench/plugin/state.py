@@ -26,7 +26,7 @@ from ..inputs.dataset import Dataset
 from ..run.environment import machine_facts, package_versions
 from ..inputs.preprocess import PixelCache, PreprocessSpec
 from ..report.schema import SCHEMA_ID
-from ..verdicts.score import device_score
+from ..verdicts.score import report_score
 from ..inputs.pixels import PixelStore, stream_store_dir
 from .options import Settings
 from .workers import is_worker
@@ -136,9 +136,7 @@ class AiotbenchState:
 
     # -- reports -------------------------------------------------------------------------------------------------
     def _score(self, results: list[dict]) -> dict:
-        score = device_score(results, self.canonical_ids, self.dataset.gaps())
-        return {"vips": score.vips, "vops": score.vops, "cases": score.cases, "partial": score.partial,
-                "missing": score.missing, "partial_reasons": score.partial_reasons}
+        return report_score(results, self.canonical_ids, self.dataset.gaps())
 
     def _base_report(self, device: dict, cases: list[dict], score: dict) -> dict:
         return {

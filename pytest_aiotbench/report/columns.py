@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..frameworks.coverage import describe_gap
 from ..inputs.limits import METRICS, Metric
 from ..run.emulation import is_emulated
+from ..verdicts.validity import NOT_ASSESSED, case_label, label
 
 TABLE, HTML, COMPARE = "table", "html", "compare"  # the views: terminal summary, HTML case table, comparisons
 OFFLINE = "offline"  # the terminal summary of an offline run (run/offline.py): throughput instead of latency
@@ -64,11 +65,9 @@ def html_number(value, spec: str = ".1f", scale: float = 1.0) -> str:
 
 
 def validity_word(case: dict) -> str:
-    """VALID / INVALID for a timed case with a validity verdict, else empty."""
-    validity = case.get("validity")
-    if not validity or not case.get("latency_ms"):
-        return ""
-    return "VALID" if validity["valid"] else "INVALID"
+    """VALID / INVALID for a timed case with a validity verdict, else empty (``verdicts/validity.py`` reads it)."""
+    word = case_label(case)
+    return "" if word == NOT_ASSESSED else word
 
 
 def _measured_text(fmt: Callable[[Any], str]) -> Callable[[Any, dict], str]:
@@ -150,7 +149,7 @@ COLUMNS: list[Column] = [
     Column("offline_vips", "offline VIPS", lambda c: (c.get("offline") or {}).get("vips"),
            _optional_text(lambda v: f"{v:.1f}"), _html_numeric(".1f"), views=frozenset({OFFLINE})),
     Column("load", "load", lambda c: c.get("validity") if c.get("offline") else None,
-           lambda v, c: NOT_MEASURED if not v else "VALID" if v["valid"] else "INVALID", _html_numeric(".0f"),
+           lambda v, c: label(v, with_kinds=False), _html_numeric(".0f"),
            views=frozenset({OFFLINE})),
     _latency("median", frozenset({HTML, COMPARE})),
     _latency("mean", BOTH),

@@ -11,12 +11,19 @@ from typing import Any
 
 import numpy as np
 
-# Required by schema.CASE (nullable where not measured), in report order.
-REQUIRED = ("id", "model", "framework", "quant", "file", "file_sha256", "images", "top1", "top5", "min_top1",
-            "latency_ms", "prepare_ms", "first_ms", "vips", "vops", "gflops", "status", "reason", "per_image")
-# Left out when None.
-OPTIONAL = ("result_id", "device", "weights", "reference_top1", "warmup", "images_per_s", "runtime", "top1_ci95",
-            "min_top1_rule", "min_top1_reference", "fail_on", "scenario", "offline")
+from .schema import CASE
+
+
+def key_lists(case_schema: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(always written, written when known) from the case's JSON Schema, whose properties are listed in the order
+    an entry is written: the keys it requires or gives a default are always written (null when not measured),
+    the others left out when None."""
+    props = case_schema["properties"]
+    always = tuple(key for key, spec in props.items() if key in case_schema["required"] or "default" in spec)
+    return always, tuple(key for key in props if key not in always)
+
+
+REQUIRED, OPTIONAL = key_lists(CASE)
 
 
 class EntryError(ValueError):

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .schema import REPORT, SCHEMA_ID
-from ..verdicts.score import device_score
+from .schema import CASE, REPORT, SCHEMA_ID
+from ..verdicts.score import report_score
 
 # Exit code of every subcommand for unusable input (argparse uses 2 for bad arguments as well).
 EXIT_BAD_INPUT = 2
@@ -220,10 +220,9 @@ def _from_pytest_benchmark(data: dict, origin: str) -> dict[str, Any]:
 def _case_from_benchmark(bench: dict, extra: dict) -> dict[str, Any]:
     case = dict(extra)
     case.setdefault("id", bench.get("param") or bench.get("name") or "?")
-    for key in ("model", "framework", "quant", "file"):
-        case.setdefault(key, "")
-    for key in ("file_sha256", "top1", "top5", "prepare_ms", "first_ms", "vips", "vops"):
-        case.setdefault(key, None)
+    for key in CASE["required"]:  # what the entry lacks: the schema's empty value (derived keys: below)
+        if key not in ("id", "status", "latency_ms", "images"):
+            case.setdefault(key, None if "null" in _types(CASE["properties"][key]) else "")
     case.setdefault("status", "passed")
     per_image = case.get("per_image") if isinstance(case.get("per_image"), dict) else None
     stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
@@ -241,6 +240,10 @@ def _case_from_benchmark(bench: dict, extra: dict) -> dict[str, Any]:
     return case
 
 
+def _types(spec: dict) -> list[str]:
+    return spec["type"] if isinstance(spec.get("type"), list) else [spec.get("type")]
+
+
 def _percentile(values: list[float], q: float) -> float:
     """Linear-interpolated percentile, the same definition as ``numpy.percentile``'s default."""
     ordered = sorted(values)
@@ -251,11 +254,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def score_of(cases: list[dict]) -> dict[str, Any]:
-    """The device score of a report's cases: ``score.device_score`` (the one rule), with the listed cases as the
-    full set, so it is partial when any of them has no VIPS. ``cases`` counts the listed cases."""
-    score = device_score(cases, [case["id"] for case in cases])
-    return {"vips": score.vips, "vops": score.vops, "cases": len(cases), "partial": score.partial,
-            "missing": score.missing}
+    """The device score of a report's cases scored by themselves (``score.report_score``, listed): partial when
+    any of them has no VIPS, ``cases`` counts the listed cases."""
+    return report_score(cases, listed=True)
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -283,7 +284,7 @@ def _has_type(value: Any, name: str) -> bool:
 # any other keyword is refused (unsupported_keywords), so a constraint is never silently skipped.
 VALIDATION_KEYWORDS = frozenset({"type", "required", "properties", "items", "enum", "const", "minimum", "maximum",
                                  "additionalProperties", "minItems", "maxItems"})
-ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
+ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "default"})
 
 
 def unsupported_keywords(schema: Any, where: str = "") -> list[str]:

@@ -2,8 +2,11 @@
 
 The schema itself is a JSON Schema (draft 2020-12) file shipped in the package, ``data/report.schema.json``, so
 other tools can validate reports with any JSON Schema validator. The plugin checks it with its own validator
-(``reports.first_schema_violation``: one-line messages naming the case, and NaN/Infinity refused), which refuses
-to run on a schema that uses a keyword it does not implement: no keyword is ever silently skipped."""
+(``read.first_schema_violation``: one-line messages naming the case, and NaN/Infinity refused), which refuses
+to run on a schema that uses a keyword it does not implement: no keyword is ever silently skipped.
+
+It is the one list of a case entry's keys: ``entry.REQUIRED``/``OPTIONAL`` (what the writer always writes, what only
+when known) and the reader's fill-in of a pytest-benchmark entry are derived from :data:`CASE`."""
 
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ consecutive ABBA units within each cell: neighbouring pairs share the machine's 
 A latency limit ``+5%`` is crossed only when the whole interval lies above 1.05.
 
 The pairing itself can be untrustworthy: too few clean pairs, or ratios that drift (first half vs second half of
-the pairs: medians more than 10 % apart and their bootstrap intervals disjoint), e.g. when one model throttles
-mid-run. Then the latency verdict is "cannot judge", never a pass or a regression. Accuracy is exact and always
-judged.
+the pairs: medians more than ``validity.PAIR_DRIFT_LIMIT`` apart and their bootstrap intervals disjoint), e.g. when
+one model throttles mid-run (``validity.assess_pairing`` decides). Then the latency verdict is "cannot judge", never
+a pass or a regression. Accuracy is exact and always judged.
 """
 
 from __future__ import annotations
@@ -40,14 +40,12 @@ from typing import Sequence
 import numpy as np
 
 from ..run.pairs import BLOCK_UNITS, Cell  # how the pairs were timed (run/pairs.py)
+from . import validity
 
 RESAMPLES = 2000
 SEED = 20261129
 CONFIDENCE = 0.95  # two-sided interval; its low end decides a regression, its high end an improvement
-MIN_PAIRS = 30  # clean pairs needed for a verdict
 CLEAN_FACTOR = 1.5
-PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
-MIN_CELL_PAIRS = 2  # clean pairs of each order needed in every cell of the cross
 # Student's t, two-sided 95 %, by degrees of freedom: the session spread comes from a handful of sessions
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 10: 2.228, 12: 2.179,
        16: 2.120, 20: 2.086, 30: 2.042, 60: 2.000}
@@ -240,38 +238,26 @@ def ratio_interval(ratios: Sequence[float], case_id: str = "", cells: Sequence[C
 
 
 def pair_validity(ratios: Sequence[float], timed: int | None = None, cells: Sequence[Cell] | None = None) -> dict:
-    """VALID/INVALID for the pairing itself, given the pairs' clean ratios (``clean_ratios``: NaN = not clean;
-    the per-case validity judges each side's raw latencies), how many pairs were timed and their cells."""
+    """VALID/INVALID for the pairing itself (``validity.assess_pairing`` decides), given the pairs' clean ratios
+    (``clean_ratios``: NaN = not clean; the per-case validity judges each side's raw latencies), how many pairs
+    were timed and their cells."""
     r = np.asarray(ratios, dtype=float)
     units = _units(r)
-    clean = int(np.isfinite(units).sum())
     per_order = np.isfinite(units).sum(axis=0)
-    reasons, checks = [], {"clean_pairs": clean, "pairs": int(timed if timed is not None else clean)}
-    if clean < MIN_PAIRS or per_order.min() < MIN_PAIRS // 2:
-        reasons.append(f"too few clean pairs: {clean} of {checks['pairs']} (need >= {MIN_PAIRS}, "
-                       f"{MIN_PAIRS // 2} with each model first)")
-    else:
-        thin = [cell for cell, u in _cell_units(r, cells).items()
-                if np.isfinite(u).sum(axis=0).min() < MIN_CELL_PAIRS]
-        if thin:
-            reasons.append(f"too few clean pairs on sessions {', '.join(f'NEW {j}/BASE {k}' for _, j, k in thin)} "
-                           f"(need >= {MIN_CELL_PAIRS} with each model first on every pair of sessions)")
+    clean = int(per_order.sum())
+    thin = [(j, k) for (_, j, k), u in _cell_units(r, cells).items() if np.isfinite(u).sum(axis=0).min()
+            < validity.MIN_CELL_PAIRS]
+    drift, apart = None, False
     if per_order.min() >= 2:
         half = units.shape[0] // 2 * 2  # whole units on both sides of the cut
         halves = (cells[:half], cells[half:]) if cells is not None else (None, None)
         first = ratio_interval(r[:half], "first half", halves[0])
         second = ratio_interval(r[half:], "second half", halves[1])
         drift = second.median / first.median - 1
-        if math.isfinite(drift):
-            checks["ratio_drift"] = round(drift, 4)
-        # Noise alone moves the halves' medians apart under contention; a drift counts only when the halves'
-        # sampling intervals do not even overlap (the ratio itself changed during the run, e.g. one model
-        # throttled; the sessions' offsets are the same in both halves).
         (low1, high1), (low2, high2) = first.sampling, second.sampling
-        if abs(drift) > PAIR_DRIFT_LIMIT and (low2 > high1 or low1 > high2):
-            reasons.append(f"ratio drift: second-half median ratio {drift:+.0%} vs first half, intervals apart "
-                           f"(limit {PAIR_DRIFT_LIMIT:.0%})")
-    return {"valid": not reasons, "reasons": reasons, "notes": [], "checks": checks}
+        apart = bool(low2 > high1 or low1 > high2)
+    return validity.assess_pairing(clean, timed if timed is not None else clean, int(per_order.min()), thin,
+                                   drift, apart)
 
 
 @dataclass

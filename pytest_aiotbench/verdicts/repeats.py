@@ -7,7 +7,8 @@ repeat of one. The case's entry combines its repeats:
   device score is computed from those;
 * ``per_image.latency_ms`` is each image's median over the repeats (what ``compare`` resamples);
 * ``repeats``: the per-repeat medians and means and their spread ((max - min) / median of the medians);
-* validity: INVALID when any repeat is, or when the repeats disagree by more than ``REPEAT_SPREAD_LIMIT``.
+* validity (``validity.assess_repeats``): INVALID when any repeat is, or when the repeats disagree by more than
+  ``validity.REPEAT_SPREAD_LIMIT``.
 Accuracy is the same in every repeat (same model, same images); a difference is reported, never averaged away.
 """
 
@@ -17,8 +18,7 @@ import numpy as np
 
 from . import ab
 from .score import images_per_s, vips as vips_of, vops as vops_of
-
-REPEAT_SPREAD_LIMIT = 0.10
+from .validity import assess_repeats
 
 
 def repeat_test_id(result_id: str, repeat: int, repeats: range) -> str:
@@ -50,7 +50,7 @@ def combine(entries: list[dict], limits=()) -> dict:
     out["per_image"] = {**first["per_image"], "latency_ms": [float(x) for x in per_image]}
     out["vips"] = vips_of(first["top1"], combined["mean"] / 1e3)
     out["vops"] = vops_of(out["vips"], first.get("gflops"))
-    out["images_per_s"] = images_per_s(combined)
+    out["images_per_s"] = images_per_s(combined["mean"])
     medians = [s["median"] for s in stats]
     middle = float(np.median(medians))
     spread = (max(medians) - min(medians)) / middle if middle > 0 else 0.0
@@ -58,16 +58,8 @@ def combine(entries: list[dict], limits=()) -> dict:
     out["repeats"] = {"n": len(entries), "measured": len(measured), "medians_ms": medians,
                       "means_ms": [s["mean"] for s in stats], "median_of_medians_ms": middle,
                       "spread": round(spread, 4), "accuracy_identical": identical}
-    reasons = [f"repeat {e['repeat']['index']}: {r}" for e in measured
-               for r in (e.get("validity") or {}).get("reasons", [])]
-    if spread > REPEAT_SPREAD_LIMIT:
-        reasons.append(f"repeats disagree: medians {min(medians):.3g}-{max(medians):.3g} ms, spread {spread:.0%} "
-                       f"(limit {REPEAT_SPREAD_LIMIT:.0%})")
-    notes = list(dict.fromkeys(n for e in measured for n in (e.get("validity") or {}).get("notes", [])))
-    if not identical:
-        notes.append("predictions differ between repeats: accuracy is the first repeat's")
-    out["validity"] = {"valid": not reasons, "reasons": reasons, "notes": notes,
-                       "checks": {"repeats": len(measured), "repeat_spread": round(spread, 4)}}
+    out["validity"] = assess_repeats([((e.get("repeat") or {}).get("index"), e.get("validity")) for e in measured],
+                                     medians, spread, identical)
     statuses = [e.get("status") for e in entries]
     out["status"] = next((s for s in ("error", "failed") if s in statuses), out.get("status"))
     out["reason"] = next((e.get("reason") for e in entries if e.get("reason")), None)

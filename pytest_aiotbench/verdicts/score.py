@@ -46,9 +46,9 @@ def latency_stats_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     }
 
 
-def images_per_s(latency_ms: dict) -> float | None:
-    """Single-stream throughput: one image at a time, so 1 / mean latency."""
-    return 1e3 / latency_ms["mean"] if latency_ms["mean"] > 0 else None
+def images_per_s(mean_latency_ms: float) -> float | None:
+    """One stream's throughput: images per second at the mean latency (None when no time was measured)."""
+    return 1e3 / mean_latency_ms if mean_latency_ms > 0 else None
 
 
 def vips(top1: float | None, mean_latency_s: float) -> float | None:
@@ -101,3 +101,22 @@ def device_score(results: Iterable[dict], canonical_ids: Iterable[str] | None,
         missing=missing,
         partial_reasons=reasons,
     )
+
+
+def report_score(results: Sequence[dict], canonical_ids: Iterable[str] | None = None, data_gaps: Sequence[str] = (),
+                 *, listed: bool = False) -> dict:
+    """The report's ``score`` object: ``device_score`` (the one rule) in the one shape every report holds.
+
+    The plugin passes the canonical case set and how the data fell short: ``cases`` counts the scored cases and
+    ``partial_reasons`` says why the score is partial. ``listed=True`` scores a report's cases by themselves (rank,
+    a pytest-benchmark file read back): the listed cases are the full set, ``cases`` counts them, and the reasons
+    are left out (``missing`` names what was not scored)."""
+    results = list(results)
+    if listed:
+        canonical_ids = [r["id"] for r in results]
+    score = device_score(results, canonical_ids, data_gaps)
+    out = {"vips": score.vips, "vops": score.vops, "cases": len(results) if listed else score.cases,
+           "partial": score.partial, "missing": score.missing}
+    if not listed:
+        out["partial_reasons"] = score.partial_reasons
+    return out

@@ -13,6 +13,16 @@ A case is INVALID (its latency cannot be used to judge a change; its accuracy is
   or the 1-minute load average ended above the number of cores;
 * CPU frequency governor ``powersave`` (other governors are noted, not judged).
 
+The same verdict, in the same shape (``{"valid", "reasons", "notes", "checks"}``), is built here for the two other
+things whose latency can be untrustworthy, so every validity limit is named once, in this module:
+
+* an A/B pairing (``assess_pairing``, the figures from ``ab.pair_validity``): too few clean pairs, or a ratio
+  that drifts between the halves of the run (``PAIR_DRIFT_LIMIT``);
+* a case timed ``--aiotbench-repeat N`` times (``assess_repeats``): any repeat INVALID, or the repeats' medians
+  apart by more than ``REPEAT_SPREAD_LIMIT``.
+
+``label`` and ``kinds`` are the only readers the tables, the compare and the progress line use.
+
 Pure functions over samples and the machine-load figures ``run/load.py`` measured: tested on constructed values.
 """
 
@@ -28,6 +38,12 @@ DRIFT_LIMIT = 0.10  # |second-half median / first-half median - 1|
 SPREAD_LIMIT = 1.5  # p90 / median
 OTHER_BUSY_LIMIT = 0.5  # share of the cores left free by this case that other processes may keep busy
 WAIT_LIMIT = 0.10  # share of this process's runnable time spent waiting on a run queue
+# A/B pairing (ab.py)
+MIN_PAIRS = 30  # clean pairs needed for a verdict, half of them with each model first
+MIN_CELL_PAIRS = 2  # clean pairs of each order needed in every cell of the sessions' cross
+PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
+# --aiotbench-repeat (repeats.py)
+REPEAT_SPREAD_LIMIT = 0.10  # (max - min) / median of the repeats' medians
 
 
 def min_images(percentile: float = REPORTED_PERCENTILE) -> int:
@@ -81,16 +97,71 @@ def assess(latencies_ms: Sequence[float] | None, load: dict | None = None,
             notes.append(f"governor: {governor} (clock may ramp during the case)")
     else:
         notes.append("machine load not measured (not on this host)")
+    return _verdict(reasons, notes, checks)
+
+
+def assess_pairing(clean: int, timed: int, each_first: int, thin_cells: Sequence[tuple[int, int]] = (),
+                   drift: float | None = None, halves_apart: bool = False) -> dict:
+    """The pairing of an A/B (the per-case ``assess`` judges each side's raw latencies): ``clean`` pairs of
+    ``timed``, ``each_first`` the clean pairs of the order that has fewer, ``thin_cells`` the (NEW, BASE) session
+    pairs with fewer than ``MIN_CELL_PAIRS`` clean pairs of an order, ``drift`` the second half's median ratio
+    over the first half's minus 1 and ``halves_apart`` whether the halves' sampling intervals are disjoint."""
+    reasons, checks = [], {"clean_pairs": int(clean), "pairs": int(timed)}
+    if clean < MIN_PAIRS or each_first < MIN_PAIRS // 2:
+        reasons.append(f"too few clean pairs: {clean} of {timed} (need >= {MIN_PAIRS}, "
+                       f"{MIN_PAIRS // 2} with each model first)")
+    elif thin_cells:
+        reasons.append(f"too few clean pairs on sessions {', '.join(f'NEW {j}/BASE {k}' for j, k in thin_cells)} "
+                       f"(need >= {MIN_CELL_PAIRS} with each model first on every pair of sessions)")
+    if drift is not None and np.isfinite(drift):
+        checks["ratio_drift"] = round(float(drift), 4)
+        # Noise alone moves the halves' medians apart under contention; a drift counts only when the halves'
+        # sampling intervals do not even overlap (the ratio itself changed during the run, e.g. one model
+        # throttled; the sessions' offsets are the same in both halves).
+        if abs(drift) > PAIR_DRIFT_LIMIT and halves_apart:
+            reasons.append(f"ratio drift: second-half median ratio {drift:+.0%} vs first half, intervals apart "
+                           f"(limit {PAIR_DRIFT_LIMIT:.0%})")
+    return _verdict(reasons, [], checks)
+
+
+def assess_repeats(repeats: Sequence[tuple[int, dict | None]], medians_ms: Sequence[float], spread: float,
+                   accuracy_identical: bool = True) -> dict:
+    """A case timed several times: ``repeats`` the (index, validity) of each measured repeat, ``medians_ms`` their
+    medians and ``spread`` (max - min) / median of those. INVALID when any repeat is (its reasons, prefixed
+    ``repeat N: ``) or when the repeats disagree by more than ``REPEAT_SPREAD_LIMIT``."""
+    reasons = [f"repeat {index}: {r}" for index, v in repeats for r in (v or {}).get("reasons", [])]
+    if spread > REPEAT_SPREAD_LIMIT:
+        reasons.append(f"repeats disagree: medians {min(medians_ms):.3g}-{max(medians_ms):.3g} ms, spread "
+                       f"{spread:.0%} (limit {REPEAT_SPREAD_LIMIT:.0%})")
+    notes = list(dict.fromkeys(n for _, v in repeats for n in (v or {}).get("notes", [])))
+    if not accuracy_identical:
+        notes.append("predictions differ between repeats: accuracy is the first repeat's")
+    return _verdict(reasons, notes, {"repeats": len(repeats), "repeat_spread": round(spread, 4)})
+
+
+def _verdict(reasons: list[str], notes: list[str], checks: dict) -> dict:
+    """The one shape of every validity in a report: valid exactly when there is no reason against it."""
     return {"valid": not reasons, "reasons": reasons, "notes": notes, "checks": checks}
 
 
-def label(validity: dict | None) -> str:
-    """Short form for tables: VALID, INVALID (first reason's kind), or '-' when not assessed."""
+# ------------------------------------------------------------------------------------------------- the readers
+
+NOT_ASSESSED = "-"
+
+
+def label(validity: dict | None, with_kinds: bool = True) -> str:
+    """Short form for tables: VALID, INVALID (the failed checks' kinds; left out with ``with_kinds=False``), or
+    '-' when not assessed."""
     if not validity:
-        return "-"
+        return NOT_ASSESSED
     if validity["valid"]:
         return "VALID"
-    return "INVALID (" + ", ".join(kinds(validity)) + ")"
+    return "INVALID (" + ", ".join(kinds(validity)) + ")" if with_kinds else "INVALID"
+
+
+def case_label(case: dict, with_kinds: bool = False) -> str:
+    """``label`` of a report's case entry: '-' also when the case has no latency (skipped, failed before timing)."""
+    return label(case.get("validity") if case.get("latency_ms") else None, with_kinds)
 
 
 def kinds(validity: dict) -> list[str]:
