@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench.report import html, table
+from pytest_aiotbench.report import columns
 from pytest_aiotbench.verdicts import ab, repeats, validity
 
 PACKAGE = Path(validity.__file__).resolve().parents[1]
@@ -154,5 +154,6 @@ def test_label_and_case_label_are_what_the_tables_show():
     assert validity.case_label({**timed, "validity": invalid}, with_kinds=True) == "INVALID (too few images)"
     # the terminal table and the HTML say the same (the HTML leaves a cell empty where the table writes '-')
     for case in (timed, untimed, {**timed, "validity": invalid}, {"latency_ms": {"mean": 1.0}}):
-        assert table._validity(case) == validity.case_label(case)
-        assert html._validity_word(case) == ("" if table._validity(case) == "-" else table._validity(case))
+        shown = next(c for c in columns.COLUMNS if c.key == "latency").text_cell(case)
+        assert shown == validity.case_label(case)
+        assert columns.validity_word(case) == ("" if shown == "-" else shown)
