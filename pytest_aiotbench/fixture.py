@@ -81,7 +81,8 @@ class AiotbenchFixture:
             job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
-                      num_classes=case.num_classes, background=case.background, quant=case.quant)
+                      num_classes=case.num_classes, background=case.background, quant=case.quant,
+                      cooldown=state.cooldown_before_case(self.device), sustain_s=state.settings.sustain_s)
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads) \
                 if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
@@ -115,7 +116,8 @@ class AiotbenchFixture:
             self._fail(failure)
         try:
             entry = self._score(measurement, weights)
-            entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load)
+            entry["validity"] = assess(entry["per_image"]["latency_ms"], timing.load,
+                                       conditions=entry.get("conditions"))
             if baseline is not None:
                 from .abrun import pair_entry
 
@@ -245,6 +247,7 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        conditions=m.conditions, sustained=m.sustained,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import pytest
 
+from .run.conditions import parse_cooldown, parse_duration
+
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
 MAX_THREADS = 256  # a typo like 10000 must be a usage error, not 10000 runtime threads
 SUITES = ("aiotbench", "none")  # --aiotbench-suite: the built-in canonical suite, or none (own catalogs only)
@@ -158,6 +160,14 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-allow-not-judged", "aiotbench_allow_not_judged",
          "a --aiotbench-fail-on limit that could not be judged (INVALID latency, no accuracy, no baseline "
          "partner) is reported as NOT JUDGED but does not fail the session (default: it fails)", kind="flag"),
+    Option("--aiotbench-cooldown", "aiotbench_cooldown",
+         "wait between two cases on a device: SECONDS, or until=TEMP[,max=SECONDS] until its hottest thermal zone "
+         "is at or below TEMP degrees C, at most max (default 600) seconds; reported in each case's conditions",
+         parse=parse_cooldown, metavar="SECONDS|until=TEMP"),
+    Option("--aiotbench-sustain", "aiotbench_sustain",
+         "sustained mode: run each case continuously for DURATION (e.g. 60s, 10m), cycling the dataset; reports "
+         "latency, temperature and clock per time window and the last/first window ratio",
+         parse=parse_duration, metavar="DURATION"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),
@@ -266,6 +276,8 @@ class Settings:
     repeat: int = 1
     fail_invalid: bool = False
     allow_empty: bool = False  # a run that measured no case may be green (--aiotbench-allow-empty)
+    cooldown: dict | None = None  # --aiotbench-cooldown (run.conditions.parse_cooldown)
+    sustain_s: float | None = None  # --aiotbench-sustain
 
     @property
     def farm(self) -> bool:
@@ -311,4 +323,6 @@ def read_settings(config: pytest.Config) -> Settings:
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
         allow_empty=get("allow_empty"),
+        cooldown=get("cooldown"),
+        sustain_s=get("sustain"),
     )

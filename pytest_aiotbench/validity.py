@@ -11,7 +11,10 @@ A case is INVALID (its latency cannot be used to judge a change; its accuracy is
 * machine load: other processes kept more than ``OTHER_BUSY_LIMIT`` of the cores this case did not use busy
   during the timed images (from /proc/stat, this process's own CPU time taken out; the busiest ones are named),
   or the 1-minute load average ended above the number of cores;
-* CPU frequency governor ``powersave`` (other governors are noted, not judged).
+* CPU frequency governor ``powersave`` (other governors are noted, not judged);
+* throttled (``conditions``, sampled where the case ran: run/conditions.py): the fastest CPU's clock fell below
+  ``CLOCK_SHARE`` of its maximum (the rated ``cpuinfo_max_freq``, else the highest clock seen during the case),
+  or a thermal zone reached its lowest passive/hot/critical trip point.
 
 Pure functions over samples and /proc snapshots: ``snapshot()`` reads the machine, everything else is tested on
 constructed values.
@@ -31,6 +34,7 @@ DRIFT_LIMIT = 0.10  # |second-half median / first-half median - 1|
 SPREAD_LIMIT = 1.5  # p90 / median
 OTHER_BUSY_LIMIT = 0.5  # share of the cores left free by this case that other processes may keep busy
 WAIT_LIMIT = 0.10  # share of this process's runnable time spent waiting on a run queue
+CLOCK_SHARE = 0.8  # throttled: the fastest CPU's clock below this share of its maximum during the case
 BUSY_PROCESS_CORES = 0.2  # a process using at least this many cores during the case is named
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -129,9 +133,32 @@ def machine_load(before: dict | None, after: dict | None, threads: int = 1) -> d
 
 # ------------------------------------------------------------------------------------------------- the verdict
 
+def throttling(conditions: dict | None) -> list[str]:
+    """The ``throttled`` reasons of a case's sampled conditions (``run.conditions.summarize``): none when
+    nothing was exposed ("not exposed" is not a verdict)."""
+    if not conditions:
+        return []
+    reasons = []
+    cpu = conditions.get("cpu_khz")
+    if isinstance(cpu, dict) and cpu.get("top_min"):
+        peak = cpu.get("rated_max") or cpu.get("top_max")
+        if peak and cpu["top_min"] < CLOCK_SHARE * peak:
+            reasons.append(f"throttled: CPU clock fell to {cpu['top_min'] / 1e6:.2f} GHz, "
+                           f"{cpu['top_min'] / peak:.0%} of its max {peak / 1e6:.2f} GHz (limit {CLOCK_SHARE:.0%})")
+    zones = conditions.get("temp_c")
+    if isinstance(zones, dict):
+        for name, zone in zones.items():
+            trip = zone.get("trip")
+            if trip and zone.get("max") is not None and zone["max"] >= trip["temp_c"]:
+                reasons.append(f"throttled: {name} reached {zone['max']:.1f} C, its {trip['type']} trip point "
+                               f"{trip['temp_c']:.1f} C")
+    return reasons
+
+
 def assess(latencies_ms: Sequence[float], load: dict | None = None,
-           percentile: float = REPORTED_PERCENTILE) -> dict:
-    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order)."""
+           percentile: float = REPORTED_PERCENTILE, conditions: dict | None = None) -> dict:
+    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order), the
+    machine's load and the device's sampled conditions."""
     lat = np.asarray(latencies_ms, dtype=float)
     reasons, notes, checks = [], [], {"images": int(lat.size)}
     needed = min_images(percentile)
@@ -170,6 +197,7 @@ def assess(latencies_ms: Sequence[float], load: dict | None = None,
             notes.append(f"governor: {governor} (clock may ramp during the case)")
     else:
         notes.append("machine load not measured (not on this host)")
+    reasons.extend(throttling(conditions))
     return {"valid": not reasons, "reasons": reasons, "notes": notes, "checks": checks}
 
 

@@ -34,6 +34,8 @@ class Job:
     top_k: int = 5
     quant: str | None = None  # the catalog's label, checked against the model's tensor types (None: not checked)
     chunk: int | None = None  # images converted at once (None: stream.chunk_images); a device job sets it
+    cooldown: dict | None = None  # wait before the case (run.conditions.parse_cooldown), where it runs
+    sustain_s: float | None = None  # sustained mode: cycle the dataset this long (timing.time_sustained)
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Measurement:
     first_s: float
     session: dict[str, Any] = field(default_factory=dict)  # runtime facts: version, delegate, threads
     timed_on: str = "host"  # where the latencies were measured
+    conditions: dict | None = None  # clocks and temperatures during the case, where it ran (run.conditions)
+    sustained: dict | None = None  # sustained mode's per-window curve
 
 
 class Target(Protocol):
