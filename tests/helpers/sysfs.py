@@ -3,6 +3,7 @@ conditions tests, and a thread that heats it: temperature rising and clock dropp
 
 from __future__ import annotations
 
+import glob
 import threading
 import time
 from pathlib import Path
@@ -83,3 +84,56 @@ class Heater:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class LoadHeater(Heater):
+    """Heats while a runner works and cools while it rests, like a phone: the tree follows the CPU time of the
+    processes whose pid files match ``pid_glob`` (the runner writes its pid first). Busy: temperature up by
+    ``c_per_s`` and clock down by ``khz_per_s``; idle (no runner, or one sleeping through a cooldown):
+    temperature down by ``cool_c_per_s`` to ``start_c`` and the clock back at its max."""
+
+    def __init__(self, root: Path, pid_glob: str, cool_c_per_s: float = 20.0, **kw):
+        kw.setdefault("step_s", 0.1)
+        super().__init__(root, **kw)
+        self.pid_glob, self.cool_c_per_s = pid_glob, cool_c_per_s
+        self._ticks: dict[int, int] = {}
+        self.busy_seen = False
+
+    def _busy(self) -> bool:
+        busy = False
+        for pid_file in glob.glob(self.pid_glob):
+            try:
+                pid = int(Path(pid_file).read_text().strip())
+            except (OSError, ValueError):
+                continue
+            ticks = _cpu_ticks(pid)
+            if ticks is not None:
+                busy |= ticks > self._ticks.get(pid, ticks)
+                self._ticks[pid] = ticks
+        return busy
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        idle_steps = 2  # idle until a runner shows CPU time
+        while not self._stop.wait(self.step_s):
+            now = time.monotonic()
+            dt, last = now - last, now
+            # CPU time moves in 10 ms ticks: two quiet steps in a row before calling the runner idle
+            idle_steps = 0 if self._busy() else idle_steps + 1
+            if idle_steps < 2:
+                self.busy_seen = True
+                self.temp_c += self.c_per_s * dt
+                self.khz = max(self.floor_khz, int(self.khz - self.khz_per_s * dt))
+            else:
+                self.temp_c = max(self.start_c, self.temp_c - self.cool_c_per_s * dt)
+                self.khz = self.max_khz
+            set_state(self.root, self.temp_c, self.khz)
