@@ -102,6 +102,8 @@ def test_plugin_on_a_hot_host_tree(pytester, tmp_path, monkeypatch):
         assert case["validity"]["valid"] is False
         assert any(r.startswith("throttled: cpu-thermal reached 65.0 C") for r in case["validity"]["reasons"])
         assert case["sustained"]["duration_s"] >= 1 and case["sustained"]["last_first_ratio"] > 0
+    out = " ".join(result.stdout.str().replace("\n    ", " ").split())  # the summary lines wrap to the terminal
+    assert "throttled)" in out and "sustained last/first window" in out and "65-65 C" in out
     html = (tmp_path / "r.html").read_text()
     assert 'id="chart-sustained"' in html
 
