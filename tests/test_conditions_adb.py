@@ -110,3 +110,12 @@ def test_plugin_cooldown_sustain_and_throttled_through_adb(pytester, hot_device,
         assert case["top1"] is not None  # accuracy over the dataset once
     assert "throttled" in result.stdout.str()
     assert leftovers(device) == []
+
+
+@pytest.mark.slow
+def test_sustained_run_gets_its_duration_on_top_of_the_job_deadline(adb_device, tmp_path):
+    adb_device.sysfs_root = tmp_path / "nothing"
+    job = make_job(shared_model(), images=4)
+    job.sustain_s = 3.0  # longer than the whole deadline below: the sustained time is added to it
+    m = resolve_target(f"adb:{adb_device.serial}", deadline_s=3).run(job, RecordingTiming())
+    assert m.sustained["duration_s"] >= 3 and leftovers(adb_device) == []
