@@ -9,6 +9,8 @@ import json
 import pytest
 
 from pytest_aiotbench import validity
+from pytest_aiotbench.reports import first_schema_violation
+from pytest_aiotbench.schema import REPORT
 from pytest_aiotbench.run.conditions import NOT_EXPOSED
 from pytest_aiotbench.targets import resolve_target
 
@@ -67,6 +69,7 @@ def test_throttling_sampled_on_the_device(hot_device):
 @pytest.mark.slow
 def test_cooldown_on_the_device_waits_for_the_temperature(hot_device):
     device, heater = hot_device
+    heater.cool_c_per_s = 5  # slow enough that the gap between the two jobs (pushes, a loaded host) leaves it hot
     target = resolve_target(f"adb:{device.serial}")
     hot = make_job(shared_model(), images=8)
     hot.sustain_s = 2.0
@@ -78,7 +81,7 @@ def test_cooldown_on_the_device_waits_for_the_temperature(hot_device):
     m = target.run(job, RecordingTiming())
     cool = m.conditions["cooldown"]
     assert cool["mode"] == "until" and cool["reached"] is True
-    assert cool["to_c"] <= 45 and cool["waited_s"] > 0.1
+    assert cool["from_c"] > 45 and cool["to_c"] <= 45 and cool["waited_s"] > 0.1
     assert m.conditions["start_temp_c"] <= 45
 
 
@@ -101,6 +104,7 @@ def test_plugin_cooldown_sustain_and_throttled_through_adb(pytester, hot_device,
     result.assert_outcomes(passed=2)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["settings"]["cooldown"] == {"until_c": 45.0, "max_s": 30.0} and report["settings"]["sustain_s"] == 2
+    assert first_schema_violation(report, REPORT) is None
     first, second = report["cases"]
     assert "cooldown" not in first["conditions"]  # a cooldown is between cases
     assert second["conditions"]["cooldown"]["reached"] is True and second["conditions"]["start_temp_c"] <= 45

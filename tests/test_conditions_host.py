@@ -8,6 +8,8 @@ from time import perf_counter, sleep
 
 import pytest
 
+from pytest_aiotbench.reports import first_schema_violation
+from pytest_aiotbench.schema import REPORT
 from pytest_aiotbench.run.conditions import NOT_EXPOSED, SYSFS_ENV, Sampler, Source
 from pytest_aiotbench.targets.host import HostTarget, prepared
 from pytest_aiotbench.timing import BenchmarkTiming, PerfCounterTiming, time_sustained
@@ -93,6 +95,7 @@ def test_plugin_on_a_hot_host_tree(pytester, tmp_path, monkeypatch):
                     f"--aiotbench-html={tmp_path / 'r.html'}")
     result.assert_outcomes(passed=2)
     report = json.loads((tmp_path / "r.json").read_text())
+    assert first_schema_violation(report, REPORT) is None
     first, second = report["cases"]
     assert "cooldown" not in first["conditions"]
     assert second["conditions"]["cooldown"]["mode"] == "seconds" and second["conditions"]["cooldown"]["waited_s"] >= 0.3
