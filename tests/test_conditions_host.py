@@ -122,3 +122,20 @@ def test_bad_values_are_usage_errors(pytester, args, message):
     assert result.ret == 4
     assert message in result.stderr.str() + result.stdout.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_sustain_with_ab_or_benchmark_model_is_refused_at_start(pytester, tmp_path):
+    catalog = REPO / "models" / "shared.toml"
+    ab = pytester.runpytest_inprocess("--aiotbench", "-p", "no:cacheprovider", "--aiotbench-suite=none",
+                                      f"--aiotbench-catalog={catalog}", f"--aiotbench-baseline={catalog}",
+                                      "--aiotbench-sustain=5s")
+    assert ab.ret == 4 and "--aiotbench-sustain cannot be combined with A/B" in ab.stderr.str() + ab.stdout.str()
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF")
+    for option in ("--aiotbench-sustain=5s", "--aiotbench-cooldown=until=40"):
+        result = pytester.runpytest_inprocess(
+            "--aiotbench", "-p", "no:cacheprovider", "--aiotbench-suite=none", f"--aiotbench-catalog={catalog}",
+            f"--aiotbench-benchmark-model={binary}", "--aiotbench-device=adb:emulator-5554", option)
+        out = result.stderr.str() + result.stdout.str()
+        assert result.ret == 4 and "need the Python runner on the device, not --aiotbench-benchmark-model" in out
+        assert "Traceback" not in out
