@@ -12,8 +12,9 @@ A case is INVALID (its latency cannot be used to judge a change; its accuracy is
   during the timed images (from /proc/stat, this process's own CPU time taken out; the busiest ones are named),
   or the 1-minute load average ended above the number of cores;
 * CPU frequency governor ``powersave`` (other governors are noted, not judged);
-* throttled (``conditions``, sampled where the case ran: run/conditions.py): the fastest CPU's clock fell below
-  ``CLOCK_SHARE`` of its maximum (the rated ``cpuinfo_max_freq``, else the highest clock seen during the case),
+* throttled (``conditions``, sampled where the case ran: run/conditions.py): in some sample no CPU ran above
+  ``CLOCK_SHARE`` of its own rated ``cpuinfo_max_freq`` (without ratings: the fastest CPU's clock fell below
+  that share of the highest clock seen during the case),
   or a thermal zone reached its lowest passive/hot/critical trip point.
 
 Pure functions over samples and /proc snapshots: ``snapshot()`` reads the machine, everything else is tested on
@@ -140,8 +141,12 @@ def throttling(conditions: dict | None) -> list[str]:
         return []
     reasons = []
     cpu = conditions.get("cpu_khz")
-    if isinstance(cpu, dict) and cpu.get("top_min"):
-        peak = cpu.get("rated_max") or cpu.get("top_max")
+    if isinstance(cpu, dict) and cpu.get("top_share_min") is not None:  # per-CPU rated maxima
+        if cpu["top_share_min"] < CLOCK_SHARE:
+            reasons.append(f"throttled: CPU clock fell to {cpu['top_share_min']:.0%} of its rated max "
+                           f"(fastest CPU down to {cpu['top_min'] / 1e6:.2f} GHz; limit {CLOCK_SHARE:.0%})")
+    elif isinstance(cpu, dict) and cpu.get("top_min"):  # no rated max exposed: the highest clock seen
+        peak = cpu.get("top_max")
         if peak and cpu["top_min"] < CLOCK_SHARE * peak:
             reasons.append(f"throttled: CPU clock fell to {cpu['top_min'] / 1e6:.2f} GHz, "
                            f"{cpu['top_min'] / peak:.0%} of its max {peak / 1e6:.2f} GHz (limit {CLOCK_SHARE:.0%})")

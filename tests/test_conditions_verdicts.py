@@ -62,7 +62,7 @@ def _summary(top_khz, temps, rated=2_000_000, trip=80.0):
 
     class Fixed(Source):
         def __init__(self):
-            self.cpus, self.rated_max_khz = [("cpu0", None), ("cpu1", None)], rated
+            self.cpus, self.rated_max_khz, self.rated = [("cpu0", None), ("cpu1", None)], rated, [rated, rated]
             self.zones, self.trips = [("soc", None, 1e-3)], {"soc": {"temp_c": trip, "type": "passive"}}
 
     return summarize(samples, Fixed(), temps[0])
@@ -84,6 +84,21 @@ def test_throttled_verdict_on_constructed_samples(top_khz, temps, expected):
     assert verdict["valid"] is (not expected)
     if expected:
         assert validity.kinds(verdict) == ["throttled"] and validity.label(verdict) == "INVALID (throttled)"
+
+
+def test_big_little_judged_against_each_cores_own_max(tmp_path):
+    """A little core (1.8 GHz max) running the case at full clock while the big one (2.8 GHz) idles is not
+    throttled; the little one dropping to 1.2 GHz is."""
+    build_tree(tmp_path, cpus=2, max_khz=1_800_000, battery_c=None, zones=())
+    (tmp_path / "sys/devices/system/cpu/cpu1/cpufreq/cpuinfo_max_freq").write_text("2800000\n")
+    source = Source(tmp_path)
+    assert source.rated == [1_800_000, 2_800_000] and source.rated_max_khz == 2_800_000
+    full = [{"t": 0.0, "khz": [1_800_000, 500_000], "c": {}}, {"t": 0.5, "khz": [1_800_000, 500_000], "c": {}}]
+    summary = summarize(full, source)
+    assert summary["cpu_khz"]["top_share_min"] == 1.0 and validity.throttling(summary) == []
+    dropped = full + [{"t": 1.0, "khz": [1_200_000, 500_000], "c": {}}]
+    (reason,) = validity.throttling(summarize(dropped, source))
+    assert reason.startswith("throttled: CPU clock fell to 67% of its rated max")
 
 
 def test_throttled_against_observed_max_when_no_rated_max():

@@ -50,8 +50,10 @@ class Source:
         cpus = sorted(root.glob("sys/devices/system/cpu/cpu[0-9]*"), key=_index)
         self.cpus = [(c.name, c / "cpufreq/scaling_cur_freq") for c in cpus
                      if (c / "cpufreq/scaling_cur_freq").is_file()]
-        rated = [_read_int(root / f"sys/devices/system/cpu/{name}/cpufreq/cpuinfo_max_freq") for name, _ in self.cpus]
-        self.rated_max_khz = max((r for r in rated if r), default=None)
+        # per CPU: big.LITTLE clusters have different maxima
+        self.rated = [_read_int(root / f"sys/devices/system/cpu/{name}/cpufreq/cpuinfo_max_freq")
+                      for name, _ in self.cpus]
+        self.rated_max_khz = max((r for r in self.rated if r), default=None)
         self.zones: list[tuple[str, Path, float]] = []  # (name, temp file, scale to degrees C)
         self.trips: dict[str, dict] = {}  # zone -> lowest throttling trip {"temp_c", "type"}
         names: set[str] = set()
@@ -149,6 +151,12 @@ def summarize(samples: Sequence[dict], source: Source, start_temp_c: float | Non
     if source.cpus and every:
         out["cpu_khz"] = {"min": min(every), "max": max(every), "top_min": min(tops), "top_max": max(tops),
                           "rated_max": source.rated_max_khz}
+        # Each sample's highest clock as a share of that CPU's own rated max: on big.LITTLE a little core
+        # running the case at its full clock is not throttled because a big core's max is higher.
+        rated = getattr(source, "rated", None) or []
+        shares = [max((k / r for k, r in zip(s.get("khz") or (), rated) if k and r), default=None) for s in samples]
+        shares = [x for x in shares if x is not None]
+        out["cpu_khz"]["top_share_min"] = round(min(shares), 4) if shares else None
     else:
         out["cpu_khz"] = NOT_EXPOSED
     zones = {}
