@@ -5,7 +5,8 @@ the timed call for the GIL or a core). Also the cooldown between cases and the p
 
 Where a machine exposes no clock or no zone, the summary says ``"not exposed"``, never 0.
 The sysfs root is ``/`` unless ``$AIOTBENCH_SYSFS_ROOT`` names another (tests point it at a constructed tree;
-the adb test device sets it for the runner). Ships in the device runner bundle: standard library only.
+the adb test device sets it for the runner). Ships in the device runner bundle: standard library only at import
+(``options`` imports its parsers in every pytest run), numpy inside ``windows``.
 """
 
 from __future__ import annotations
@@ -171,34 +172,35 @@ def summarize(samples: Sequence[dict], source: Source, start_temp_c: float | Non
     return out
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low, high = math.floor(pos), math.ceil(pos)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def windows(starts_s: Sequence[float], latencies_s: Sequence[float], samples: Sequence[dict], duration_s: float,
             count: int) -> dict:
     """Sustained mode's curve: per time window (``count`` equal windows over ``duration_s``, by each image's
     start time) the images, median and p90 latency, the hottest zone and the fastest CPU's lowest clock; and the
-    last window's median over the first's (> 1: slower at the end)."""
+    last window's median over the first's (> 1: slower at the end). One pass over the images (numpy, imported
+    here: this module is imported by every pytest run, numpy is not)."""
+    import numpy as np
+
     width = duration_s / count if count else duration_s
+    starts = np.asarray(starts_s, dtype=np.float64)
+    lat_ms = np.asarray(latencies_s, dtype=np.float64) * 1e3
+    which = np.minimum((starts / width).astype(np.int64), count - 1) if len(starts) else starts.astype(np.int64)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(count + 1))
     rows = []
     for i in range(count):
         lo, hi = i * width, (i + 1) * width if i < count - 1 else math.inf
-        lat = [x * 1e3 for t, x in zip(starts_s, latencies_s) if lo <= t < hi]
+        lat = lat_ms[order[bounds[i]:bounds[i + 1]]]
         near = [s for s in samples if lo <= s["t"] < hi]
         temps = [max(s["c"].values()) for s in near if s.get("c")]
         clocks = [t for t in map(_top_khz, near) if t]
-        rows.append({"start_s": round(lo, 3), "images": len(lat),
-                     "median_ms": round(_percentile(lat, 50), 4) if lat else None,
-                     "p90_ms": round(_percentile(lat, 90), 4) if lat else None,
+        rows.append({"start_s": round(lo, 3), "images": int(lat.size),
+                     "median_ms": round(float(np.median(lat)), 4) if lat.size else None,
+                     "p90_ms": round(float(np.percentile(lat, 90)), 4) if lat.size else None,
                      "temp_c": max(temps) if temps else NOT_EXPOSED,
                      "cpu_khz": min(clocks) if clocks else NOT_EXPOSED})
     timed = [r for r in rows if r["median_ms"]]
     ratio = round(timed[-1]["median_ms"] / timed[0]["median_ms"], 4) if len(timed) >= 2 else None
-    return {"duration_s": round(duration_s, 3), "window_s": round(width, 3), "images": len(latencies_s),
+    return {"duration_s": round(duration_s, 3), "window_s": round(width, 3), "images": int(lat_ms.size),
             "windows": rows, "last_first_ratio": ratio}
 
 
