@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from pytest_aiotbench import validity
-from pytest_aiotbench.reports import first_schema_violation
-from pytest_aiotbench.schema import REPORT
+from pytest_aiotbench.verdicts import validity
+from pytest_aiotbench.report.read import first_schema_violation
+from pytest_aiotbench.report.schema import REPORT
 from pytest_aiotbench.run.conditions import NOT_EXPOSED
 from pytest_aiotbench.targets import resolve_target
 

@@ -8,11 +8,11 @@ from time import perf_counter, sleep
 
 import pytest
 
-from pytest_aiotbench.reports import first_schema_violation
-from pytest_aiotbench.schema import REPORT
+from pytest_aiotbench.report.read import first_schema_violation
+from pytest_aiotbench.report.schema import REPORT
 from pytest_aiotbench.run.conditions import NOT_EXPOSED, SYSFS_ENV, Sampler, Source
 from pytest_aiotbench.targets.host import HostTarget, prepared
-from pytest_aiotbench.timing import BenchmarkTiming, PerfCounterTiming, time_sustained
+from pytest_aiotbench.run.timing import BenchmarkTiming, PerfCounterTiming, time_sustained
 
 from tests.helpers.adbdevice.jobs import REPO, make_job, shared_dir, shared_model
 from tests.helpers.sysfs import build_tree

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pytest_aiotbench.rank import rank_reports, sustained_case
-from pytest_aiotbench.reports import ReportError, normalize_report
+from pytest_aiotbench.report.rank import rank_reports, sustained_case
+from pytest_aiotbench.report.read import ReportError, normalize_report
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
 
 CASES = ["mnv2-tflite-int8", "mnv1-tflite-int8"]

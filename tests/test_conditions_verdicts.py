@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_aiotbench import validity
+from pytest_aiotbench.verdicts import validity
 from pytest_aiotbench.run import conditions
 from pytest_aiotbench.run.conditions import NOT_EXPOSED, Sampler, Source, cooldown, summarize, windows
 

@@ -11,13 +11,14 @@ from typing import Iterator
 
 import numpy as np
 
-from ..emulation import with_emulation
+from ..run.emulation import with_emulation
+from ..frameworks import coverage
+from ..frameworks import get_framework
 from ..run import conditions
-from ..frameworks import coverage, get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
-from ..stream import ModelInputs
-from ..score import topk
-from .base import Job, Measurement, Timing
+from ..inputs.pixels import ModelInputs
+from ..run.job import topk
+from ..run.job import Job, Measurement, Timing
 
 
 class InferenceError(Exception):
@@ -109,7 +110,7 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
     ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own).
     Where the case runs, before it: the cooldown, then the start temperature; while it runs (between timed
     calls): the clocks and temperatures (``run.conditions``)."""
-    from ..timing import SUSTAIN_WINDOWS, time_sustained
+    from ..run.timing import SUSTAIN_WINDOWS, time_sustained
 
     source = conditions.Source()
     waited = conditions.cooldown(job.cooldown, source) if job.cooldown else None
@@ -138,7 +139,7 @@ class HostTarget:
     name = "host"
 
     def describe(self) -> dict:
-        from ..environment import machine_facts
+        from ..run.environment import machine_facts
 
         return {"target": "host", "name": platform.node(), **machine_facts()}
 
