@@ -69,7 +69,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
              warmup: int = 10, pixels: PixelSource | None = None, device: str = "host", result_id: str | None = None,
              requirement: Requirement | None = None, baseline: Case | None = None, ab_limits=(),
              progress: Callable[[int, int], None] | None = None, scenario: str = "single-stream",
-             offline_sessions: int | None = None, offline_batch: int = 1) -> dict:
+             offline_sessions: int | None = None, offline_batch: int = 1, cooldown: dict | None = None,
+             sustain_s: float | None = None) -> dict:
     """Measure ``case`` on ``target`` over ``dataset`` and return its report entry (plain JSON values).
 
     ``timing`` times ``infer()`` (default: a bare perf_counter); ``pixels`` gives the crops of a geometry (default:
@@ -77,7 +78,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     the case is held to (``inputs/thresholds.py``), written into the entry; ``baseline`` makes it an interleaved
     A/B on the host (``run/pairs.py``), judged against ``ab_limits``. ``scenario`` "offline" issues every image
     at once to ``offline_sessions`` sessions in batches of ``offline_batch`` (``run/offline.py``) instead of timing
-    each. Raises CaseSkipped or CaseFailed."""
+    each; ``cooldown`` waits before the case and ``sustain_s`` runs it in sustained mode, both where it runs
+    (``run/conditions.py``). Raises CaseSkipped or CaseFailed."""
     if not case.file.is_file():
         raise CaseSkipped(missing_file_hint(case))
     timing = timing or PerfCounterTiming(progress or (lambda done, total: None), threads)
@@ -87,8 +89,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     try:
         get_framework(case.framework)
         weights = manifest_weights(case) or case.weights
-        job = dataclasses.replace(_job(case, pixels, threads, warmup), scenario=scenario, sessions=offline_sessions,
-                                  batch=offline_batch)
+        job = dataclasses.replace(_job(case, pixels, threads, warmup, cooldown, sustain_s), scenario=scenario,
+                                  sessions=offline_sessions, batch=offline_batch)
         pair = None
         if baseline is not None:
             try:
@@ -105,7 +107,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     except CASE_ERRORS as exc:
         raise CaseFailed(str(exc)) from None
     entry = measured_entry(case, measurement, dataset, weights, requirement, warmup, result_id, device)
-    entry["validity"] = assess(None if measurement.offline else entry["per_image"]["latency_ms"], timing.load)
+    entry["validity"] = assess(None if measurement.offline else entry["per_image"]["latency_ms"], timing.load,
+                               conditions=entry.get("conditions"))
     if pair is not None:
         from .inputs.limits import case_limits
 
@@ -147,11 +150,12 @@ def _in_memory(dataset: Dataset) -> PixelSource:
     return pixels
 
 
-def _job(case: Case, pixels: PixelSource, threads: int, warmup: int) -> Job:
+def _job(case: Case, pixels: PixelSource, threads: int, warmup: int, cooldown: dict | None = None,
+         sustain_s: float | None = None) -> Job:
     return Job(case_id=case.id, framework=case.framework, model_file=case.file,
                options=PrepareOptions(threads=threads, extra=case.options), pixels=pixels(case.preprocess),
                preprocess=case.preprocess, warmup=warmup, num_classes=case.num_classes, background=case.background,
-               quant=case.quant)
+               quant=case.quant, cooldown=cooldown, sustain_s=sustain_s)
 
 
 # -- the A/B ----------------------------------------------------------------------------------------------------
@@ -213,6 +217,7 @@ def measured_entry(case: Case, m: Measurement, ds: Dataset, weights: str | None,
         images_per_s=images_per_s(stats["mean"]), vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        conditions=m.conditions, sustained=m.sustained,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 

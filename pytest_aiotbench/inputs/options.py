@@ -6,6 +6,7 @@ both built from these declarations, so a twin has one parser, one help text and 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -91,6 +92,45 @@ def limit_spec(raw: Any) -> str:
     except LimitError as exc:
         raise ValueNamed(str(exc)) from None
     return value
+
+
+COOLDOWN_MAX_S = 600.0  # --aiotbench-cooldown until=TEMP waits at most this long unless max= says otherwise
+
+
+def parse_cooldown(raw: str) -> dict:
+    """``SECONDS`` or ``until=TEMP[,max=SECONDS]`` (ValueError saying what is valid)."""
+    text = str(raw).strip()
+    valid = "expected SECONDS (0..86400) or until=TEMP[,max=SECONDS] (TEMP in degrees C, 0..150)"
+    try:
+        if not text.startswith("until="):
+            seconds = float(text)
+            if not 0 <= seconds <= 86400:
+                raise ValueError
+            return {"seconds": seconds}
+        parts = dict(p.split("=", 1) for p in text.split(","))
+        if set(parts) - {"until", "max"}:
+            raise ValueError
+        target = float(parts["until"])
+        bound = float(parts.get("max", COOLDOWN_MAX_S))
+        if not (0 <= target <= 150 and 0 < bound <= 86400):
+            raise ValueError
+        return {"until_c": target, "max_s": bound}
+    except ValueError:
+        raise ValueError(valid) from None
+
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(raw: str) -> float:
+    """``90``, ``90s``, ``10m``, ``1.5h`` -> seconds in (0, 86400]."""
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*", str(raw))
+    if not found:
+        raise ValueError("expected a duration such as 90s, 10m or 1h (up to 24h)")
+    seconds = float(found.group(1)) * _UNITS[found.group(2) or ""]
+    if not 0 < seconds <= 86400:
+        raise ValueError("expected a duration such as 90s, 10m or 1h (up to 24h)")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -184,6 +224,14 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-offline-batch", "aiotbench_offline_batch",
          f"offline scenario: images per request, 1..{MAX_BATCH} (default 1); a model whose batch dimension is "
          "fixed runs batch 1, saying so", parse=integer(1, MAX_BATCH), default=1, metavar="N"),
+    Option("--aiotbench-cooldown", "aiotbench_cooldown",
+         "wait between two cases on a device: SECONDS, or until=TEMP[,max=SECONDS] until its hottest thermal zone "
+         "is at or below TEMP degrees C, at most max (default 600) seconds; reported in each case's conditions",
+         parse=parse_cooldown, metavar="SECONDS|until=TEMP"),
+    Option("--aiotbench-sustain", "aiotbench_sustain",
+         "sustained mode: run each case continuously for DURATION (e.g. 60s, 10m), cycling the dataset; reports "
+         "latency, temperature and clock per time window and the last/first window ratio",
+         parse=parse_duration, metavar="DURATION"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),

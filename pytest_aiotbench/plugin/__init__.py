@@ -226,6 +226,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except catalog_mod.CatalogError as exc:
         raise pytest.UsageError(str(exc)) from None
     startup.check_ab(settings, state.baselines)
+    startup.check_conditions(settings)
     if state.baselines:
         state.ab_limits = abrun.ab_limits(config)
         config.pluginmanager.register(abrun.ABHooks(state, settings.fail_invalid), "aiotbench-ab")

@@ -109,6 +109,8 @@ class Settings:
     scenario: str = "single-stream"  # --aiotbench-scenario
     offline_sessions: int | None = None  # None: as many as the target's cores hold
     offline_batch: int = 1
+    cooldown: dict | None = None  # --aiotbench-cooldown (inputs.options.parse_cooldown)
+    sustain_s: float | None = None  # --aiotbench-sustain
 
     @property
     def farm(self) -> bool:
@@ -154,6 +156,8 @@ def read_settings(config: pytest.Config) -> Settings:
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
         allow_empty=get("allow_empty"),
+        cooldown=get("cooldown"),
+        sustain_s=get("sustain"),
         **_scenario(config, get),
     )
 

@@ -100,4 +100,16 @@ def case_summary(entry: dict, seconds: float) -> str:
 
     return (f"{entry['id']}: {entry['images']} images in {_fmt_seconds(seconds)}, median "
             f"{lat.get('median', float('nan')):.3g} ms, p90 {lat.get('p90', float('nan')):.3g} ms, top-1 {top1}, "
-            f"latency {label(entry.get('validity'))}")
+            f"latency {label(entry.get('validity'))}" + _conditions_note(entry))
+
+
+def _conditions_note(entry: dict) -> str:
+    """The sustained ratio and the temperature span, when measured (nothing when not exposed)."""
+    notes = []
+    ratio = (entry.get("sustained") or {}).get("last_first_ratio")
+    if ratio:
+        notes.append(f"sustained last/first window {ratio:.2f}")
+    zones = (entry.get("conditions") or {}).get("temp_c")
+    if isinstance(zones, dict) and zones:
+        notes.append(f"{min(z['min'] for z in zones.values()):.0f}-{max(z['max'] for z in zones.values()):.0f} C")
+    return "".join(f", {n}" for n in notes)

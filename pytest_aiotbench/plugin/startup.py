@@ -152,11 +152,25 @@ def check_declarations(parser: pytest.Parser) -> None:
                     "rename its dest")
 
 
+def check_conditions(settings: Any) -> None:
+    """Cooldown and sustained mode run inside the Python runner where the case runs; the stock-Android
+    benchmark_model runner has none: said at start, not silently ignored."""
+    asked = [flag for flag, value in (("--aiotbench-cooldown", settings.cooldown),
+                                      ("--aiotbench-sustain", settings.sustain_s)) if value]
+    adb = [d for d in settings.devices if d != "host" and not d.startswith("ssh://")]
+    if asked and adb and (settings.target_options or {}).get("benchmark_model"):
+        raise pytest.UsageError(f"{' and '.join(asked)} need the Python runner on the device, not "
+                                "--aiotbench-benchmark-model")
+
+
 def check_ab(settings: Any, baselines: dict) -> None:
     """A/B pairs are timed in this process: a remote device, or a baseline that is no model file, fails every
     case at run time; say it once, at start."""
     if not baselines:
         return
+    if getattr(settings, "sustain_s", None):  # pairs time the dataset once, interleaved: no sustained curve
+        raise pytest.UsageError("--aiotbench-sustain cannot be combined with A/B (--aiotbench-baseline or a "
+                                "catalog `baseline`): run the sustained cases without their baseline")
     remote = [d for d in settings.devices if d != "host"]
     if remote:
         raise pytest.UsageError(

@@ -68,6 +68,14 @@ class AiotbenchState:
     _written: dict[str, int] = field(default_factory=dict)  # report path -> cases in its last good write
     _held: dict[str, int | None] = field(default_factory=dict)  # report path -> measured cases it held at start
     _checkpointed: tuple[float, float] | None = None  # (when the last checkpoint ended, what it cost), perf_counter
+    _devices_used: set = field(default_factory=set)  # devices that ran a case: a cooldown comes before the next
+
+    def cooldown_before_case(self, device: str) -> dict | None:
+        """--aiotbench-cooldown, for every case on a device but its first (the wait is between cases)."""
+        if device in self._devices_used:
+            return self.settings.cooldown
+        self._devices_used.add(device)
+        return None
 
     def __post_init__(self) -> None:
         self.cache = PixelCache(self.settings.cache_dir)
@@ -157,6 +165,8 @@ class AiotbenchState:
                 "scenario": self.settings.scenario,
                 **({"offline": {"sessions": self.settings.offline_sessions, "batch": self.settings.offline_batch}}
                    if self.settings.scenario == "offline" else {}),
+                **({"cooldown": self.settings.cooldown} if self.settings.cooldown else {}),
+                **({"sustain_s": self.settings.sustain_s} if self.settings.sustain_s else {}),
             },
             "cases": cases,
             "score": score,

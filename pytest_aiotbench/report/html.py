@@ -165,6 +165,51 @@ def framework_latency_chart(run: dict) -> str:
     return _png_data_uri(fig)
 
 
+def _sustained(cases: list[dict]) -> list[dict]:
+    return [c for c in cases if any(w.get("median_ms") for w in (c.get("sustained") or {}).get("windows") or ())]
+
+
+def sustained_chart(run: dict) -> str:
+    """--aiotbench-sustain: each case's median latency per time window relative to its first window (above 1:
+    slower than when it started), and below, where the device exposes them, the hottest zone and the fastest
+    CPU's clock per window."""
+    cases = _sustained(run["cases"])
+    exposed = any(isinstance(w.get("temp_c"), (int, float)) or isinstance(w.get("cpu_khz"), (int, float))
+                  for c in cases for w in c["sustained"]["windows"])
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.5, 6.4 if exposed else 3.8), dpi=110, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True) if exposed else [fig.subplots()]
+    ax = axes[0]
+    for index, case in enumerate(cases):
+        rows = [w for w in case["sustained"]["windows"] if w.get("median_ms")]
+        first = rows[0]["median_ms"]
+        color = PALETTE[index % len(PALETTE)]
+        ratio = case["sustained"].get("last_first_ratio")
+        ax.plot([w["start_s"] for w in rows], [w["median_ms"] / first for w in rows], marker="o", color=color,
+                label=f"{case['id']} (first window {first:.2f} ms" + (f", last/first {ratio:.2f})" if ratio else ")"))
+    ax.axhline(1.0, color="#999", linewidth=0.8)
+    ax.set_ylabel("median latency / first window")
+    ax.set_title("Sustained run: latency per time window (above 1: slower than at the start)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if exposed:
+        low, clock_axis = axes[1], axes[1].twinx()
+        for index, case in enumerate(cases):
+            rows, color = case["sustained"]["windows"], PALETTE[index % len(PALETTE)]
+            temps = [(w["start_s"], w["temp_c"]) for w in rows if isinstance(w.get("temp_c"), (int, float))]
+            clocks = [(w["start_s"], w["cpu_khz"] / 1e6) for w in rows if isinstance(w.get("cpu_khz"), (int, float))]
+            if temps:
+                low.plot(*zip(*temps), marker="s", color=color)
+            if clocks:
+                clock_axis.plot(*zip(*clocks), linestyle="--", marker="^", color=color)
+        low.set_ylabel("hottest zone (C, solid)")
+        clock_axis.set_ylabel("fastest CPU (GHz, dashed)")
+        low.grid(alpha=0.3)
+    axes[-1].set_xlabel("time since the first timed image (s)")
+    return _png_data_uri(fig)
+
+
 # ------------------------------------------------------------------------------------------------------ page
 
 _CSS = """
@@ -352,6 +397,9 @@ def render_html(run: dict, base: dict | None = None, limits: Sequence[Limit] = (
     if len({c["framework"] for c in _timed(run["cases"])}) > 1:
         charts.append(f'<img id="chart-framework-latency" alt="Median latency by model and framework (log scale)" '
                       f'src="{framework_latency_chart(run)}">')
+    if _sustained(run["cases"]):
+        charts.append(f'<img id="chart-sustained" alt="Sustained run: latency, temperature and clock per time '
+                      f'window" src="{sustained_chart(run)}">')
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -3,6 +3,8 @@
 Scores are sums over cases, so two runs are only comparable over the same case set and the same images: the
 command refuses (exit 2) otherwise, unless ``--allow-mismatch``, which ranks on the cases all runs share and
 says so. A run with cases that produced no VIPS (skipped, error) is flagged partial: its sum is understated.
+``--speed sustained`` scores each case at its sustained speed (``--aiotbench-sustain``: the median latency of the
+last time window, after the device has run the case for the whole duration) instead of its cold mean latency.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from pathlib import Path
 
 from ..run.environment import machine_differences
 from .read import ReportError, cli_command, load_report, score_of, text_table
+from ..verdicts.score import vips, vops
+
+SPEEDS = ("cold", "sustained")
+
+
+def sustained_case(case: dict) -> dict:
+    """The case scored at its sustained speed: VIPS from the last time window's median latency (no VIPS when the
+    case had no sustained run, so the run is flagged partial)."""
+    rows = [w for w in ((case.get("sustained") or {}).get("windows") or ()) if w.get("median_ms")]
+    value = vips(case.get("top1"), rows[-1]["median_ms"] / 1e3) if rows else None
+    return {**case, "vips": value, "vops": vops(value, case.get("gflops"))}
 
 
 def _refuse_repeats(paths: list[str]) -> None:
@@ -58,11 +71,18 @@ class Ranking:
     entries: list[Entry]  # best first
     by: str
     notes: list[str]  # what --allow-mismatch let through
+    speed: str = "cold"
 
 
-def rank_reports(reports: list[dict], by: str = "vips", allow_mismatch: bool = False) -> Ranking:
+def rank_reports(reports: list[dict], by: str = "vips", allow_mismatch: bool = False,
+                 speed: str = "cold") -> Ranking:
     if len(reports) < 2:
         raise ReportError("rank needs at least two result files")
+    if speed == "sustained":
+        if not any(c.get("sustained") for r in reports for c in r["cases"]):
+            raise ReportError("cannot rank by sustained speed: no run has a sustained measurement "
+                              "(run with --aiotbench-sustain DURATION)")
+        reports = [{**r, "cases": [sustained_case(c) for c in r["cases"]]} for r in reports]
     notes = []
     fingerprints = {r["dataset"].get("fingerprint") for r in reports}
     if len(fingerprints) > 1:
@@ -90,7 +110,7 @@ def rank_reports(reports: list[dict], by: str = "vips", allow_mismatch: bool = F
     entries = [Entry(r, label, [c for c in r["cases"] if c["id"] in common]) for r, label in zip(reports, labels)]
     # Sort by score, best first; runs without any score go last. Ties keep the order given.
     entries.sort(key=lambda e: -(e.score[by] if e.score[by] is not None else float("-inf")))
-    return Ranking(entries, by, notes)
+    return Ranking(entries, by, notes, speed)
 
 
 def _name(report: dict) -> str:
@@ -119,7 +139,8 @@ def format_ranking(ranking: Ranking) -> str:
         flag = (f"PARTIAL (no result: {shown})" if missing else "PARTIAL") if entry.partial else ""
         rows.append([str(place), entry.label, _fmt(score["vips"]), _fmt(score["vops"]),
                      f"{measured}/{score['cases']}", flag, _name(entry.report)])
-    lines.append(f"AI score leaderboard (by {ranking.by.upper()}, sum over cases)")
+    how = ", sustained speed: last time window's median latency" if ranking.speed == "sustained" else ""
+    lines.append(f"AI score leaderboard (by {ranking.by.upper()}, sum over cases{how})")
     lines.append(text_table(["#", "device", "VIPS", "VOPS", "cases", "flags", "file"], rows, right_from=2))
     for key, title in (("framework", "VIPS by framework"), ("model", "VIPS by model")):
         lines += ["", title + " (* best)", _breakdown(ranking.entries, key)]
@@ -146,6 +167,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", choices=("vips", "vops"), default="vips", help="score to rank by (default vips)")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="rank runs over different case sets (on the shared cases) or datasets, saying so")
+    parser.add_argument("--speed", choices=SPEEDS, default="cold",
+                        help="cold: each case's mean latency (default); sustained: the last time window's median "
+                             "of a --aiotbench-sustain run")
     parser.set_defaults(func=_run)
 
 
@@ -153,6 +177,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     reports = [load_report(p) for p in args.reports]  # a broken file is named first
     _refuse_repeats(args.reports)
-    ranking = rank_reports(reports, args.by, args.allow_mismatch)
+    ranking = rank_reports(reports, args.by, args.allow_mismatch, args.speed)
     print(format_ranking(ranking))
     return 0

@@ -35,6 +35,8 @@ class Job:
     scenario: str = "single-stream"
     sessions: int | None = None
     batch: int = 1
+    cooldown: dict | None = None  # wait before the case (run.conditions.parse_cooldown), where it runs
+    sustain_s: float | None = None  # sustained mode: cycle the dataset this long (run.timing.time_sustained)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Measurement:
     session: dict[str, Any] = field(default_factory=dict)  # runtime facts: version, delegate, threads
     timed_on: str = "host"  # where the latencies were measured
     offline: dict[str, Any] | None = None  # the offline scenario's throughput (no per-image latencies then)
+    conditions: dict | None = None  # clocks and temperatures during the case, where it ran (run.conditions)
+    sustained: dict | None = None  # sustained mode's per-window curve
 
 
 class Timing(Protocol):

@@ -4,7 +4,9 @@ warmup rounds excluded) so its stats, tables, JSON and comparisons carry the per
 disabled (``--benchmark-disable``, xdist).
 
 Both take a /proc snapshot of the machine before and after the timed images (``load``: what other processes did
-meanwhile, for the case's validity) and report progress between images, outside the timed interval."""
+meanwhile, for the case's validity), report progress and sample the device's conditions (``sampler``: clocks and
+temperatures, run.conditions) between images, outside the timed interval. ``time_sustained`` is sustained mode's
+loop: the dataset cycled for a given duration."""
 
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ import numpy as np
 
 from ..inputs.pixels import Keep, first_chunk, iter_chunks
 from . import load
+from .conditions import Sampler, windows
+
+SUSTAIN_WINDOWS = 10  # sustained mode's curve: the duration in this many equal time windows
 
 
 def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def _no_sample() -> None:
     pass
 
 
@@ -43,6 +52,7 @@ class PerfCounterTiming:
         self.latencies_s: list[float] = []
         self.progress, self.threads = progress, threads
         self.load: dict | None = None
+        self.sampler: Sampler | None = None  # set by the caller (targets.host.execute) to sample conditions
 
     def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int, keep: Keep = list):
         """Time ``infer`` on every input (a list, or ``stream.ModelInputs`` converted a chunk at a time between
@@ -53,7 +63,11 @@ class PerfCounterTiming:
         del first
         kept, latencies = [], []
         clock, progress, total = perf_counter, self.progress, len(inputs)
+        sampler = self.sampler
+        sample = sampler.maybe if sampler else _no_sample
         before = load.snapshot()
+        if sampler:
+            sampler.start()
         for chunk in iter_chunks(inputs):
             outputs = []
             for x in chunk:
@@ -62,8 +76,11 @@ class PerfCounterTiming:
                 latencies.append(clock() - start)
                 outputs.append(out)
                 progress(len(latencies), total)
+                sample()
             kept.extend(keep(outputs))
             del outputs, chunk
+        if sampler:
+            sampler.stop()
         self.load = load.machine_load(before, load.snapshot(), self.threads)
         self.latencies_s = latencies
         return kept, latencies
@@ -77,10 +94,12 @@ class BenchmarkTiming:
         self.benchmark = benchmark
         self.progress, self.threads = progress, threads
         self.load: dict | None = None
+        self.sampler: Sampler | None = None  # set by the caller (targets.host.execute) to sample conditions
 
     def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int, keep: Keep = list):
         if self.benchmark.disabled:
             fallback = PerfCounterTiming(self.progress, self.threads)
+            fallback.sampler = self.sampler
             outputs, latencies = fallback.time_each(infer, inputs, warmup, keep)
             self.load = fallback.load
             return outputs, latencies
@@ -90,9 +109,15 @@ class BenchmarkTiming:
         append = outputs.append
         progress, total = self.progress, len(inputs)
         rounds = [-warmup]
+        sampler = self.sampler
+        sample = sampler.maybe if sampler else _no_sample
 
         def setup():  # untimed: hands the next image to the next round (and reports how far the case is)
             progress(rounds[0], total)
+            if rounds[0] == 0 and sampler:  # the first timed round: conditions from here on
+                sampler.start()
+            elif rounds[0] > 0:
+                sample()
             rounds[0] += 1
             return (next(args),), {}
 
@@ -101,6 +126,8 @@ class BenchmarkTiming:
 
         before = load.snapshot()
         self.benchmark.pedantic(infer_one, setup=setup, rounds=len(inputs), warmup_rounds=warmup, iterations=1)
+        if sampler:
+            sampler.stop()
         self.load = load.machine_load(before, load.snapshot(), self.threads)
         kept.extend(keep(outputs))
         return kept, list(self.benchmark.stats.stats.data)
@@ -116,3 +143,54 @@ class BenchmarkTiming:
         stats = self.benchmark._make_stats(1)
         for seconds in latencies_s:
             stats.update(seconds)
+
+
+def time_sustained(infer: Callable, inputs, warmup: int, keep: Keep, duration_s: float, sampler: Sampler,
+                   progress: Callable[[int, int], None] = _no_progress, threads: int = 1):
+    """Sustained mode: time ``infer`` on the inputs over and over (between two timed calls a chunk is converted
+    again when the cycle comes back to it) until ``duration_s`` has passed, at least once over the dataset.
+    The first pass's answers are kept (accuracy over the dataset once) and its latencies are the case's cold
+    latencies; every image of every pass goes into the per-window curve (``run.conditions.windows``), kept as
+    float32 (8 bytes an image: an hour of a 0.5 ms model is 58 MB, not the 460 MB of Python floats).
+    Returns (kept, first-pass latencies, the curve, machine load)."""
+    from array import array
+
+    first = first_chunk(inputs)
+    for i in range(warmup):
+        infer(first[i % len(first)])
+    del first
+    kept, cold = [], []
+    latencies, starts = array("f"), array("f")
+    clock, total = perf_counter, len(inputs)
+    before = load.snapshot()
+    sampler.start()
+    origin = clock()
+    end = origin
+    cycle = 0
+    while cycle == 0 or end - origin < duration_s:
+        for chunk in iter_chunks(inputs):
+            outputs = []
+            for x in chunk:
+                start = clock()
+                out = infer(x)
+                end = clock()
+                latencies.append(end - start)
+                starts.append(start - origin)
+                if cycle == 0:
+                    cold.append(end - start)
+                    outputs.append(out)
+                    progress(len(cold), total)
+                sampler.maybe()
+                if cycle and end - origin >= duration_s:
+                    break
+            if cycle == 0:
+                kept.extend(keep(outputs))
+            del outputs, chunk
+            if cycle and end - origin >= duration_s:
+                break
+        cycle += 1
+    sampler.stop()
+    machine = load.machine_load(before, load.snapshot(), threads)
+    curve = windows(starts, latencies, sampler.samples, max(end - origin, duration_s), SUSTAIN_WINDOWS)
+    curve["cycles"] = cycle
+    return kept, cold, curve, machine

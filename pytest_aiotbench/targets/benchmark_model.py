@@ -60,7 +60,10 @@ class BenchmarkModelTarget(AdbTarget):
         from .host import execute
         from ..run.timing import PerfCounterTiming
 
-        return execute(job, PerfCounterTiming(), where="host")
+        from dataclasses import replace
+
+        # accuracy only: no cooldown or sustained run on the host (startup refuses them with this runner)
+        return execute(replace(job, cooldown=None, sustain_s=None), PerfCounterTiming(), where="host")
 
     def _device_latencies(self, job: Job) -> tuple[list[float], float, float]:
         deadline = time.monotonic() + self.deadline_s

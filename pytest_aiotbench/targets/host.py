@@ -14,6 +14,7 @@ import numpy as np
 from ..run.emulation import with_emulation
 from ..frameworks import coverage
 from ..frameworks import get_framework
+from ..run import conditions
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
 from ..run import offline  # module level: the device runner bundle follows these imports only
 from ..inputs.pixels import ModelInputs
@@ -109,12 +110,34 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
     """Prepare, check the first answer, then time every image, converting the pixels to the model's input a chunk
     at a time between two timed calls; only top-k rows of the answers are kept.
     ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own).
-    A job of the offline scenario is issued all at once instead (``execute_offline``)."""
+    A job of the offline scenario is issued all at once instead (``execute_offline``). Where a single-stream case
+    runs, before it: the cooldown, then the start temperature; while it runs (between timed calls): the clocks and
+    temperatures (``run.conditions``)."""
     if job.scenario == "offline":
         return execute_offline(job, timing, where, framework)
+    from ..run.timing import SUSTAIN_WINDOWS, time_sustained
+
+    source = conditions.Source()
+    waited = conditions.cooldown(job.cooldown, source) if job.cooldown else None
+    start_temp = source.hottest()
     with prepared(job, framework) as ready:
-        ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
-        return ready.measurement(ranked, latencies, where)
+        sustained = None
+        if job.sustain_s:  # at least two samples a window
+            sampler = conditions.Sampler(source, min(conditions.SAMPLE_INTERVAL_S,
+                                                     job.sustain_s / SUSTAIN_WINDOWS / 2))
+            ranked, latencies, sustained, load = time_sustained(
+                ready.session.infer, ready.inputs, job.warmup, ready.keep, job.sustain_s, sampler,
+                getattr(timing, "progress", None) or (lambda done, total: None), job.options.threads)
+            timing.record(latencies)  # the first pass: the case's latency, as without sustained mode
+            timing.load = load
+        else:
+            sampler = conditions.Sampler(source)
+            timing.sampler = sampler
+            ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
+        m = ready.measurement(ranked, latencies, where)
+        m.conditions = conditions.summarize(sampler.samples, source, start_temp, waited)
+        m.sustained = sustained
+        return m
 
 
 def execute_offline(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:

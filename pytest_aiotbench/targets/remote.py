@@ -186,7 +186,10 @@ class RemoteTarget:
         return measurement
 
     def execute(self, job: Job) -> Measurement:
-        deadline = time.monotonic() + self.deadline_s
+        # A sustained run and a cooldown take their own (bounded) time on top of what the deadline is for.
+        cool = job.cooldown or {}
+        extra = (job.sustain_s or 0.0) + float(cool.get("seconds", cool.get("max_s", 0.0)))
+        deadline = time.monotonic() + self.deadline_s + extra
         job_id = secrets.token_hex(8)
         workdir = f"{self.workdir_base}/aiotbench-{job_id}"
         self._remove_stale()

@@ -11,7 +11,11 @@ A case is INVALID (its latency cannot be used to judge a change; its accuracy is
 * machine load: other processes kept more than ``OTHER_BUSY_LIMIT`` of the cores this case did not use busy
   during the timed images (from /proc/stat, this process's own CPU time taken out; the busiest ones are named),
   or the 1-minute load average ended above the number of cores;
-* CPU frequency governor ``powersave`` (other governors are noted, not judged).
+* CPU frequency governor ``powersave`` (other governors are noted, not judged);
+* throttled (``conditions``, sampled where the case ran: run/conditions.py): in some sample no CPU ran above
+  ``CLOCK_SHARE`` of its own rated ``cpuinfo_max_freq`` (without ratings: the fastest CPU's clock fell below
+  that share of the highest clock seen during the case),
+  or a thermal zone reached its lowest passive/hot/critical trip point.
 
 The same verdict, in the same shape (``{"valid", "reasons", "notes", "checks"}``), is built here for the two other
 things whose latency can be untrustworthy, so every validity limit is named once, in this module:
@@ -44,6 +48,8 @@ MIN_CELL_PAIRS = 2  # clean pairs of each order needed in every cell of the sess
 PAIR_DRIFT_LIMIT = 0.10  # |median ratio of the second half / of the first half - 1|
 # --aiotbench-repeat (repeats.py)
 REPEAT_SPREAD_LIMIT = 0.10  # (max - min) / median of the repeats' medians
+# device conditions (run/conditions.py)
+CLOCK_SHARE = 0.8  # throttled: no CPU above this share of its own rated max during the case
 
 
 def min_images(percentile: float = REPORTED_PERCENTILE) -> int:
@@ -52,10 +58,37 @@ def min_images(percentile: float = REPORTED_PERCENTILE) -> int:
 
 # ------------------------------------------------------------------------------------------------- the verdict
 
+def throttling(conditions: dict | None) -> list[str]:
+    """The ``throttled`` reasons of a case's sampled conditions (``run.conditions.summarize``): none when
+    nothing was exposed ("not exposed" is not a verdict)."""
+    if not conditions:
+        return []
+    reasons = []
+    cpu = conditions.get("cpu_khz")
+    if isinstance(cpu, dict) and cpu.get("top_share_min") is not None:  # per-CPU rated maxima
+        if cpu["top_share_min"] < CLOCK_SHARE:
+            reasons.append(f"throttled: CPU clock fell to {cpu['top_share_min']:.0%} of its rated max "
+                           f"(fastest CPU down to {cpu['top_min'] / 1e6:.2f} GHz; limit {CLOCK_SHARE:.0%})")
+    elif isinstance(cpu, dict) and cpu.get("top_min"):  # no rated max exposed: the highest clock seen
+        peak = cpu.get("top_max")
+        if peak and cpu["top_min"] < CLOCK_SHARE * peak:
+            reasons.append(f"throttled: CPU clock fell to {cpu['top_min'] / 1e6:.2f} GHz, "
+                           f"{cpu['top_min'] / peak:.0%} of its max {peak / 1e6:.2f} GHz (limit {CLOCK_SHARE:.0%})")
+    zones = conditions.get("temp_c")
+    if isinstance(zones, dict):
+        for name, zone in zones.items():
+            trip = zone.get("trip")
+            if trip and zone.get("max") is not None and zone["max"] >= trip["temp_c"]:
+                reasons.append(f"throttled: {name} reached {zone['max']:.1f} C, its {trip['type']} trip point "
+                               f"{trip['temp_c']:.1f} C")
+    return reasons
+
+
 def assess(latencies_ms: Sequence[float] | None, load: dict | None = None,
-           percentile: float = REPORTED_PERCENTILE) -> dict:
-    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order).
-    ``latencies_ms`` None: an offline-scenario case (no per-image latency): only the machine's load is judged."""
+           percentile: float = REPORTED_PERCENTILE, conditions: dict | None = None) -> dict:
+    """``{"valid", "reasons", "notes", "checks"}`` for one case's per-image latencies (in timing order), the
+    machine's load and the device's sampled conditions. ``latencies_ms`` None: an offline-scenario case (no
+    per-image latency): only the machine's load and conditions are judged."""
     offline = latencies_ms is None
     lat = np.asarray([] if offline else latencies_ms, dtype=float)
     reasons, notes, checks = [], [], {} if offline else {"images": int(lat.size)}
@@ -97,6 +130,7 @@ def assess(latencies_ms: Sequence[float] | None, load: dict | None = None,
             notes.append(f"governor: {governor} (clock may ramp during the case)")
     else:
         notes.append("machine load not measured (not on this host)")
+    reasons.extend(throttling(conditions))
     return _verdict(reasons, notes, checks)
 
 

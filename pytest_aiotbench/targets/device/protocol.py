@@ -73,6 +73,10 @@ def job_spec(job: Job, job_id: str, framework_ref: str | None, pixel_files: list
         extra["chunk"] = int(job.chunk)
     if job.scenario == "offline":  # the runner issues the images as the host would (run/offline.py)
         extra.update(scenario="offline", sessions=job.sessions, batch=int(job.batch))
+    if job.cooldown:
+        extra["cooldown"] = dict(job.cooldown)
+    if job.sustain_s:
+        extra["sustain_s"] = float(job.sustain_s)
     return {**extra,
         "format": JOB_FORMAT, "job_id": job_id, "case_id": job.case_id, "framework": job.framework,
         "framework_ref": framework_ref, "threads": job.options.threads, "extra": dict(job.options.extra),
@@ -106,6 +110,12 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
         value = spec.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             raise ProtocolError(f"job spec: {key} must be a positive int, got {value!r}")
+    cool, sustain = spec.get("cooldown"), spec.get("sustain_s")
+    if cool is not None and not (isinstance(cool, dict) and (
+            isinstance(cool.get("seconds"), (int, float)) or isinstance(cool.get("until_c"), (int, float)))):
+        raise ProtocolError(f"job spec: cooldown must be {{seconds}} or {{until_c, max_s}}, got {cool!r}")
+    if sustain is not None and (not isinstance(sustain, (int, float)) or isinstance(sustain, bool) or sustain <= 0):
+        raise ProtocolError(f"job spec: sustain_s must be a positive number, got {sustain!r}")
     try:  # read a chunk at a time while the job runs (stream.ModelInputs): never all in the device's memory
         size = int(spec["preprocess"].get("input_size", 0))
         pixels = ArrivingPixels(pixels_file.parent, files, size) if files else PixelStore(pixels_file)
@@ -124,7 +134,8 @@ def read_job(spec: Any, model: Path, pixels_file: Path) -> Job:
                pixels=pixels, preprocess=preprocess, warmup=spec["warmup"], num_classes=spec["num_classes"],
                background=spec["background"], top_k=spec["top_k"], chunk=chunk,
                quant=spec["quant"] if isinstance(spec.get("quant"), str) else None,
-               scenario=scenario, sessions=spec.get("sessions"), batch=spec.get("batch") or 1)
+               scenario=scenario, sessions=spec.get("sessions"), batch=spec.get("batch") or 1,
+               cooldown=cool, sustain_s=float(sustain) if sustain is not None else None)
 
 
 def check_files(files: Any, folder: Path) -> None:
@@ -155,6 +166,7 @@ def result_data(job_id: str, m: Measurement, python: str) -> dict[str, Any]:
         "prepare_s": float(m.prepare_s), "first_s": float(m.first_s), "session": _jsonable(m.session),
         "timed_on": "device", "python": python,
         **({"offline": _jsonable(m.offline)} if m.offline is not None else {}),
+        **{k: _jsonable(v) for k, v in (("conditions", m.conditions), ("sustained", m.sustained)) if v is not None},
         "complete": True,
     }
 
@@ -190,9 +202,15 @@ def read_result(path: Path, job_id: str, images: int, top_k: int, num_classes: i
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
             raise ProtocolError(f"result file has a bad {key}")
     session = data.get("session") if isinstance(data.get("session"), dict) else {}
+    extra = {}
+    for key in ("conditions", "sustained"):  # measured on the device (run.conditions)
+        if data.get(key) is not None:
+            if not isinstance(data[key], dict):
+                raise ProtocolError(f"result file has a bad {key}")
+            extra[key] = data[key]
     return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
                        float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device",
-                       offline=offline)
+                       offline=offline, **extra)
 
 
 def _jsonable(info: dict) -> dict:

@@ -77,6 +77,7 @@ class FakeAdbd:
         self._stop = threading.Event()
         self.port = 0
         self.commands: list[str] = []  # every shell command as received (before path mapping)
+        self.sysfs_root: Path | None = None  # a constructed /sys tree the runner reads instead of the host's
         self._setup_sandbox()
 
     # -- sandbox -------------------------------------------------------------------------------------------------
@@ -124,8 +125,11 @@ class FakeAdbd:
 
     def shell_env(self) -> dict[str, str]:
         tmp = str(self.sandbox / "data/local/tmp")
-        return {"PATH": f"{self.sandbox / 'system/bin'}:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp,
-                "LANG": "C.UTF-8", "ANDROID_DATA": str(self.sandbox / "data")}
+        env = {"PATH": f"{self.sandbox / 'system/bin'}:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp,
+               "LANG": "C.UTF-8", "ANDROID_DATA": str(self.sandbox / "data")}
+        if self.sysfs_root is not None:  # the device's "/sys": run.conditions reads under this root
+            env["AIOTBENCH_SYSFS_ROOT"] = str(self.sysfs_root)
+        return env
 
     # -- server --------------------------------------------------------------------------------------------------
     def start(self, port: int = 0) -> int:

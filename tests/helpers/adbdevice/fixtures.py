@@ -115,8 +115,10 @@ def adb_device(_adb_device_session, adb_server):
     device.set_disk_free(None)
     device.unfreeze()
     device.commands.clear()
+    device.sysfs_root = None
     adb_server.connect(device.serial)
     yield device
+    device.sysfs_root = None
     device.faults.__init__()
     device.set_disk_free(None)
     device.unfreeze()
