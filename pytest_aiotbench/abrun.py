@@ -148,11 +148,15 @@ def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict
     # The baseline's own work figures: VOPS limits need its GFLOPs (another model may do other work per image).
     base_vips = vips(base_acc["top1"], base_stats["mean"] / 1e3)
     base_work = {"gflops": baseline.gflops, "vips": base_vips, "vops": vops(base_vips, baseline.gflops)}
-    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops")}
+    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops"),
+               "memory": (new_entry.get("memory") or {}).get("peak_mb")}
+    base_memory = base.memory
     result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits,
-                             {**base_acc, "gflops": baseline.gflops}, new_acc, case_id, timing.timed_with)
+                             {**base_acc, "gflops": baseline.gflops,
+                              "memory": (base_memory or {}).get("peak_mb")}, new_acc, case_id, timing.timed_with)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
                          **base_work, "latency_ms": base_stats, "runtime": dict(base.session),
+                         **({"memory": base_memory} if base_memory is not None else {}),
                          "validity": validity.assess(base_ms, timing.load),
                          "per_image": {"latency_ms": base_ms}},
             "timed_with": timing.timed_with,

@@ -55,6 +55,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("median", "%", +1, _latency("median"), noisy_stat="median"),
     Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
     Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
+    # resident MB at the case's peak (run/memory.py): a reading, not a per-image sample, so no bootstrap
+    Metric("memory", "%", +1, lambda c: (c.get("memory") or {}).get("peak_mb")),
 )}
 ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5"}
 DEFAULT_COLUMNS = ("top1", "top5", "vips", "median", "p90")
@@ -114,6 +116,7 @@ class Delta:
     bulk_p: float | None = None  # p-value of "the typical image is slower by more than the limit allows"
     limit: Limit | None = None
     invalid: str | None = None  # a latency-based metric with an INVALID side: cannot be judged either way
+    why_missing: str | None = None  # what a side says about its missing value (memory: not exposed...)
 
     @property
     def cannot_judge(self) -> bool:
@@ -125,8 +128,9 @@ class Delta:
         if self.invalid is not None:
             return self.invalid
         side = " and ".join(s for s, v in (("BASE", self.base), ("NEW", self.new)) if v is None) or "a side"
-        return f"no {self.metric.name} in {side}" + (" (unlabelled images or random weights)"
-                                                      if self.metric.unit == "pt" else "")
+        why = (" (unlabelled images or random weights)" if self.metric.unit == "pt" else
+               f" ({self.why_missing})" if self.why_missing else "")
+        return f"no {self.metric.name} in {side}{why}"
 
     @property
     def noise_checked(self) -> bool:
@@ -162,7 +166,7 @@ class Delta:
 
     def explain(self) -> str:
         unit = self.metric.unit
-        suffix = " ms" if self.metric.worse > 0 else ""  # the rising metrics are latencies
+        suffix = " MB" if self.metric.name == "memory" else " ms" if self.metric.worse > 0 else ""
         base, new = (f"{v * 100:.1f}%" if unit == "pt" else f"{v:.4g}{suffix}" for v in (self.base, self.new))
         text = f"{self.metric.name} {self.change:+.2f}{unit} ({base} -> {new}; limit {self.limit}"
         if self.noise_checked:
@@ -344,11 +348,12 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
 
 
 def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseComparison) -> dict[str, Limit]:
-    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one."""
+    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one, nor memory
+    (an emulator's resident size holds its translation cache, not a device's)."""
     if not (is_emulated(old) or is_emulated(cur)):
         return limits
     result.notes.append(EMULATED_NOTE)
-    return {name: limit for name, limit in limits.items() if METRICS[name].noisy_stat is None}
+    return {name: limit for name, limit in limits.items() if METRICS[name].unit == "pt"}
 
 
 def _invalid_side(old: dict, cur: dict) -> str | None:
@@ -367,7 +372,7 @@ def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: t
            ratios: dict[str, tuple[float, float, float]] | None) -> Delta:
     base, new = metric.value(old), metric.value(cur)
     if base is None or new is None or (metric.unit == "%" and base == 0):
-        return Delta(metric, base, new, None, limit=limit)
+        return Delta(metric, base, new, None, limit=limit, why_missing=_why_missing(metric, old, cur))
     if metric.unit == "pt":  # same images on both sides: the accuracy delta is exact, not an estimate
         return Delta(metric, base, new, (new - base) * 100, limit=limit)
     change = (new / base - 1) * 100
@@ -385,6 +390,20 @@ def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: t
         slowdown = 1 + limit.threshold / 100 if limit else None
     bulk_p = _bulk_slower_p(samples[0], samples[1], slowdown) if slowdown else None
     return Delta(metric, base, new, change, bound=bound, bulk_p=bulk_p, limit=limit)
+
+
+def _why_missing(metric: Metric, old: dict, cur: dict) -> str | None:
+    """A side's own reason for a missing memory figure (not exposed on that platform, probe failed, older report)."""
+    if metric.name != "memory":
+        return None
+    reasons = []
+    for side, case in (("BASE", old), ("NEW", cur)):
+        memory = case.get("memory")
+        if memory is None:
+            reasons.append(f"{side}: not measured (report without memory figures)")
+        elif memory.get("peak_mb") is None:
+            reasons.append(f"{side}: {memory.get('reason') or 'not exposed'}")
+    return "; ".join(reasons) or None
 
 
 def _latency_samples(old: dict, cur: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -508,7 +527,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("base", metavar="BASE.json")
     parser.add_argument("new", metavar="NEW.json")
     parser.add_argument("--fail-on", action="append", default=[], metavar="METRIC:LIMIT",
-                        help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%% (repeatable)")
+                        help="e.g. top1:-0.5pt, top5:-1pt, vips:-5%%, median:+10%%, p90:+10%%, memory:+10%% "
+                             "(repeatable)")
     parser.add_argument("--allow-mismatch", action="store_true",
                         help="compare runs over different datasets (accuracy deltas then mean little)")
     parser.add_argument("--allow-not-judged", action="store_true",

@@ -16,7 +16,7 @@ REQUIRED = ("id", "model", "framework", "quant", "file", "file_sha256", "images"
             "latency_ms", "prepare_ms", "first_ms", "vips", "vops", "gflops", "status", "reason", "per_image")
 # Left out when None.
 OPTIONAL = ("result_id", "device", "weights", "reference_top1", "warmup", "images_per_s", "runtime", "top1_ci95",
-            "min_top1_rule", "min_top1_reference", "fail_on")
+            "min_top1_rule", "min_top1_reference", "fail_on", "memory")
 
 
 class EntryError(ValueError):

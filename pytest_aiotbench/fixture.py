@@ -173,7 +173,12 @@ class AiotbenchFixture:
                        pixels=self._pixels(baseline.preprocess), preprocess=baseline.preprocess,
                        warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background,
                        quant=baseline.quant)
-        return time_pair(job, base_job, progress.update, self.state.settings.threads)
+        from .targets.host import fresh_memory
+
+        memory = fresh_memory(job), fresh_memory(base_job)  # each side in its own fresh process, before timing
+        pair = time_pair(job, base_job, progress.update, self.state.settings.threads)
+        pair.new.memory, pair.base.memory = memory
+        return pair
 
     def _score(self, m: Measurement, weights: str | None) -> dict:
         return measured_entry(self.case, self.result_id, self.device, m, self.state.dataset, weights,
@@ -244,7 +249,7 @@ def measured_entry(case: Case, result_id: str, device: str, m: Measurement, ds: 
         images_per_s=1e3 / stats["mean"] if stats["mean"] > 0 else None,
         vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
-        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None, memory=m.memory,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 

@@ -282,11 +282,22 @@ def _coverage_cell(coverage: dict | None) -> str:
     return f'<td class="text wrap">{escape(done)}</td>'
 
 
+def _memory_cell(case: dict) -> str:
+    """Peak resident MB (prepare's share in the tooltip); n/a with the reason where not exposed, never 0."""
+    memory = case.get("memory") or {}
+    if memory.get("peak_mb") is None:
+        why = memory.get("reason") or ("not measured" if case.get("latency_ms") else "")
+        return f'<td class="memory" title="{escape(why)}">{"n/a" if memory else ""}</td>'
+    prepare = memory.get("prepare_mb")
+    tip = (f"prepare {prepare:.1f} MB; " if prepare is not None else "") + f"measured in a {memory.get('isolation')}"
+    return f'<td class="memory" title="{escape(tip)}">{memory["peak_mb"]:.1f}</td>'
+
+
 def _cases_table(run: dict) -> str:
     front = {c["id"] for c in pareto_front(run["cases"])}
     # The id says model, framework and quantization; fits 1280 px with the coverage text wrapping.
-    headers = ["case", "status", "latency", "images", "top-1 %", "top-5 %", "median ms", "mean ms", "p90 ms", "VIPS",
-               "VOPS", "Pareto", "coverage"]
+    headers = ["case", "status", "latency", "images", "top-1 %", "top-5 %", "median ms", "mean ms", "p90 ms", "peak MB",
+               "VIPS", "VOPS", "Pareto", "coverage"]
     head = "".join(f'<th class="{"text" if i < 3 or h == "coverage" else ""}">{h}</th>' for i, h in enumerate(headers))
     rows = []
     for case in run["cases"]:
@@ -301,7 +312,7 @@ def _cases_table(run: dict) -> str:
             f'<td>{case.get("images", "")}</td>', f'<td>{_fmt(case.get("top1"), scale=100)}</td>',
             f'<td>{_fmt(case.get("top5"), scale=100)}</td>', f'<td>{_fmt(lat.get("median"), ".2f")}</td>',
             f'<td>{_fmt(lat.get("mean"), ".2f")}</td>', f'<td>{_fmt(lat.get("p90"), ".2f")}</td>',
-            f'<td>{_fmt(case.get("vips"))}</td>', f'<td>{_fmt(case.get("vops"))}</td>',
+            _memory_cell(case), f'<td>{_fmt(case.get("vips"))}</td>', f'<td>{_fmt(case.get("vops"))}</td>',
             f'<td>{"&#9733;" if case["id"] in front else ""}</td>',
             _coverage_cell((case.get("runtime") or {}).get("coverage")),
         ]

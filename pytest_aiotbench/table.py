@@ -9,7 +9,7 @@ from itertools import groupby
 from .emulation import EMULATED_NOTE, emulated_ids, is_emulated
 from .frameworks.coverage import describe_gap
 
-COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status")
+COLUMNS = ("case", "top-1", "top-5", "mean ms", "p90 ms", "MB", "VIPS", "latency", "status")
 
 
 def terminal_width() -> int:
@@ -32,6 +32,14 @@ def _num(x, fmt="{:.2f}"):
     return "-" if x is None else fmt.format(x)
 
 
+def memory_cell(case: dict) -> str:
+    """Peak resident MB of a measured case; "n/a" when the machine does not expose it (never 0), "-" otherwise."""
+    memory = case.get("memory")
+    if not case.get("latency_ms") or memory is None:
+        return "-"
+    return "n/a" if memory.get("peak_mb") is None else f"{memory['peak_mb']:.1f}"
+
+
 def _validity(case: dict) -> str:
     v = case.get("validity")
     if not v or not case.get("latency_ms"):
@@ -50,7 +58,7 @@ def render_summary(report: dict) -> list[str]:
             lat = c.get("latency_ms") or {}
             rows.append((f"  {c['framework']}-{c['quant']}", _pct(c["top1"]) if c["latency_ms"] else "-",
                          _pct(c["top5"]) if c["latency_ms"] else "-", _num(lat.get("mean")), _num(lat.get("p90")),
-                         _num(c.get("vips"), "{:.1f}"), _validity(c), c["status"] + (" *" if is_emulated(c) else "")))
+                         memory_cell(c), _num(c.get("vips"), "{:.1f}"), _validity(c), c["status"] + (" *" if is_emulated(c) else "")))
     widths = [max(len(str(r[i])) for r in rows if len(r) > 1) for i in range(len(COLUMNS))]
     widths = [max(w, len(h)) for w, h in zip(widths, COLUMNS)]
     ds = report["dataset"]
@@ -76,6 +84,10 @@ def render_summary(report: dict) -> list[str]:
         for c in spread:
             lines += wrap(f"{c['id']}: {c['repeats']['measured']}/{c['repeats']['n']} repeats, median "
                           f"{c['repeats']['median_of_medians_ms']:.3g} ms, spread {c['repeats']['spread']:.1%}", "  ")
+    if any(c.get("memory") for c in cases):
+        lines += wrap("MB: peak resident memory of the case above its process before prepare (README, Memory)")
+        lines += [line for c in cases if (c.get("memory") or {}).get("reason") and c.get("latency_ms")
+                  for line in wrap(f"{c['id']}: memory {c['memory']['reason']}", "  ")]
     lines += coverage_notes(cases)
     score = report["score"]
     if emulated_ids(cases):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..frameworks.base import PrepareOptions
 from ..preprocess import PreprocessSpec
+from ..run.memory import check_figures, figures
 from ..stream import ArrivingPixels, PixelStore, StoreError
 from ..targets.base import Job, Measurement
 
@@ -119,7 +120,7 @@ def result_data(job_id: str, m: Measurement, python: str) -> dict[str, Any]:
         "format": RESULT_FORMAT, "job_id": job_id, "images": len(m.latencies_s),
         "latencies_s": [float(x) for x in m.latencies_s], "topk": [[int(c) for c in row] for row in m.topk],
         "prepare_s": float(m.prepare_s), "first_s": float(m.first_s), "session": _jsonable(m.session),
-        "timed_on": "device", "python": python, "complete": True,
+        "timed_on": "device", "python": python, "memory": m.memory, "complete": True,
     }
 
 
@@ -148,8 +149,16 @@ def read_result(path: Path, job_id: str, images: int, top_k: int, num_classes: i
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
             raise ProtocolError(f"result file has a bad {key}")
     session = data.get("session") if isinstance(data.get("session"), dict) else {}
+    memory = data.get("memory")
+    if memory is not None:
+        problem = check_figures(memory)
+        if problem:
+            raise ProtocolError(f"result file: {problem}")
     return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
-                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device")
+                       float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device",
+                       memory=memory if memory is not None else figures(
+                           None, None, None, "runner process", ["not measured: the runner is older than memory "
+                                                                "figures"]))
 
 
 def _jsonable(info: dict) -> dict:

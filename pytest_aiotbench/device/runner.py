@@ -45,13 +45,18 @@ def load_framework(spec: dict):
 
 def run(spec: dict, model: Path, pixels_file: Path) -> dict:
     from ..frameworks.base import FrameworkUnavailable, ModelLoadError, one_line
+    from ..run import memory
     from ..targets import host
     from ..timing import PerfCounterTiming
 
     job = read_job(spec, model, pixels_file)
     framework = load_framework(spec)
+    # This process runs this one case: its counters hold no other case's memory. The runtime is imported before
+    # the base is read (as the host's fresh-process probe does): its libraries are the process's, not the model's.
+    memory.import_runtime(framework)
     try:
-        m = host.execute(job, PerfCounterTiming(), where="device", framework=framework)
+        m = host.execute(job, PerfCounterTiming(), where="device", framework=framework,
+                         probe=memory.Probe(isolation="runner process"))
     except FrameworkUnavailable as exc:
         raise ProtocolError(str(exc), ExitCode.RUNTIME) from None
     except (ModelLoadError, host.InferenceError) as exc:

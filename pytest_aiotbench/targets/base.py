@@ -44,6 +44,7 @@ class Measurement:
     first_s: float
     session: dict[str, Any] = field(default_factory=dict)  # runtime facts: version, delegate, threads
     timed_on: str = "host"  # where the latencies were measured
+    memory: dict[str, Any] | None = None  # run.memory.figures(): resident MB added by prepare, peak while inferring
 
 
 class Target(Protocol):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import platform
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from time import perf_counter
 from typing import Iterator
 
 import numpy as np
 
 from ..emulation import with_emulation
+from ..run.memory import Probe, ProbeError, figures, measure_fresh
 from ..frameworks import coverage, get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
 from ..stream import ModelInputs
@@ -69,14 +70,19 @@ def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
 
 
 @contextmanager
-def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Iterator[Prepared]:
+def prepared(job: Job, framework=None, inputs: ModelInputs | None = None, probe: Probe | None = None
+             ) -> Iterator[Prepared]:
     """Prepare, convert the first chunk of pixels to the model's input (or take ``inputs``, another session's of
     this job) and check the first answer (nothing timed but prepare and the first inference); the session is
-    closed on exit."""
+    closed on exit. ``probe`` (run.memory) reads the process's memory before and after ``prepare``, untimed."""
     framework = framework or get_framework(job.framework)
+    if probe is not None:
+        probe.start()
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
     prepare_s = perf_counter() - start
+    if probe is not None:
+        probe.prepared()
     try:
         if inputs is None:
             inputs = ModelInputs(job.pixels, job.preprocess, session.input, job.model_file.name, job.chunk)
@@ -102,13 +108,32 @@ def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Ite
         session.close()
 
 
-def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
+def execute(job: Job, timing: Timing, where: str = "host", framework=None, probe: Probe | None = None
+            ) -> Measurement:
     """Prepare, check the first answer, then time every image, converting the pixels to the model's input a chunk
     at a time between two timed calls; only top-k rows of the answers are kept.
-    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own)."""
-    with prepared(job, framework) as ready:
+    ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own).
+    ``probe``: the process's memory read around prepare and around the whole timed loop (never inside it)."""
+    with prepared(job, framework, probe=probe) as ready:
+        if probe is not None:
+            probe.loop_start(held=ready.inputs.held_bytes())
         ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
-        return ready.measurement(ranked, latencies, where)
+        if probe is not None:
+            probe.loop_end()
+        measurement = ready.measurement(ranked, latencies, where)
+    if probe is not None:
+        measurement.memory = probe.figures()
+    return measurement
+
+
+def fresh_memory(job: Job) -> dict:
+    """The job's memory measured in a fresh process (run.memory.measure_fresh): what the host reports, so that no
+    earlier case of this process counts. A probe that fails gives null figures and its reason, never 0."""
+    try:
+        return measure_fresh(job.framework, str(job.model_file), job.options.threads, dict(job.options.extra),
+                             asdict(job.preprocess))
+    except ProbeError as exc:
+        return figures(None, None, None, "fresh process", [str(exc)])
 
 
 class HostTarget:
@@ -120,7 +145,10 @@ class HostTarget:
         return {"target": "host", "name": platform.node(), **machine_facts()}
 
     def run(self, job: Job, timing: Timing) -> Measurement:
-        return execute(job, timing)
+        memory = fresh_memory(job)  # before the timed run, in another process: never during it
+        measurement = execute(job, timing)
+        measurement.memory = memory
+        return measurement
 
     def close(self) -> None:
         pass  # sessions are closed after each job: nothing held between cases

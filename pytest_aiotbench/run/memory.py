@@ -1,0 +1,260 @@
+"""Resident memory of a case, from the process's own counters (Linux ``/proc/self/status``).
+
+Two figures per case, both in MB (10^6 bytes) above ``base_mb``, the process's VmRSS just before ``prepare()``:
+
+- ``prepare_mb``: VmRSS after ``prepare()`` minus the base: what loading the model and building the runtime's
+  arena left resident.
+- ``peak_mb``: the high-water mark (VmHWM) over the timed loop minus the base: the most the case held at once
+  while inferring (model, arena, activations, the chunk of converted inputs being timed). The mark is reset to the
+  current RSS by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0) right before the loop.
+
+Nothing here runs inside a timed call: the readings are taken before ``prepare()``, between it and the first
+inference, and around the whole timed loop. A figure that cannot be read is null with ``reason`` saying why
+(no /proc on this platform, a kernel refusing clear_refs), never 0.
+
+Isolation on the host. One pytest process runs every case, so a case must not inherit the memory of the ones
+before it. What could leak, and what is done about it:
+
+- memory freed by an earlier case but kept by the C allocator (glibc's heap is not returned by ``free``): it sits
+  in the base and is reused by the next case without raising RSS, so the next case would look smaller. Before the
+  base is read, Python's garbage is collected and ``malloc_trim(0)`` hands free heap pages back to the kernel.
+- a framework's shared libraries, paged in on its first ``prepare()``/first inference: in-process they count for
+  the first case of a framework only. Measured here (benchmarks/memory_isolation.py), the in-process figures of
+  later cases stay within a few % of a fresh process's for the same file, while the first case of a framework pays
+  for its library pages too. So the host measures every case in a fresh process that loads the runtime, then the
+  model (``measure_fresh``; ``python -m pytest_aiotbench.run.memory``), before the timed run, and reports that
+  (``isolation: "fresh process"``). It costs one extra prepare and ``PEAK_INFERENCES`` inferences per case,
+  none of them timed; ``--aiotbench-memory in-process`` keeps the in-process figures instead (``isolation:
+  "in-process"``).
+- devices (adb, ssh, board) already run each case in its own runner process: the runner reads its own counters
+  around its own prepare and timed loop (``isolation: "runner process"``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+MB = 1e6
+PEAK_INFERENCES = 5  # the fresh-process probe's inferences (on one converted input): the arena's peak, untimed
+
+
+def read_status(path: Path = STATUS) -> dict[str, int] | None:
+    """VmRSS, VmHWM, RssAnon, RssFile... in bytes; None where the platform has no such file."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        parts = value.split()
+        if key.startswith(("Vm", "Rss")) and len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            out[key] = int(parts[0]) * 1024
+    return out
+
+
+def reset_peak(clear_refs: Path = CLEAR_REFS, status: Path = STATUS) -> str | None:
+    """Reset VmHWM to the current VmRSS. None when it worked; else why not (one line). Checked, not assumed:
+    a kernel may accept the write and keep the old mark."""
+    try:
+        clear_refs.write_text("5")
+    except OSError as exc:
+        return f"the high-water mark cannot be reset here ({clear_refs}: {exc.strerror or exc})"
+    after = read_status(status) or {}
+    hwm, rss = after.get("VmHWM"), after.get("VmRSS")
+    if hwm is None or rss is None:
+        return f"no VmHWM/VmRSS in {status}"
+    # RSS may grow between the reset and the read by a page or two; an old mark would stay far above
+    if hwm > rss + 1024 * 1024:
+        return f"writing 5 to {clear_refs} did not reset VmHWM ({hwm // 1024} kB > VmRSS {rss // 1024} kB)"
+    return None
+
+
+def release_freed() -> None:
+    """Give back what earlier work freed: Python's cyclic garbage, and glibc's free heap pages (``malloc_trim``),
+    so a base read afterwards holds no reusable leftovers of an earlier case."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):  # musl and others have no malloc_trim: nothing to trim
+            pass
+
+
+@dataclass
+class Probe:
+    """Readings around one case in this process: ``start`` (before prepare), ``prepared`` (after it),
+    ``loop_start``/``loop_end`` (around the timed loop). ``figures()`` gives the report's ``memory`` object."""
+
+    isolation: str = "in-process"
+    base: int | None = None
+    after_prepare: int | None = None
+    peak: int | None = None
+    held: int = 0  # converted inputs the harness holds through the loop: subtracted from the peak
+    reasons: list[str] = field(default_factory=list)
+    _reset_ok: bool = False
+
+    def start(self) -> None:
+        release_freed()
+        status = read_status()
+        if status is None or "VmRSS" not in status:
+            self.reasons.append(f"not exposed: no VmRSS in {STATUS} on {sys.platform}")
+            return
+        self.base = status["VmRSS"]
+
+    def prepared(self) -> None:
+        if self.base is not None:
+            self.after_prepare = (read_status() or {}).get("VmRSS")
+
+    def loop_start(self, held: int = 0) -> None:
+        self.held = held
+        if self.base is None:
+            return
+        problem = reset_peak()
+        self._reset_ok = problem is None
+        if problem:
+            self.reasons.append(f"peak not exposed: {problem}")
+
+    def loop_end(self) -> None:
+        if self.base is not None and self._reset_ok:
+            self.peak = (read_status() or {}).get("VmHWM")
+
+    def figures(self) -> dict[str, Any]:
+        return figures(self.base, self.after_prepare, self.peak, self.isolation, self.reasons, self.held)
+
+
+def figures(base: int | None, after_prepare: int | None, peak: int | None, isolation: str,
+            reasons: list[str] | tuple = (), held: int = 0) -> dict[str, Any]:
+    """The report's ``memory`` object (MB). A reading that is missing gives null and a reason, never 0.
+    ``held``: bytes of converted inputs the harness held through the loop, left out of ``peak_mb``."""
+    def mb(value, minus=0):
+        return None if value is None or base is None else round(max(value - base - minus, 0) / MB, 3)
+
+    return {"prepare_mb": mb(after_prepare), "peak_mb": mb(peak, held), "inputs_mb": round(held / MB, 3),
+            "base_mb": None if base is None else round(base / MB, 3), "isolation": isolation,
+            "source": "/proc/self/status VmRSS/VmHWM", "reason": "; ".join(reasons) or None}
+
+
+def check_figures(value: Any) -> str | None:
+    """Why a ``memory`` object from a device's result file is unusable, or None."""
+    if not isinstance(value, dict):
+        return "memory is not an object"
+    for key in ("prepare_mb", "peak_mb", "base_mb"):
+        number = value.get(key)
+        if number is not None and (not isinstance(number, (int, float)) or isinstance(number, bool)
+                                   or number != number or number < 0 or number == float("inf")):
+            return f"memory.{key} = {number!r} is not a size"
+    if (value.get("prepare_mb") is None or value.get("peak_mb") is None) and not value.get("reason"):
+        return "memory has a null figure without a reason"
+    return None
+
+
+# -- the fresh-process probe (host) -------------------------------------------------------------------------------
+
+def probe_in_this_process(spec: dict) -> dict[str, Any]:
+    """Load the runtime, read the base, prepare ``spec["model"]``, infer ``PEAK_INFERENCES`` times on one input
+    (black crop converted as the case converts its crops: a CNN's memory does not depend on pixel values), read
+    VmHWM. Run in a fresh
+    process by ``measure_fresh``; the figures are this process's own."""
+    import numpy as np
+
+    from ..frameworks import get_framework
+    from ..frameworks.base import PrepareOptions
+    from ..preprocess import PreprocessSpec, to_model_inputs
+
+    framework = get_framework(spec["framework"])
+    options = PrepareOptions(threads=int(spec.get("threads", 1)), extra=dict(spec.get("extra") or {}))
+    import_runtime(framework)
+    probe = Probe(isolation="fresh process")
+    probe.start()
+    session = framework.prepare(spec["model"], options)
+    try:
+        probe.prepared()
+        pre = dict(spec["preprocess"])
+        pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
+        crops = np.zeros((1, pre["input_size"], pre["input_size"], 3), np.uint8)  # the pixels do not matter
+        x = to_model_inputs(crops, PreprocessSpec(**pre), session.input, Path(spec["model"]).name)[0]
+        probe.loop_start(held=int(x.nbytes))
+        for _ in range(PEAK_INFERENCES):
+            session.infer(x)
+        probe.loop_end()
+    finally:
+        session.close()
+    return probe.figures()
+
+
+def import_runtime(framework) -> None:
+    """Import the framework's runtime before the base is read: its libraries are the process's, not the model's
+    (frameworks import their runtime inside ``prepare``). Its ``runtime_module`` when declared, else the module
+    names its own module imports lazily, found by a throwaway prepare of nothing."""
+    module = getattr(framework, "runtime_module", None) or _RUNTIMES.get(getattr(framework, "name", ""))
+    if module:
+        try:
+            __import__(module)
+        except ImportError:  # prepare() says so with its own install hint
+            pass
+
+
+# The runtime each built-in framework imports in prepare(): imported before the base in the probe.
+_RUNTIMES = {"tflite": "tflite_runtime.interpreter", "onnxruntime": "onnxruntime", "pytorch-mobile": "torch",
+             "torchscript": "torch", "executorch": "executorch.runtime", "openvino": "openvino", "ncnn": "ncnn",
+             "mnn": "MNN"}
+
+
+class ProbeError(Exception):
+    """The fresh-process probe failed (one line)."""
+
+
+def measure_fresh(framework: str, model: str, threads: int, extra: dict, preprocess: dict, timeout: float = 600
+                  ) -> dict[str, Any]:
+    """The case's memory measured in a fresh Python process (this module's ``main``): nothing an earlier case
+    left in this process counts. Raises ProbeError with one line."""
+    import subprocess
+
+    spec = json.dumps({"framework": framework, "model": str(model), "threads": threads, "extra": extra,
+                       "preprocess": preprocess})
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # this checkout, whatever sys.path the parent had
+    env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest_aiotbench.run.memory", spec], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"memory probe of {Path(model).name}: no answer within {timeout:g} s") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ProbeError(f"memory probe of {Path(model).name} failed (exit {done.returncode}): {tail}")
+    try:
+        result = json.loads(lines[-1])
+    except ValueError:
+        raise ProbeError(f"memory probe of {Path(model).name}: unreadable answer {lines[-1][:80]!r}") from None
+    problem = check_figures(result)
+    if problem:
+        raise ProbeError(f"memory probe of {Path(model).name}: {problem}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        print(json.dumps(probe_in_this_process(json.loads(args[0]))))
+    except Exception as exc:  # one line for the parent, which reports it
+        from ..frameworks.base import one_line
+
+        print(f"{type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
