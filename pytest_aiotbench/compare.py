@@ -246,9 +246,10 @@ class Comparison:
     def unchecked_limits(self) -> list[str]:
         """The limits no compared case could be held to: their metric is n/a on a side of every case. An "OK"
         over such a limit would be a gate that passed having checked nothing."""
+        # A side that says why its value is missing (memory not exposed there) is a NOT JUDGED line, not this.
         return [str(limit) for limit in self.limits
-                if not any((d := c.deltas.get(limit.metric.name)) is not None and d.change is not None
-                           for c in self.cases)]
+                if not any((d := c.deltas.get(limit.metric.name)) is not None
+                           and (d.change is not None or d.why_missing) for c in self.cases)]
 
     def left_out(self) -> str:
         """What the comparison did not cover, for messages: ``only in BASE: a, b; only in NEW: c``."""

@@ -96,6 +96,8 @@ class Probe:
     ``loop_start``/``loop_end`` (around the timed loop). ``figures()`` gives the report's ``memory`` object."""
 
     isolation: str = "in-process"
+    status: Path = STATUS
+    clear_refs: Path = CLEAR_REFS
     base: int | None = None
     after_prepare: int | None = None
     peak: int | None = None
@@ -105,28 +107,28 @@ class Probe:
 
     def start(self) -> None:
         release_freed()
-        status = read_status()
+        status = read_status(self.status)
         if status is None or "VmRSS" not in status:
-            self.reasons.append(f"not exposed: no VmRSS in {STATUS} on {sys.platform}")
+            self.reasons.append(f"not exposed: no VmRSS in {self.status} on {sys.platform}")
             return
         self.base = status["VmRSS"]
 
     def prepared(self) -> None:
         if self.base is not None:
-            self.after_prepare = (read_status() or {}).get("VmRSS")
+            self.after_prepare = (read_status(self.status) or {}).get("VmRSS")
 
     def loop_start(self, held: int = 0) -> None:
         self.held = held
         if self.base is None:
             return
-        problem = reset_peak()
+        problem = reset_peak(self.clear_refs, self.status)
         self._reset_ok = problem is None
         if problem:
             self.reasons.append(f"peak not exposed: {problem}")
 
     def loop_end(self) -> None:
         if self.base is not None and self._reset_ok:
-            self.peak = (read_status() or {}).get("VmHWM")
+            self.peak = (read_status(self.status) or {}).get("VmHWM")
 
     def figures(self) -> dict[str, Any]:
         return figures(self.base, self.after_prepare, self.peak, self.isolation, self.reasons, self.held)
@@ -192,22 +194,37 @@ def probe_in_this_process(spec: dict) -> dict[str, Any]:
     return probe.figures()
 
 
-def import_runtime(framework) -> None:
+def import_runtime(framework) -> str | None:
     """Import the framework's runtime before the base is read: its libraries are the process's, not the model's
-    (frameworks import their runtime inside ``prepare``). Its ``runtime_module`` when declared, else the module
-    names its own module imports lazily, found by a throwaway prepare of nothing."""
-    module = getattr(framework, "runtime_module", None) or _RUNTIMES.get(getattr(framework, "name", ""))
-    if module:
+    (frameworks import their runtime inside ``prepare``). A framework may name its modules (``runtime_modules``);
+    the built-in ones are listed here. Returns the module imported (None: none found, prepare() will say why)."""
+    name = getattr(framework, "name", "")
+    if name == "openvino":  # its own import: telemetry opted out before the module loads
+        from ..frameworks.openvino import import_openvino
+
         try:
-            __import__(module)
-        except ImportError:  # prepare() says so with its own install hint
-            pass
+            import_openvino()
+            return "openvino"
+        except ImportError:
+            return None
+    groups = getattr(framework, "runtime_modules", None) or _RUNTIMES.get(name, ())
+    found = None
+    for group in groups:  # each group: alternatives, the first importable one (tflite: LiteRT, else tflite-runtime)
+        for module in group:
+            try:
+                __import__(module)
+                found = found or module
+                break
+            except ImportError:
+                continue
+    return found
 
 
-# The runtime each built-in framework imports in prepare(): imported before the base in the probe.
-_RUNTIMES = {"tflite": "tflite_runtime.interpreter", "onnxruntime": "onnxruntime", "pytorch-mobile": "torch",
-             "torchscript": "torch", "executorch": "executorch.runtime", "openvino": "openvino", "ncnn": "ncnn",
-             "mnn": "MNN"}
+# The runtime each built-in framework imports in prepare(): imported before the base is read.
+_RUNTIMES = {"tflite": (("ai_edge_litert.interpreter", "tflite_runtime.interpreter"),),
+             "onnxruntime": (("onnxruntime",),), "pytorch-mobile": (("torch",),),
+             "executorch": (("torch",), ("executorch.extension.pybindings.portable_lib",), ("executorch.runtime",)),
+             "ncnn": (("ncnn",),), "mnn": (("MNN",), ("MNN.expr",), ("MNN.nn",))}
 
 
 class ProbeError(Exception):
