@@ -81,7 +81,8 @@ class AiotbenchFixture:
             job = Job(case_id=case.id, framework=case.framework, model_file=case.file,
                       options=PrepareOptions(threads=state.settings.threads, extra=case.options),
                       pixels=pixels, preprocess=case.preprocess, warmup=state.settings.warmup,
-                      num_classes=case.num_classes, background=case.background, quant=case.quant)
+                      num_classes=case.num_classes, background=case.background, quant=case.quant,
+                      memory=state.settings.memory != "off")
             timing = BenchmarkTiming(self.benchmark, progress.update, state.settings.threads) \
                 if self.benchmark is not None else PerfCounterTiming(progress.update, state.settings.threads)
             started = perf_counter()
@@ -172,7 +173,7 @@ class AiotbenchFixture:
         base_job = Job(case_id=baseline.id, framework=baseline.framework, model_file=baseline.file, options=options,
                        pixels=self._pixels(baseline.preprocess), preprocess=baseline.preprocess,
                        warmup=job.warmup, num_classes=baseline.num_classes, background=baseline.background,
-                       quant=baseline.quant)
+                       quant=baseline.quant, memory=job.memory)
         from .targets.host import fresh_memory
 
         memory = fresh_memory(job), fresh_memory(base_job)  # each side in its own fresh process, before timing

@@ -149,6 +149,10 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-baseline", "aiotbench_baseline",
          "A/B: catalog of baseline cases (matched by id), each timed interleaved with its candidate in this run; "
          "gated by the latency and accuracy limits of --aiotbench-fail-on", path=True, metavar="CATALOG"),
+    Option("--aiotbench-memory", "aiotbench_memory",
+         "host cases' memory: fresh (default: each case's prepare and 5 inferences in a fresh process, ~1.4 s a "
+         "case) or off (not measured: memory limits are NOT JUDGED); devices always measure in their runner",
+         parse=choice("fresh", "off"), default="fresh", metavar="MODE"),
     Option("--aiotbench-repeat", "aiotbench_repeat",
          f"time every case N times (1..{MAX_REPEAT}), interleaved across cases; report the median of the repeats "
          "and their spread", parse=integer(1, MAX_REPEAT), default=1, metavar="N"),
@@ -266,6 +270,7 @@ class Settings:
     repeat: int = 1
     fail_invalid: bool = False
     allow_empty: bool = False  # a run that measured no case may be green (--aiotbench-allow-empty)
+    memory: str = "fresh"  # --aiotbench-memory: how host cases' memory is measured (run/memory.py)
 
     @property
     def farm(self) -> bool:
@@ -311,4 +316,5 @@ def read_settings(config: pytest.Config) -> Settings:
         repeat=get("repeat"),
         fail_invalid=get("fail_invalid"),
         allow_empty=get("allow_empty"),
+        memory=get("memory"),
     )

@@ -73,3 +73,33 @@ def test_memory_shows_in_the_terminal_table_and_html(plugin_run):
         assert row.split()[5] == f"{cases[case_id]['memory']['peak_mb']:.1f}"
     html = (root / "run.html").read_text()
     assert ">peak MB</th>" in html and f">{cases[INT8[0]]['memory']['peak_mb']:.1f}</td>" in html
+
+
+def _tiny_run(root: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "bench_cases"), "-p", "no:cacheprovider", "--aiotbench",
+         f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}", f"--aiotbench-dataset={IMAGENET_500}",
+         "--aiotbench-images=5", "--aiotbench-warmup=1", "--aiotbench-min-top1=0", "--aiotbench-cache=none",
+         "-k", "0.25_128 and tflite", "--aiotbench-json=run.json", *extra],
+        cwd=root, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_memory_off_is_not_measured_and_its_limit_not_judged(tmp_path):
+    proc = _tiny_run(tmp_path, "--aiotbench-memory=off")
+    (case,) = json.loads((tmp_path / "run.json").read_text())["cases"]
+    assert case["memory"]["peak_mb"] is None and case["memory"]["prepare_mb"] is None
+    assert case["memory"]["reason"] == "not measured (--aiotbench-memory off)"
+    row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("tflite-int8"))
+    assert row.split()[5] == "n/a"
+    (tmp_path / "base.json").write_text((tmp_path / "run.json").read_text())
+    gated = _tiny_run(tmp_path, "--aiotbench-memory=off", "--aiotbench-compare=base.json",
+                      "--aiotbench-fail-on=memory:+10%", "--aiotbench-json=run2.json")
+    assert gated.returncode == 1, gated.stdout[-2000:]
+    assert "NOT JUDGED: 1 limit check(s) could not be judged" in gated.stdout
+    assert "not measured (--aiotbench-memory off)" in gated.stdout
+
+
+def test_bad_memory_mode_is_a_usage_error(tmp_path):
+    proc = _tiny_run(tmp_path, "--aiotbench-memory=inprocess")
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "--aiotbench-memory inprocess: expected one of" in proc.stderr + proc.stdout

@@ -1,33 +1,29 @@
 """Resident memory of a case, from the process's own counters (Linux ``/proc/self/status``).
 
-Two figures per case, both in MB (10^6 bytes) above ``base_mb``, the process's VmRSS just before ``prepare()``:
+Figures per case, in MB (10^6 bytes) above ``base_mb``, the measuring process's VmRSS just before ``prepare()``
+(the framework's runtime already imported: its libraries are the process's, not the model's):
 
 - ``prepare_mb``: VmRSS after ``prepare()`` minus the base: what loading the model and building the runtime's
   arena left resident.
-- ``peak_mb``: the high-water mark (VmHWM) over the timed loop minus the base: the most the case held at once
-  while inferring (model, arena, activations, the chunk of converted inputs being timed). The mark is reset to the
-  current RSS by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0) right before the loop.
+- ``peak_mb``: the high-water mark (VmHWM) over the inferences minus the base and minus ``inputs_mb`` (the chunk
+  of converted inputs the harness holds through the loop: the harness's, not the model's). The mark is reset to
+  the current RSS by writing ``5`` to ``/proc/self/clear_refs`` right before the loop, and the reset is checked
+  by reading the mark back.
 
-Nothing here runs inside a timed call: the readings are taken before ``prepare()``, between it and the first
-inference, and around the whole timed loop. A figure that cannot be read is null with ``reason`` saying why
-(no /proc on this platform, a kernel refusing clear_refs), never 0.
+Nothing here runs inside a timed call: the readings are taken before ``prepare()``, after it, and around the whole
+loop. A figure that cannot be read is null with ``reason`` saying why (no /proc on this platform, a kernel that
+refuses or ignores clear_refs), never 0.
 
-Isolation on the host. One pytest process runs every case, so a case must not inherit the memory of the ones
-before it. What could leak, and what is done about it:
-
-- memory freed by an earlier case but kept by the C allocator (glibc's heap is not returned by ``free``): it sits
-  in the base and is reused by the next case without raising RSS, so the next case would look smaller. Before the
-  base is read, Python's garbage is collected and ``malloc_trim(0)`` hands free heap pages back to the kernel.
-- a framework's shared libraries, paged in on its first ``prepare()``/first inference: in-process they count for
-  the first case of a framework only. Measured here (benchmarks/memory_isolation.py), the in-process figures of
-  later cases stay within a few % of a fresh process's for the same file, while the first case of a framework pays
-  for its library pages too. So the host measures every case in a fresh process that loads the runtime, then the
-  model (``measure_fresh``; ``python -m pytest_aiotbench.run.memory``), before the timed run, and reports that
-  (``isolation: "fresh process"``). It costs one extra prepare and ``PEAK_INFERENCES`` inferences per case,
-  none of them timed; ``--aiotbench-memory in-process`` keeps the in-process figures instead (``isolation:
-  "in-process"``).
-- devices (adb, ssh, board) already run each case in its own runner process: the runner reads its own counters
-  around its own prepare and timed loop (``isolation: "runner process"``).
+Isolation. On the host one pytest process runs every case, so a case measured there would inherit what earlier
+cases left: runtime code and pools paged in by their first prepare/inference, and heap they freed that the C
+allocator keeps (``release_freed`` trims the latter, which is not enough for the former). Measured
+(benchmarks/memory_isolation.py), the later cases of one process showed 0.51-0.99 of their fresh-process peaks,
+while the first case matched. So the host measures every case in a fresh process (``measure_fresh``: ``python -m
+pytest_aiotbench.run.memory``), before the case is timed: runtime imported, base read, the same file prepared,
+``PEAK_INFERENCES`` inferences on one converted input (``isolation: "fresh process"``; ~1.4 s a case;
+``--aiotbench-memory off`` skips it). Devices (adb, ssh, the board) already run each case in its own runner
+process: the runner reads its own counters around its own prepare and its whole timed loop (``isolation:
+"runner process"``).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ class Job:
     top_k: int = 5
     quant: str | None = None  # the catalog's label, checked against the model's tensor types (None: not checked)
     chunk: int | None = None  # images converted at once (None: stream.chunk_images); a device job sets it
+    memory: bool = True  # the host measures the case's memory in a fresh process (--aiotbench-memory off: not)
 
 
 @dataclass

@@ -129,6 +129,8 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None, probe
 def fresh_memory(job: Job) -> dict:
     """The job's memory measured in a fresh process (run.memory.measure_fresh): what the host reports, so that no
     earlier case of this process counts. A probe that fails gives null figures and its reason, never 0."""
+    if not job.memory:
+        return figures(None, None, None, "not measured", ["not measured (--aiotbench-memory off)"])
     try:
         return measure_fresh(job.framework, str(job.model_file), job.options.threads, dict(job.options.extra),
                              asdict(job.preprocess))
