@@ -122,3 +122,16 @@ def test_table_and_html_show_peak_memory_and_not_exposed():
     assert "<th class=\"\">peak MB</th>" in html
     assert 'title="prepare 10.0 MB; measured in a fresh process">14.7</td>' in html
     assert f'title="{NOT_EXPOSED}">n/a</td>' in html
+
+
+def test_repeats_report_the_median_repeat_memory_and_pool_it_in_the_ab():
+    from pytest_aiotbench.repeats import combine
+
+    entries = []
+    for index, peak in enumerate((21.0, 19.0, 20.0), start=1):
+        entry = _with_memory(make_case("m-tflite-int8", seed=index), peak)
+        entry["repeat"] = {"index": index, "of": 3}
+        entries.append(entry)
+    assert combine(entries)["memory"]["peak_mb"] == 20.0
+    none = [_with_memory(make_case("m-tflite-int8", seed=1), None, reason=NOT_EXPOSED)]
+    assert combine(none)["memory"]["reason"] == NOT_EXPOSED  # kept as measured: null with its reason
