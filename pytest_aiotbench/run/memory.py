@@ -102,6 +102,10 @@ class Probe:
     _reset_ok: bool = False
 
     def start(self) -> None:
+        emulated = emulation_reason()
+        if emulated:
+            self.reasons.append(emulated)
+            return
         release_freed()
         status = read_status(self.status)
         if status is None or "VmRSS" not in status:
@@ -128,6 +132,16 @@ class Probe:
 
     def figures(self) -> dict[str, Any]:
         return figures(self.base, self.after_prepare, self.peak, self.isolation, self.reasons, self.held)
+
+
+def emulation_reason() -> str | None:
+    """Under user-mode emulation (the emulated ARM board) the counters are the emulator's (its translation cache,
+    its own libraries), not a device's: the figures are not exposed there."""
+    from ..emulation import local_emulation
+
+    emulated = local_emulation()
+    return f"not exposed: emulated ({emulated}): the emulator's resident size is not a device's" if emulated \
+        else None
 
 
 def figures(base: int | None, after_prepare: int | None, peak: int | None, isolation: str,

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from ..emulation import with_emulation
-from ..run.memory import Probe, ProbeError, figures, measure_fresh
+from ..run.memory import Probe, ProbeError, emulation_reason, figures, measure_fresh
 from ..frameworks import coverage, get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
 from ..stream import ModelInputs
@@ -131,6 +131,8 @@ def fresh_memory(job: Job) -> dict:
     earlier case of this process counts. A probe that fails gives null figures and its reason, never 0."""
     if not job.memory:
         return figures(None, None, None, "not measured", ["not measured (--aiotbench-memory off)"])
+    if emulation_reason():  # the probe would measure the emulator (and cost a minute under it)
+        return figures(None, None, None, "fresh process", [emulation_reason()])
     try:
         return measure_fresh(job.framework, str(job.model_file), job.options.threads, dict(job.options.extra),
                              asdict(job.preprocess))
