@@ -61,3 +61,23 @@ def test_result_memory_is_checked_and_an_older_runner_is_not_exposed(tmp_path):
         read_result(_result(tmp_path, {**good, "peak_mb": -3}), "j1", 1, 5, 1000)
     with pytest.raises(ProtocolError, match="null figure without a reason"):
         read_result(_result(tmp_path, {**good, "peak_mb": None}), "j1", 1, 5, 1000)
+
+
+def test_host_probe_runs_once_per_file_and_options(tmp_path):
+    """Repeats and A/B baselines reuse a file's fresh-process figures; a changed file is measured again."""
+    import os
+    import shutil
+    import time
+
+    model = tmp_path / "m.tflite"
+    shutil.copy(shared_model(), model)
+    job = make_job(model, images=2)
+    first = fresh_memory(job)
+    start = time.perf_counter()
+    assert fresh_memory(job) == first
+    assert time.perf_counter() - start < 0.1  # no second process
+    os.utime(model, ns=(time.time_ns(), time.time_ns() + 10**9))
+    again = fresh_memory(job)
+    assert again["isolation"] == "fresh process" and again["reason"] is None
+    threads = make_job(model, images=2, threads=2)
+    assert fresh_memory(threads)["reason"] is None  # other options: their own probe
