@@ -349,12 +349,12 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
 
 
 def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseComparison) -> dict[str, Limit]:
-    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one, nor memory
-    (an emulator's resident size holds its translation cache, not a device's)."""
+    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one. Memory limits
+    stay: an emulated side has no memory figure (run/memory.py), so they are NOT JUDGED, never silently dropped."""
     if not (is_emulated(old) or is_emulated(cur)):
         return limits
     result.notes.append(EMULATED_NOTE)
-    return {name: limit for name, limit in limits.items() if METRICS[name].unit == "pt"}
+    return {name: limit for name, limit in limits.items() if METRICS[name].noisy_stat is None}
 
 
 def _invalid_side(old: dict, cur: dict) -> str | None:
