@@ -31,9 +31,24 @@ def _independent(kind: str, model: Path) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-# fp32 first: the int8 case runs after it in the same pytest process (measured there, it would show ~0.7 of its
-# fresh-process figure: benchmarks/memory_isolation.py)
+# Another TFLite case and the fp32 one first: the int8 case runs after them in the same pytest process (measured
+# there, it would show ~0.7 of its fresh-process figure: the runtime's pages are already in; see
+# benchmarks/memory_isolation.py).
 CATALOG = f"""
+[[model]]
+name = "mobilenet_v1_0.25_128"
+input_size = 128
+resize = 146
+mean = [127.5, 127.5, 127.5]
+std = [127.5, 127.5, 127.5]
+num_classes = 1001
+background = true
+  [[model.variant]]
+  framework = "tflite"
+  quant = "int8"
+  layout = "NHWC"
+  file = "{TFLITE_DIR / 'mobilenet_v1_0.25_128_quant.tflite'}"
+
 [[model]]
 name = "mobilenet_v2_1.0_224"
 input_size = 224
@@ -73,7 +88,8 @@ def plugin_run(tmp_path_factory):
 
 def test_int8_and_fp32_memory_match_an_independent_fresh_process(plugin_run):
     _, proc, cases = plugin_run
-    assert proc.stdout.index(f"[{FP32[0]}]") < proc.stdout.index(f"[{INT8[0]}]")  # fp32 ran first
+    first = proc.stdout.index("[mobilenet_v1_0.25_128-tflite-int8]")
+    assert first < proc.stdout.index(f"[{FP32[0]}]") < proc.stdout.index(f"[{INT8[0]}]")  # int8 ran last
     ours, theirs = {}, {}
     for case_id, kind, model in (INT8, FP32):
         memory = cases[case_id]["memory"]
@@ -84,7 +100,9 @@ def test_int8_and_fp32_memory_match_an_independent_fresh_process(plugin_run):
             assert mine == pytest.approx(other, rel=0.10), f"{case_id} {what}: {mine} MB vs independent {other} MB"
     ratio = ours[INT8[0]][1] / ours[FP32[0]][1]
     independent_ratio = theirs[INT8[0]][1] / theirs[FP32[0]][1]
-    assert ratio == pytest.approx(independent_ratio, rel=0.10)
+    # Each figure is within 10 %; their ratio compounds two, and ONNX Runtime's arena is bimodal across processes
+    # (MobileNetV2 fp32 peaks at 69 MB, in 4 of 25 fresh processes at 63 MB): 15 % on the ratio.
+    assert ratio == pytest.approx(independent_ratio, rel=0.15)
     assert ratio < 0.5  # int8 weights and arena: clearly smaller than the float port's
 
 
@@ -93,8 +111,8 @@ def test_memory_shows_in_the_terminal_table_and_html(plugin_run):
     header = next(line for line in proc.stdout.splitlines() if line.startswith("case ") and " MB " in line)
     assert header.split()[7] == "MB"
     for case_id in (INT8[0], FP32[0]):
-        row = next(line for line in proc.stdout.splitlines() if line.strip().startswith(case_id.split("-", 1)[1]))
-        assert row.split()[5] == f"{cases[case_id]['memory']['peak_mb']:.1f}"
+        rows = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith(case_id.split("-", 1)[1])]
+        assert [case_id.split("-", 1)[1], f"{cases[case_id]['memory']['peak_mb']:.1f}"] in [[r[0], r[5]] for r in rows]
     html = (root / "run.html").read_text()
     assert ">peak MB</th>" in html and f">{cases[INT8[0]]['memory']['peak_mb']:.1f}</td>" in html
 
