@@ -4,13 +4,13 @@
 
 This process and a bounded busy-loop hog (a subprocess that ends itself after 120 s at most) are pinned to the
 same core; the hog is started when half of a case's images are timed and stopped at its end. Real models
-(the shared MobileNetV1 TFLite files), real images, the plugin's own code paths (``abrun.time_pair``, ``execute``,
+(the shared MobileNetV1 TFLite files), real images, the plugin's own code paths (``pipeline.time_pair``, ``execute``,
 ``validity``, ``ab``, ``compare``). Experiments, each repeated:
 
 1. A/B of MobileNetV1-0.25 against an identical copy of its file, hog in the second half: paired ratio and verdict.
 2. The same two timed one after the other, the hog in the second one: per-case validity and compare's verdict.
 3. A/B of MobileNetV1-0.5 (candidate) against 0.25 (baseline), without and with the hog: ratio and verdict.
-4. Why ``ab.SESSIONS`` sessions a side: one session of a file timed A/B against another session of it, then the
+4. Why ``pairs.SESSIONS`` sessions a side: one session of a file timed A/B against another session of it, then the
    same two with the roles swapped, then one session against itself (each with the hog in the second half); the
    creation order of the two sessions alternates between repeats. Printed: the ratio with its sampling interval
    (what a single session a side can know).
@@ -32,17 +32,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_aiotbench import ab, validity  # noqa: E402
-from pytest_aiotbench.abrun import pair_entry, time_pair, time_prepared  # noqa: E402
-from pytest_aiotbench.catalog import Case, load  # noqa: E402
-from pytest_aiotbench.compare import compare_reports, parse_limits  # noqa: E402
-from pytest_aiotbench.dataset import open_dataset  # noqa: E402
+from pytest_aiotbench.verdicts import ab, validity  # noqa: E402
+from pytest_aiotbench.pipeline import pair_entry, time_pair  # noqa: E402
+from pytest_aiotbench.run.pairs import time_prepared  # noqa: E402
+from pytest_aiotbench.inputs.catalog import Case, load  # noqa: E402
+from pytest_aiotbench.report.compare import compare_reports, parse_limits  # noqa: E402
+from pytest_aiotbench.inputs.dataset import open_dataset  # noqa: E402
 from pytest_aiotbench.frameworks import PrepareOptions  # noqa: E402
-from pytest_aiotbench.preprocess import PixelCache  # noqa: E402
-from pytest_aiotbench.score import accuracy, latency_stats_ms  # noqa: E402
-from pytest_aiotbench.targets.base import Job  # noqa: E402
+from pytest_aiotbench.inputs.preprocess import PixelCache  # noqa: E402
+from pytest_aiotbench.verdicts.score import accuracy, latency_stats_ms  # noqa: E402
+from pytest_aiotbench.run.job import Job  # noqa: E402
 from pytest_aiotbench.targets.host import execute, prepared  # noqa: E402
-from pytest_aiotbench.timing import PerfCounterTiming  # noqa: E402
+from pytest_aiotbench.run.timing import PerfCounterTiming  # noqa: E402
 
 from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 MODELS = SHARED / "models" / "tflite"

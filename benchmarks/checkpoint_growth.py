@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report_lifecycle import _entry, _state  # noqa: E402
-from pytest_aiotbench import session  # noqa: E402
+from pytest_aiotbench.plugin import state as session  # noqa: E402
 
 
 def main() -> None:

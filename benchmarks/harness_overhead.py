@@ -79,8 +79,8 @@ def main() -> int:
     if not MODEL.is_file():
         print(f"harness_overhead: {MODEL} not found (set AIOTBENCH_SHARED)", file=sys.stderr)
         return 2
-    from pytest_aiotbench.dataset import open_dataset
-    from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec
+    from pytest_aiotbench.inputs.dataset import open_dataset
+    from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
 
     spec = PreprocessSpec(128, 146)
     pixels = open_dataset(DATASET, args.images).pixels(spec, PixelCache(None))

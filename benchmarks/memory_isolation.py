@@ -31,7 +31,7 @@ from tests.helpers.shared import TFLITE_DIR, TORCH_DIR  # noqa: E402 (the one pl
 
 from pytest_aiotbench.frameworks import get_framework  # noqa: E402
 from pytest_aiotbench.frameworks.base import PrepareOptions  # noqa: E402
-from pytest_aiotbench.preprocess import PreprocessSpec, to_model_inputs  # noqa: E402
+from pytest_aiotbench.inputs.preprocess import PreprocessSpec, to_model_inputs  # noqa: E402
 from pytest_aiotbench.run import memory  # noqa: E402
 
 CASES = [  # (label, framework, file, input size, layout, independent kind)

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 HEAVY = ("numpy", "PIL", "torch", "matplotlib", "paramiko", "adbutils", "onnxruntime", "ai_edge_litert",
-         "tflite_runtime", "executorch", "pytest_aiotbench.session", "pytest_aiotbench.gate",
-         "pytest_aiotbench.catalog", "pytest_aiotbench.dataset", "pytest_aiotbench.frameworks")
+         "tflite_runtime", "executorch", "pytest_aiotbench.plugin.state", "pytest_aiotbench.plugin.gate",
+         "pytest_aiotbench.inputs.catalog", "pytest_aiotbench.inputs.dataset", "pytest_aiotbench.frameworks")
 OFF = ["-p", "no:aiotbench", "-p", "no:aiotbench_gate"]  # the second: installs made when the gate had its own entry
 
 

@@ -20,11 +20,11 @@ from types import SimpleNamespace
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_aiotbench.dataset import open_dataset  # noqa: E402
-from pytest_aiotbench.entry import case_entry  # noqa: E402
-from pytest_aiotbench.options import Settings  # noqa: E402
-from pytest_aiotbench.session import AiotbenchState  # noqa: E402
-from pytest_aiotbench.storage import write_json_atomic  # noqa: E402
+from pytest_aiotbench.inputs.dataset import open_dataset  # noqa: E402
+from pytest_aiotbench.report.entry import case_entry  # noqa: E402
+from pytest_aiotbench.plugin.options import Settings  # noqa: E402
+from pytest_aiotbench.plugin.state import AiotbenchState  # noqa: E402
+from pytest_aiotbench.files import write_json_atomic  # noqa: E402
 
 from tests.helpers.shared import SHARED  # noqa: E402 (the one place the shared folder is looked up)
 DATASET = SHARED / "data" / "imagenet-val-500"

@@ -50,8 +50,8 @@ with open(sys.argv[1], "w") as fh:
 WARM = """
 import sys
 from pathlib import Path
-from pytest_aiotbench.dataset import open_dataset
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec
+from pytest_aiotbench.inputs.dataset import open_dataset
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
 spec = PreprocessSpec.from_entry({"input_size": int(sys.argv[3]), "resize": int(sys.argv[4])})
 cache = PixelCache(Path(sys.argv[2]))
 for _ in open_dataset(sys.argv[1]).crops(spec, cache):

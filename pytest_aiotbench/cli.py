@@ -9,9 +9,9 @@ import sys
 # module -> it defines ``register(subparsers)`` which adds its subcommand(s) with ``set_defaults(func=...)``.
 SUBCOMMAND_MODULES = (
     "pytest_aiotbench.zoo.cli",
-    "pytest_aiotbench.compare",
-    "pytest_aiotbench.rank",
-    "pytest_aiotbench.html_report",
+    "pytest_aiotbench.report.compare",
+    "pytest_aiotbench.report.rank",
+    "pytest_aiotbench.report.html",
 )
 
 

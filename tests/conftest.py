@@ -58,7 +58,7 @@ def run_aiotbench(tmp_path):
 def gated(pytester, monkeypatch):
     """A pytester project whose 'current run' is the report the test hands over (a list of cases or a whole
     report): the pytest gate's input, without measuring anything."""
-    from pytest_aiotbench import gate
+    from pytest_aiotbench.plugin import gate
     from tests.helpers.reports import gate_plugin_args, make_report, write_json
 
     pytester.makepyfile(test_one="def test_ok():\n    pass\n")

@@ -14,7 +14,8 @@ import json
 
 import pytest
 
-from pytest_aiotbench import ab
+from pytest_aiotbench.run import pairs
+from pytest_aiotbench.verdicts import ab
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, REPO, TFLITE_DIR
 
@@ -47,8 +48,8 @@ def test_identical_copy_under_a_hog_in_half_the_pairs_is_paired_and_judged(bench
     assert pair["pair_validity"]["checks"]["pairs"] == 500 and 0 < pair["ratio"]["pairs"] <= 500
     assert pair["verdict"] in (ab.NO_REGRESSION, ab.REGRESSION, ab.CANNOT_JUDGE)
     sessions = pair["ratio"]["sessions"]
-    assert sessions["per_side"] == ab.SESSIONS == 2 and sessions["sd"] is not None and sessions["widening"] >= 0
-    assert pair["timed_with"] == ab.timed_with(ab.schedule(500))  # every NEW session against every BASE one
+    assert sessions["per_side"] == pairs.SESSIONS == 2 and sessions["sd"] is not None and sessions["widening"] >= 0
+    assert pair["timed_with"] == pairs.timed_with(pairs.schedule(500))  # every NEW session against every BASE one
     assert pair["ratio"]["low"] <= pair["ratio"]["sampling"][0] <= pair["ratio"]["sampling"][1] <= pair["ratio"]["high"]
     top1 = [j for j in pair["judgements"] if j["metric"] == "top1"]
     assert len(top1) == 1 and top1[0]["detail"].startswith("top1 +0.00pt")  # same file: same predictions
@@ -117,7 +118,7 @@ def test_pytest_ab_writes_the_pair_and_fails_on_regression(run_aiotbench, tmp_pa
     assert set(case["validity"]) >= {"valid", "reasons"}
     assert "aiotbench A/B (interleaved, same machine)" in run.stdout
     assert "mobilenet_v1-tflite-int8: latency NEW/BASE x" in run.stdout
-    from pytest_aiotbench.abrun import DISPLAY
+    from pytest_aiotbench.plugin.ab_gate import DISPLAY
 
     assert f": {DISPLAY[pair['verdict']]}" in run.stdout
 

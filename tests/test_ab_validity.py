@@ -11,8 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from pytest_aiotbench import ab, abrun, validity
-from pytest_aiotbench.compare import parse_limits
+from pytest_aiotbench.verdicts import ab, validity
+from pytest_aiotbench.run import load as cpu_load, pairs
+from pytest_aiotbench.plugin import ab_gate as abrun
+from pytest_aiotbench.report.compare import parse_limits
 
 ACC = {"top1": 0.70, "top5": 0.90}
 
@@ -35,7 +37,7 @@ def _pair(new, base, limits=("latency:+5%",), new_acc=ACC, base_acc=ACC, case="c
 # ----------------------------------------------------------------------------------------------------------- A/B
 
 def test_abba_order_alternates_which_side_goes_first():
-    assert [ab.new_first(i) for i in range(4)] == [True, False, True, False]
+    assert [pairs.new_first(i) for i in range(4)] == [True, False, True, False]
 
 
 def test_identical_models_under_contention_in_half_the_pairs_are_no_regression():
@@ -135,7 +137,7 @@ def _exchangeable_run(seed, n=400, order=0.01, phi=0.9, slow=0.01, white=0.02):
             x[i] = phi * x[i - 1] + steps[i]
         return x
 
-    base_second = np.array([ab.new_first(i) for i in range(n)])
+    base_second = np.array([pairs.new_first(i) for i in range(n)])
     shared = slow_state(0.1)
     new = np.exp(shared + slow_state(slow) + rng.normal(0, white, n) + order * ~base_second)
     base = np.exp(shared + slow_state(slow) + rng.normal(0, white, n) + order * base_second)
@@ -161,7 +163,7 @@ def test_position_effect_cancels_even_when_one_order_lost_more_pairs():
     If preemptions took most BASE-first pairs, a plain median reads "2 % faster"; the balanced ratio reads 1."""
     base = _latencies(400, spread=0.0)
     new = base.copy()
-    new_first = np.array([ab.new_first(i) for i in range(400)])
+    new_first = np.array([pairs.new_first(i) for i in range(400)])
     base[new_first] *= 1.02
     new[~new_first] *= 1.02
     lost = ~new_first & (np.arange(400) % 10 != 1)  # 4 of every 5 BASE-first pairs preempted on the NEW side
@@ -196,11 +198,11 @@ def test_one_order_without_clean_pairs_cannot_be_judged(monkeypatch):
                                           "top-1 70.0% -> 70.0%: NOT JUDGED")
 
 
-def _crossed_run(seed, new_offsets, base_offsets, n=500, true=1.0, session_sd=0.0, per_side=ab.SESSIONS):
-    """One A/B as abrun.time_prepared times it: ab.schedule's cells, each session with its own steady offset
+def _crossed_run(seed, new_offsets, base_offsets, n=500, true=1.0, session_sd=0.0, per_side=pairs.SESSIONS):
+    """One A/B as pairs.time_prepared times it: pairs.schedule's cells, each session with its own steady offset
     (``*_offsets``, or drawn with ``session_sd``), a slow machine state shared by both sides, white noise."""
     rng = np.random.default_rng(seed)
-    sessions = ab.timed_with(ab.schedule(n, per_side))
+    sessions = pairs.timed_with(pairs.schedule(n, per_side))
     new_off = np.log(new_offsets) if new_offsets is not None else rng.normal(0, session_sd, per_side)
     base_off = np.log(base_offsets) if base_offsets is not None else rng.normal(0, session_sd, per_side)
     state = np.cumsum(rng.normal(0, 0.01, n))
@@ -210,19 +212,19 @@ def _crossed_run(seed, new_offsets, base_offsets, n=500, true=1.0, session_sd=0.
 
 
 def test_schedule_crosses_every_session_pair_in_whole_abba_units_taking_turns():
-    assert ab.creation_order(2) == [("new", 0), ("base", 0), ("base", 1), ("new", 1)]
-    for pairs in (40, 101, 500, 5000):
-        segments = ab.schedule(pairs)
-        assert segments[0].start == 0 and segments[-1].stop == pairs
+    assert pairs.creation_order(2) == [("new", 0), ("base", 0), ("base", 1), ("new", 1)]
+    for n in (40, 101, 500, 5000):
+        segments = pairs.schedule(n)
+        assert segments[0].start == 0 and segments[-1].stop == n
         assert all(a.stop == b.start for a, b in zip(segments, segments[1:]))
-        assert all(seg.start % 2 == 0 and ab.new_first(seg.start) for seg in segments)  # whole ABBA units
+        assert all(seg.start % 2 == 0 and pairs.new_first(seg.start) for seg in segments)  # whole ABBA units
         cells = [(seg.new, seg.base) for seg in segments]
         assert set(cells) == {(0, 0), (1, 1), (0, 1), (1, 0)}
         assert min(cells.count(c) for c in set(cells)) >= 4  # each comes round often: drift hits all alike
         counts = {c: sum(s.stop - s.start for s in segments if (s.new, s.base) == c) for c in set(cells)}
-        assert max(counts.values()) - min(counts.values()) <= 2 * 2 * ab.BLOCK_UNITS
-    assert len(ab.timed_with(ab.schedule(500))) == 500
-    assert {(s.new, s.base) for s in ab.schedule(500, 1)} == {(0, 0)}
+        assert max(counts.values()) - min(counts.values()) <= 2 * 2 * pairs.BLOCK_UNITS
+    assert len(pairs.timed_with(pairs.schedule(500))) == 500
+    assert {(s.new, s.base) for s in pairs.schedule(500, 1)} == {(0, 0)}
 
 
 def test_one_slow_session_of_an_identical_copy_widens_the_interval_and_is_no_regression():
@@ -330,29 +332,29 @@ def test_machine_load_from_constructed_snapshots():
     # 10 s, 2 cores at 100 ticks/s = 2000 jiffies: we used 1000, the hog 1000 (a whole core), the rest nothing
     after = {**before, "time": 10.0, "schedstat": (11 * 10**9, 10**8 + 10**9 // 4), "busy": 3000, "total": 6000,
              "own": 1500,
-             "processes": {7: ("hog", 100 + 10 * validity._TICKS), 8: ("idle", 5)}}
-    load = validity.machine_load(before, after, threads=1)
+             "processes": {7: ("hog", 100 + 10 * cpu_load._TICKS), 8: ("idle", 5)}}
+    load = cpu_load.machine_load(before, after, threads=1)
     assert load["other_busy_cores"] == 1.0
     assert load["waited_share"] == round(0.25 / 10.25, 4)  # 10 s on a core, 0.25 s waiting for one
     assert load["busy_processes"] == [{"pid": 7, "name": "hog", "cores": 1.0}]
-    assert validity.machine_load(before, None) is None
+    assert cpu_load.machine_load(before, None) is None
 
 
 def test_snapshot_sees_a_real_busy_process():
     """The /proc reading itself: a busy-loop child shows up among the busy processes, and the run-queue wait of
     this process is read (structure, not timing)."""
-    if validity.snapshot() is None:
+    if cpu_load.snapshot() is None:
         pytest.skip("no /proc")
     hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.3)
-        before = validity.snapshot()
+        before = cpu_load.snapshot()
         time.sleep(1.0)
-        after = validity.snapshot()
+        after = cpu_load.snapshot()
     finally:
         hog.kill()
         hog.wait()
-    load = validity.machine_load(before, after)
+    load = cpu_load.machine_load(before, after)
     assert load["cores"] == os.cpu_count() and load["other_busy_cores"] >= 0
     assert 0.0 <= load["waited_share"] <= 1.0
     assert hog.pid in {p["pid"] for p in load["busy_processes"]} or load["other_busy_cores"] > 0
@@ -365,10 +367,10 @@ def _load(others=0.0, busy=(), loadavg=1.0, governor=None, waited=0.01):
 
 # ------------------------------------------------------------------------------- compare/rank: machines, INVALID
 
-from pytest_aiotbench.compare import compare_reports, format_comparison  # noqa: E402
-from pytest_aiotbench.environment import cpu_identity, machine_differences  # noqa: E402
-from pytest_aiotbench.rank import format_ranking, rank_reports  # noqa: E402
-from pytest_aiotbench.reports import normalize_report  # noqa: E402
+from pytest_aiotbench.report.compare import compare_reports, format_comparison  # noqa: E402
+from pytest_aiotbench.run.environment import cpu_identity, machine_differences  # noqa: E402
+from pytest_aiotbench.report.rank import format_ranking, rank_reports  # noqa: E402
+from pytest_aiotbench.report.read import normalize_report  # noqa: E402
 from tests.helpers.reports import make_case, make_report, run_cli, write_json  # noqa: E402
 
 EPYC_512 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
@@ -445,7 +447,7 @@ def test_invalid_latency_is_cannot_judge_never_a_regression_nor_a_pass(tmp_path)
 
 # ----------------------------------------------------------------------------------------------------- repeats
 
-from pytest_aiotbench import repeats  # noqa: E402
+from pytest_aiotbench.verdicts import repeats  # noqa: E402
 
 
 def _repeat(index, centre, seed, top1=0.7, valid=True):
@@ -504,7 +506,7 @@ def test_repeated_ab_pools_the_clean_pairs_of_every_repeat():
 
 
 def test_terminal_table_has_a_latency_column_and_lists_why_a_case_is_invalid():
-    from pytest_aiotbench.table import render_summary
+    from pytest_aiotbench.report.table import render_summary
 
     good, bad = make_case("a-tflite-int8"), _invalid(make_case("b-tflite-int8", seed=1))
     good["validity"] = {"valid": True, "reasons": [], "notes": [], "checks": {}}

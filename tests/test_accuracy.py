@@ -67,7 +67,7 @@ def test_float_ports_match_reference(full_run, case_id):
 
 def test_report_validates_and_records_the_run(full_run):
     jsonschema = pytest.importorskip("jsonschema")
-    from pytest_aiotbench.schema import REPORT
+    from pytest_aiotbench.report.schema import REPORT
 
     report, _, _ = full_run
     jsonschema.validate(report, REPORT)

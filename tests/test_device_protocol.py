@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench.device.protocol import (ExitCode, ProtocolError, job_spec, read_job, read_result,
-                                              result_data)
+from pytest_aiotbench.targets.device.protocol import ExitCode, ProtocolError, job_spec, read_job, read_result, result_data
 from pytest_aiotbench.targets import TargetError, parse_device_spec, resolve_target
 from pytest_aiotbench.targets import bundle
-from pytest_aiotbench.targets.base import Measurement
+from pytest_aiotbench.run.job import Measurement
 
 from tests.helpers.adbdevice.jobs import host_topk, make_job, shared_model
 
@@ -78,11 +77,12 @@ def test_bundle_without_numpy_exits_runtime_missing(tmp_path):
 
 def test_bundle_holds_device_code_and_what_it_imports_only():
     names = set(zipfile.ZipFile(bundle.build_runner_bundle()).namelist())
-    for needed in ("device/protocol.py", "device/runner.py", "targets/host.py", "targets/base.py", "preprocess.py",
-                   "score.py", "timing.py", "storage.py", "frameworks/tflite.py", "frameworks/onnxruntime.py"):
+    for needed in ("targets/device/protocol.py", "targets/device/runner.py", "targets/host.py", "targets/base.py",
+                   "run/job.py", "inputs/preprocess.py", "run/timing.py", "files.py", "frameworks/tflite.py",
+                   "frameworks/onnxruntime.py"):
         assert f"pytest_aiotbench/{needed}" in names
-    for host_only in ("targets/adb.py", "targets/ssh.py", "targets/remote.py", "plugin.py", "fixture.py",
-                      "environment.py", "compare.py"):
+    for host_only in ("targets/adb.py", "targets/ssh.py", "targets/remote.py", "plugin/__init__.py",
+                      "plugin/fixture.py", "run/environment.py", "report/compare.py"):
         assert f"pytest_aiotbench/{host_only}" not in names
 
 
@@ -96,16 +96,16 @@ def package_copy(tmp_path, monkeypatch):
 
 
 def test_bundle_refuses_an_import_of_no_module(package_copy):
-    runner = package_copy / "device" / "runner.py"
-    runner.write_text(runner.read_text() + "\n\ndef later():\n    from ..scoring import topk\n")
+    runner = package_copy / "targets" / "device" / "runner.py"
+    runner.write_text(runner.read_text() + "\n\ndef later():\n    from ...scoring import topk\n")
     with pytest.raises(bundle.BundleError, match=r"imports pytest_aiotbench\.scoring, which is not a module"):
         bundle.bundle_files()
 
 
 def test_bundle_refuses_host_only_imports_in_device_code(package_copy):
-    score = package_copy / "score.py"  # reached from the runner through targets.host
-    score.write_text("import pytest\n" + score.read_text())
-    with pytest.raises(bundle.BundleError, match=r"score\.py ships to devices but imports pytest at module level"):
+    job = package_copy / "run" / "job.py"  # reached from the runner through targets.host
+    job.write_text("import pytest\n" + job.read_text())
+    with pytest.raises(bundle.BundleError, match=r"job\.py ships to devices but imports pytest at module level"):
         bundle.bundle_files()
 
 
@@ -219,7 +219,7 @@ def test_plugin_collects_remote_cases_without_connecting(run_aiotbench, tmp_path
 
 
 def test_one_line_is_the_one_rule_for_error_lines():
-    from pytest_aiotbench.oneline import one_line
+    from pytest_aiotbench.errors import one_line
 
     wrapped = RuntimeError("The following operation failed in the TorchScript interpreter.\n  File x, line 3\n"
                            "RuntimeError: shape '[1, 3, 224, 224]' is invalid\n")

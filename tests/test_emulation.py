@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_aiotbench.compare import compare_reports, parse_limits
-from pytest_aiotbench.emulation import emulation_of, excluding_emulated
-from pytest_aiotbench.rank import rank_reports
-from pytest_aiotbench.reports import score_of
-from pytest_aiotbench.score import device_score
-from pytest_aiotbench.table import render_summary
+from pytest_aiotbench.report.compare import compare_reports, parse_limits
+from pytest_aiotbench.run.emulation import emulation_of, excluding_emulated
+from pytest_aiotbench.report.rank import rank_reports
+from pytest_aiotbench.report.read import score_of
+from pytest_aiotbench.verdicts.score import device_score
+from pytest_aiotbench.report.table import render_summary
 from pytest_aiotbench.targets.remote import parse_facts
 
 from tests.helpers.reports import make_case, make_report

@@ -13,17 +13,19 @@ import jsonschema
 import numpy as np
 import pytest
 
-from pytest_aiotbench import options, reports
-from pytest_aiotbench.catalog import Case
-from pytest_aiotbench.dataset import open_dataset
-from pytest_aiotbench.entry import EntryError, case_entry, plain_json
-from pytest_aiotbench.fixture import measured_entry
+from pytest_aiotbench.plugin import options
+from pytest_aiotbench.report import read as reports
+from pytest_aiotbench.inputs.catalog import Case
+from pytest_aiotbench.inputs.dataset import open_dataset
+from pytest_aiotbench.report.entry import EntryError, case_entry, plain_json
+from pytest_aiotbench.inputs.thresholds import Requirement
+from pytest_aiotbench.pipeline import measured_entry
 from pytest_aiotbench.frameworks import PrepareOptions
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec
-from pytest_aiotbench.schema import CASE
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
+from pytest_aiotbench.report.schema import CASE
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import execute
-from pytest_aiotbench.timing import PerfCounterTiming
+from pytest_aiotbench.run.timing import PerfCounterTiming
 from tests.helpers.catalogs import dedent
 from tests.helpers.reports import make_case, make_report
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
@@ -124,7 +126,7 @@ def test_measured_entry_of_every_framework_is_plain_json_that_xdist_can_carry(fr
     job = Job(case_id=case.id, framework=framework, model_file=file, options=PrepareOptions(threads=1),
               pixels=pixels, preprocess=spec, warmup=1, num_classes=classes, background=case.background)
     measurement = execute(job, PerfCounterTiming())
-    entry = measured_entry(case, case.id, "host", measurement, ds, None, 0.0, 1)
+    entry = measured_entry(case, measurement, ds, None, Requirement(0.0), 1)
     assert _exact_json_types(entry), entry["runtime"]
     assert reports.first_schema_violation(entry, CASE) is None
     jsonschema.validate(entry, CASE)

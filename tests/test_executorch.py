@@ -82,7 +82,7 @@ def test_pte_export_is_recorded_in_the_manifest(pte_zoo):
     key = "mobilenet_v2_tf/mobilenet_v2_tf.pte"
     assert list(data["files"]) == [key]
     entry = data["files"][key]
-    from pytest_aiotbench.zoo import manifest as mf
+    from pytest_aiotbench.inputs import manifest as mf
 
     assert entry["sha256"] == mf.file_sha256(out / key) and entry["size"] == (out / key).stat().st_size
     assert entry["framework"] == "executorch" and entry["quant"] == "fp32" and entry["layout"] == "NCHW"

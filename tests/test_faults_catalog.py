@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aiotbench import catalog, dataset, reports
-from pytest_aiotbench.storage import ReportLock
+from pytest_aiotbench.inputs import catalog, dataset
+from pytest_aiotbench.report import read as reports
+from pytest_aiotbench.report.storage import ReportLock
 from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
 from tests.helpers.reports import gate_plugin_args
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
@@ -262,7 +263,7 @@ def test_a_catalog_with_a_byte_order_mark_is_accepted(tmp_path):
 
 
 def test_a_cache_path_that_is_a_file_runs_without_cache_saying_why(tmp_path):
-    from pytest_aiotbench.preprocess import PixelCache
+    from pytest_aiotbench.inputs.preprocess import PixelCache
 
     (tmp_path / "cache").write_text("not a folder")
     cache = PixelCache(tmp_path / "cache")
@@ -521,7 +522,7 @@ def test_damaged_cache_entries_are_rebuilt_and_an_unwritable_cache_is_skipped_on
 @pytest.mark.slow
 def test_report_hook_fires_once_and_each_case_is_checkpointed_before_the_next(run_aiotbench, tmp_path, data20):
     (tmp_path / "conftest.py").write_text(dedent("""
-        from pytest_aiotbench.reports import load_report
+        from pytest_aiotbench.report.read import load_report
         calls = []
         import os
         def pytest_aiotbench_case_result(config, result):  # when a case is measured: the ones before are on disk

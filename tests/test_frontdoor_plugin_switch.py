@@ -18,9 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "PIL", "torch", "matplotlib", "paramiko", "adbutils", "onnxruntime", "ai_edge_litert",
-         "tflite_runtime", "executorch", "pytest_aiotbench.session", "pytest_aiotbench.gate",
-         "pytest_aiotbench.catalog", "pytest_aiotbench.dataset", "pytest_aiotbench.frameworks",
-         "pytest_aiotbench.compare", "pytest_aiotbench.preprocess")
+         "tflite_runtime", "executorch", "pytest_aiotbench.plugin.state", "pytest_aiotbench.plugin.gate",
+         "pytest_aiotbench.inputs.catalog", "pytest_aiotbench.inputs.dataset", "pytest_aiotbench.frameworks",
+         "pytest_aiotbench.report.compare", "pytest_aiotbench.inputs.preprocess")
 
 
 def _pytest(cwd: Path, *args: str, only_this_plugin: bool = False) -> subprocess.CompletedProcess:

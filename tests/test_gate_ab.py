@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from pytest_aiotbench import ab
-from pytest_aiotbench.compare import parse_limits
+from pytest_aiotbench.verdicts import ab
+from pytest_aiotbench.report.compare import parse_limits
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_aiotbench.catalog import CatalogError, load
-from pytest_aiotbench.compare import compare_reports, parse_limits
-from pytest_aiotbench.reports import normalize_report
+from pytest_aiotbench.inputs.catalog import CatalogError, load
+from pytest_aiotbench.report.compare import compare_reports, parse_limits
+from pytest_aiotbench.report.read import normalize_report
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.reports import gate_plugin_args, make_case, make_report, run_cli, write_json
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR

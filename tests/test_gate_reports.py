@@ -11,9 +11,9 @@ import shutil
 import pytest
 from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
-from pytest_aiotbench.compare import compare_reports
-from pytest_aiotbench.environment import machine_facts
-from pytest_aiotbench.reports import ReportError, load_report, normalize_report
+from pytest_aiotbench.report.compare import compare_reports
+from pytest_aiotbench.run.environment import machine_facts
+from pytest_aiotbench.report.read import ReportError, load_report, normalize_report
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
 
 

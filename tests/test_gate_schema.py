@@ -12,8 +12,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from pytest_aiotbench.reports import ReportError, first_schema_violation, normalize_report, unsupported_keywords
-from pytest_aiotbench.schema import REPORT, SCHEMA_FILE
+from pytest_aiotbench.report.read import ReportError, first_schema_violation, normalize_report, unsupported_keywords
+from pytest_aiotbench.report.schema import REPORT, SCHEMA_FILE
 from tests.helpers.reports import make_case, make_report
 
 

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_aiotbench.compare import EXIT_CANNOT_JUDGE, compare_reports, parse_limits, verdict
-from pytest_aiotbench.reports import normalize_report
+from pytest_aiotbench.report.compare import EXIT_CANNOT_JUDGE, compare_reports, parse_limits, verdict
+from pytest_aiotbench.report.read import normalize_report
 from tests.helpers.realrun import requires_real_run, run_benchmark
 from tests.helpers.reports import gate_plugin_args, make_case, make_report, run_cli, write_json
 

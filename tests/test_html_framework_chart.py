@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 
-from pytest_aiotbench import html_report
-from pytest_aiotbench.reports import normalize_report
+from pytest_aiotbench.report import html as html_report
+from pytest_aiotbench.report.read import normalize_report
 from tests.helpers.reports import make_case, make_report
 
 FRAMEWORKS = ("tflite-fp32", "onnxruntime-fp32", "ncnn-fp32", "openvino-bf16")

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from pytest_aiotbench.html_report import pareto_front, render_html
-from pytest_aiotbench.reports import normalize_report
+from pytest_aiotbench.report.html import pareto_front, render_html
+from pytest_aiotbench.report.read import normalize_report
 from tests.helpers.realrun import make_real_runs, requires_real_run, run_benchmark
 from tests.helpers.reports import REPO, gate_plugin_args, make_case, make_report, run_cli, write_json
 

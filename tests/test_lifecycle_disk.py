@@ -85,7 +85,7 @@ def test_each_case_is_checkpointed_once(tmp_path, shared, monkeypatch):
     """Counted in the child run: a plugin wraps the checkpoint's writer and prints how often it wrote."""
     (tmp_path / "fill.py").write_text('''
 import pytest
-from pytest_aiotbench import session
+from pytest_aiotbench.plugin import state as session
 
 writes = []
 _original = session.write_atomic

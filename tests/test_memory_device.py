@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from pytest_aiotbench.device.protocol import ProtocolError, read_result, result_data
+from pytest_aiotbench.targets.device.protocol import ProtocolError, read_result, result_data
 from pytest_aiotbench.targets import resolve_target
-from pytest_aiotbench.targets.base import Measurement
+from pytest_aiotbench.run.job import Measurement
 from pytest_aiotbench.targets.host import fresh_memory
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
 from tests.helpers.adbdevice.jobs import RecordingTiming, make_job, shared_model

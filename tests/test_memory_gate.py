@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_aiotbench import ab
-from pytest_aiotbench.catalog import parse_fail_on
-from pytest_aiotbench.compare import parse_limits
-from pytest_aiotbench.html_report import render_html
-from pytest_aiotbench.reports import ReportError, normalize_report
-from pytest_aiotbench.table import render_summary
+from pytest_aiotbench.inputs.catalog import parse_fail_on
+from pytest_aiotbench.inputs.limits import LimitError, parse_limits
+from pytest_aiotbench.report.html import render_html
+from pytest_aiotbench.report.read import normalize_report
+from pytest_aiotbench.report.table import render_summary
+from pytest_aiotbench.verdicts import ab
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
 
 NOT_EXPOSED = "not exposed: no VmRSS in /proc/self/status on darwin"
@@ -66,9 +66,9 @@ def test_report_without_memory_figures_is_not_judged(tmp_path):
 
 def test_memory_limit_parses_only_as_a_rise_in_percent():
     assert [str(x) for x in parse_limits(["memory:10%"])] == ["memory:+10%"]
-    with pytest.raises(ReportError, match="a regression of memory is a rise, write memory:[+]10%"):
+    with pytest.raises(LimitError, match="a regression of memory is a rise, write memory:[+]10%"):
         parse_limits(["memory:-10%"])
-    with pytest.raises(ReportError, match="memory is limited in '%'"):
+    with pytest.raises(LimitError, match="memory is limited in '%'"):
         parse_limits(["memory:+10pt"])
 
 
@@ -125,7 +125,7 @@ def test_table_and_html_show_peak_memory_and_not_exposed():
 
 
 def test_repeats_report_the_median_repeat_memory_and_pool_it_in_the_ab():
-    from pytest_aiotbench.repeats import combine
+    from pytest_aiotbench.verdicts.repeats import combine
 
     entries = []
     for index, peak in enumerate((21.0, 19.0, 20.0), start=1):

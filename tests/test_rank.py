@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pytest_aiotbench.rank import rank_reports
-from pytest_aiotbench.reports import ReportError, normalize_report
+from pytest_aiotbench.report.rank import rank_reports
+from pytest_aiotbench.report.read import ReportError, normalize_report
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
 from tests.helpers.realrun import make_real_runs, requires_real_run
 

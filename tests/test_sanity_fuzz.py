@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from pytest_aiotbench.frameworks import ModelLoadError, PrepareOptions
-from pytest_aiotbench.preprocess import MODE_RULES, PreprocessError, PreprocessSpec, crop_pixels, to_rgb
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import MODE_RULES, PreprocessError, PreprocessSpec, crop_pixels, to_rgb
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import InferenceError, execute
-from pytest_aiotbench.timing import PerfCounterTiming
+from pytest_aiotbench.run.timing import PerfCounterTiming
 from tests.helpers.sanity import SIZE, encoded, geometry, onnx_model
 
 STRAIGHT = PreprocessSpec(16, 0)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pytest_aiotbench import dataset, preprocess
-from pytest_aiotbench.preprocess import MODE_RULES, PreprocessError, PreprocessSpec, crop_pixels
+from pytest_aiotbench.inputs import dataset, preprocess
+from pytest_aiotbench.inputs.preprocess import MODE_RULES, PreprocessError, PreprocessSpec, crop_pixels
 from tests.helpers.sanity import encoded, geometry
 
 SPEC = PreprocessSpec(24, 28)  # resize the shorter side to 28, center crop 24: the real pipeline, small

@@ -12,10 +12,10 @@ import pytest
 
 from pytest_aiotbench.frameworks import PrepareOptions
 from pytest_aiotbench.frameworks.base import OutputError, check_outputs, check_quant
-from pytest_aiotbench.preprocess import PreprocessSpec
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import PreprocessSpec
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import InferenceError, execute
-from pytest_aiotbench.timing import PerfCounterTiming
+from pytest_aiotbench.run.timing import PerfCounterTiming
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.sanity import SIZE, onnx_entry, onnx_model, png_dataset
 

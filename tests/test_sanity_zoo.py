@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aiotbench.zoo import manifest as mf
+from pytest_aiotbench.inputs import manifest as mf
 from pytest_aiotbench.zoo import weights as wt
 from tests.helpers.shared import REPO
 from tests.helpers.zoo import needs_zoo, zoo_cli

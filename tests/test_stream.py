@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_aiotbench import decode
-from pytest_aiotbench.dataset import open_dataset
+from pytest_aiotbench.inputs import decode
+from pytest_aiotbench.inputs.dataset import open_dataset
 from pytest_aiotbench.frameworks.base import PrepareOptions, TensorSpec
-from pytest_aiotbench.preprocess import PixelCache, PreprocessSpec, to_model_inputs
-from pytest_aiotbench.stream import (CHUNK_ENV, ArrayPixels, ModelInputs, PixelStore, StoreError, chunk_images,
-                                     write_store)
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec, to_model_inputs
+from pytest_aiotbench.inputs.pixels import CHUNK_ENV, ArrayPixels, ModelInputs, PixelStore, StoreError, chunk_images, write_store
+from pytest_aiotbench.run.job import Job
 from pytest_aiotbench.targets.host import execute
-from pytest_aiotbench.timing import PerfCounterTiming
+from pytest_aiotbench.run.timing import PerfCounterTiming
 
 from tests.helpers.catalogs import tflite_entry, write_catalog
 from tests.helpers.copies import unique_copies
@@ -101,7 +100,7 @@ def test_host_job_over_chunks_equals_one_chunk(small_set, tmp_path, monkeypatch)
 
 @pytest.mark.real
 def test_ab_pairs_over_chunks_equal_one_chunk(small_set, tmp_path, monkeypatch):
-    from pytest_aiotbench.abrun import time_pair
+    from pytest_aiotbench.pipeline import time_pair
 
     store = open_dataset(small_set).store(SPEC, PixelCache(None), tmp_path)
     monkeypatch.setenv(CHUNK_ENV, "100000")
@@ -143,7 +142,7 @@ def test_decode_uses_the_cores_this_process_may_run_on():
 SPY = """
 import json, os
 import pytest
-from pytest_aiotbench import dataset, stream
+from pytest_aiotbench.inputs import dataset, pixels as stream
 
 seen = {"converted": [], "read": [], "stacked": 0}
 _convert, _read = stream.to_model_inputs, stream.PixelStore.read
@@ -191,7 +190,7 @@ def test_a_session_over_3000_images_never_holds_more_than_a_chunk(run_aiotbench,
     assert not list((tmp_path / "pixel-cache" / "stores").glob("*/*"))  # the session's store is gone
     # The all-in-memory computation: every crop stacked, converted at once, inferred in order.
     from pytest_aiotbench.frameworks import get_framework
-    from pytest_aiotbench.score import topk
+    from pytest_aiotbench.run.job import topk
 
     ds = open_dataset(data)
     pixels = ds.pixels(SPEC, PixelCache(tmp_path / "pixel-cache"))
@@ -221,7 +220,7 @@ def test_a_report_is_written_without_building_its_whole_text(tmp_path):
     at once, more than the rest of a case's bookkeeping (the 128 px curve rose 1.32x at 50,000 images with it)."""
     import tracemalloc
 
-    from pytest_aiotbench.storage import write_json_atomic
+    from pytest_aiotbench.files import write_json_atomic
 
     n = 50_000
     report = {"cases": [{"per_image": {"top5": [[k % 1000, 1, 2, 3, 4] for k in range(n)], "latency_ms": [0.5] * n}}],

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from pytest_aiotbench.device.protocol import ProtocolError, job_spec, read_job
-from pytest_aiotbench.stream import CHUNK_ENV, ArrivingPixels, write_store
+from pytest_aiotbench.targets.device.protocol import ProtocolError, job_spec, read_job
+from pytest_aiotbench.inputs.pixels import CHUNK_ENV, ArrivingPixels, write_store
 from pytest_aiotbench.targets import TargetError, resolve_target
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401

@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from pytest_aiotbench import catalog, thresholds
-from pytest_aiotbench.score import wilson_interval
+from pytest_aiotbench.inputs import catalog, thresholds
+from pytest_aiotbench.verdicts.score import wilson_interval
 from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import TFLITE_DIR, TORCH_DIR
 
@@ -145,7 +145,7 @@ def test_relative_threshold_fails_showing_both_numbers(pair, run_aiotbench, shar
 
 
 def test_relative_threshold_passes_and_schema_holds(pair, run_aiotbench, shared):
-    from pytest_aiotbench.reports import load_report
+    from pytest_aiotbench.report.read import load_report
 
     run = run_aiotbench("--aiotbench-images=100", "--aiotbench-warmup=0", catalogs=[pair("60% of onnxruntime-fp32", False)],
                         dataset=shared / "data" / "imagenet-val-500")

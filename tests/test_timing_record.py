@@ -12,7 +12,7 @@ import pytest
 LATENCIES = [0.004, 0.0035, 0.005, 0.0042, 0.0039, 0.0061, 0.0037]
 
 TEST_FILE = f"""
-from pytest_aiotbench.timing import BenchmarkTiming
+from pytest_aiotbench.run.timing import BenchmarkTiming
 
 def test_device_latencies(benchmark):
     BenchmarkTiming(benchmark).record({LATENCIES!r})

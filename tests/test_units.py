@@ -7,19 +7,21 @@ import re
 import numpy as np
 import pytest
 
-from pytest_aiotbench import catalog, dataset, score
+from pytest_aiotbench.inputs import catalog, dataset
+from pytest_aiotbench.run import job
+from pytest_aiotbench.verdicts import score
 from pytest_aiotbench.frameworks.base import TensorSpec
-from pytest_aiotbench.preprocess import InputShapeError, PreprocessSpec, to_model_inputs
+from pytest_aiotbench.inputs.preprocess import InputShapeError, PreprocessSpec, to_model_inputs
 
 
 def test_topk_breaks_ties_toward_the_lower_class_and_drops_background():
     scores = np.array([255, 7, 9, 9, 3, 9], dtype=np.uint8)  # background would win; classes 1, 2, 4 tie
-    assert score.topk(scores, 3, background=True).tolist() == [1, 2, 4]
-    assert score.topk(scores, 2, background=False).tolist() == [0, 2]
+    assert job.topk(scores, 3, background=True).tolist() == [1, 2, 4]
+    assert job.topk(scores, 2, background=False).tolist() == [0, 2]
 
 
 def test_topk_uint8_has_no_wraparound():
-    assert score.topk(np.array([0, 1, 255], dtype=np.uint8), 1).tolist() == [2]
+    assert job.topk(np.array([0, 1, 255], dtype=np.uint8), 1).tolist() == [2]
 
 
 def test_accuracy_vips_vops_and_device_score():
@@ -148,7 +150,7 @@ def test_catalog_errors_name_the_problem(tmp_path, text, message):
 
 @pytest.mark.parametrize("data,what", [(b"", "empty file"), (b"GIF89a-not-really", "not an image Pillow can decode")])
 def test_an_undecodable_image_is_named_not_shown_as_a_buffer(data, what):
-    from pytest_aiotbench.preprocess import PreprocessError, crop_pixels
+    from pytest_aiotbench.inputs.preprocess import PreprocessError, crop_pixels
 
     with pytest.raises(PreprocessError) as info:
         crop_pixels(data, SPEC, "data/n01440764/bad.JPEG")
@@ -159,7 +161,7 @@ def test_an_undecodable_image_is_named_not_shown_as_a_buffer(data, what):
 def test_the_atomic_writer_leaves_the_old_file_whole_when_a_write_fails(tmp_path):
     """storage.write_atomic is the one writer of reports and cache entries: a writer that fails half-way leaves
     the previous file untouched and no temporary file behind."""
-    from pytest_aiotbench.storage import write_atomic, write_text_atomic
+    from pytest_aiotbench.files import write_atomic, write_text_atomic
 
     target = tmp_path / "sub" / "entry.npy"
     write_text_atomic(target, "old")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pytest_aiotbench.zoo import BUILD_VARIANTS, DEFAULT_VARIANTS, MODELS, OPTIONAL_VARIANTS, VARIANTS
-from pytest_aiotbench.zoo import manifest as mf
+from pytest_aiotbench.inputs import manifest as mf
 from tests.helpers.shared import REPO
 from tests.helpers.zoo import EVAL_SET, SAMPLES, missing_zoo_deps, needs_zoo, zoo_cli
 
@@ -72,7 +72,7 @@ def test_manifest_unreadable_is_a_clear_error(tmp_path):
 
 
 def test_zoo_package_is_import_light():
-    code = ("import sys, pytest_aiotbench.zoo, pytest_aiotbench.zoo.manifest, pytest_aiotbench.zoo.cli, "
+    code = ("import sys, pytest_aiotbench.zoo, pytest_aiotbench.inputs.manifest, pytest_aiotbench.zoo.cli, "
             "pytest_aiotbench.zoo.build, pytest_aiotbench.cli; pytest_aiotbench.cli.build_parser(); "
             "heavy = [m for m in ('torch', 'torchvision', 'litert_torch', 'ai_edge_quantizer', 'onnx', 'onnxruntime') "
             "if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
@@ -85,7 +85,7 @@ def test_zoo_package_is_import_light():
 
 
 def test_committed_catalog_is_generated_and_loads():
-    from pytest_aiotbench import catalog
+    from pytest_aiotbench.inputs import catalog
     from pytest_aiotbench.zoo.build import canonical_catalog_text
 
     path = REPO / "models" / "aiotbench.toml"
@@ -299,7 +299,7 @@ def test_small_zoo_exports_every_format(small_zoo):
     assert set(data["tools"]) >= {"torch", "litert-torch", "ai-edge-quantizer", "onnx"}
     cat = (out / "catalog.toml").read_text()
     assert 'weights = "random"' in cat and "min_top1" not in cat  # random weights: no accuracy threshold
-    from pytest_aiotbench import catalog
+    from pytest_aiotbench.inputs import catalog
 
     assert len(catalog.load(out / "catalog.toml")) == 12
 

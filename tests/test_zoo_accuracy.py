@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from pytest_aiotbench.zoo import DEFAULT_VARIANTS
-from pytest_aiotbench.zoo import manifest as mf
+from pytest_aiotbench.inputs import manifest as mf
 
 from tests.helpers.shared import REPO, SHARED
 from tests.helpers.zoo import EVAL_SET, SAMPLES, missing_zoo_deps, zoo_cli

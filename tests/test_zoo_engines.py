@@ -36,7 +36,7 @@ def test_engine_variants_are_optional_labelled_and_carry_their_precision():
     assert all(VARIANTS[v][1] == "fp32" and v not in VARIANT_OPTIONS for v in ("ncnn", "mnn", "openvino"))
     assert {"ncnn-fp16", "openvino-bf16"} <= set(RELATIVE_THRESHOLDS)
     # the committed catalog carries the options, so a bf16 case never runs as f32
-    from pytest_aiotbench import catalog
+    from pytest_aiotbench.inputs import catalog
     from tests.helpers.shared import REPO
 
     cases = {c.id: c for c in catalog.load(REPO / "models" / "aiotbench.toml", builtin=True)}
@@ -62,7 +62,7 @@ def engine_zoo(tmp_path_factory):
 @pytest.mark.zoo
 @pytest.mark.slow
 def test_manifest_records_sha256_companions_and_converter_versions(engine_zoo):
-    from pytest_aiotbench.zoo import manifest as mf
+    from pytest_aiotbench.inputs import manifest as mf
 
     out, r = engine_zoo
     data = json.loads((out / "manifest.json").read_text())

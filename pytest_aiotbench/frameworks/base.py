@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..oneline import one_line  # noqa: F401 (the frameworks' import of it)
+from ..errors import one_line  # noqa: F401 (the frameworks' import of it)
 
 
 class FrameworkUnavailable(Exception):

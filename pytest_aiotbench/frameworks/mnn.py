@@ -11,8 +11,7 @@ import os
 
 import numpy as np
 
-from .base import (FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions, TensorSpec, one_line,
-                   os_thread_count, quiet_stdio)
+from .base import FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions, TensorSpec, one_line, os_thread_count, quiet_stdio
 
 PRECISION = "high"
 

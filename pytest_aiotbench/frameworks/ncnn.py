@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import (AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, OsThreadsInInfo,
-                   TensorSpec, os_thread_count, quiet_stdio)
+from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, OsThreadsInInfo, TensorSpec, os_thread_count, quiet_stdio
 
 
 def bin_path(param: Path) -> Path:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec,
-                   check_single_output, one_line)
+from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
            "tensor(int8)": np.int8}

@@ -16,8 +16,7 @@ import sys
 
 import numpy as np
 
-from .base import (AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions,
-                   TensorSpec, one_line, os_thread_count)
+from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, OsThreadsInInfo, PrepareOptions, TensorSpec, one_line, os_thread_count
 
 DEVICES = ("CPU", "GPU", "NPU")
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}

@@ -137,7 +137,7 @@ class Probe:
 def emulation_reason() -> str | None:
     """Under user-mode emulation (the emulated ARM board) the counters are the emulator's (its translation cache,
     its own libraries), not a device's: the figures are not exposed there."""
-    from ..emulation import local_emulation
+    from .emulation import local_emulation
 
     emulated = local_emulation()
     return f"not exposed: emulated ({emulated}): the emulator's resident size is not a device's" if emulated \
@@ -181,7 +181,7 @@ def probe_in_this_process(spec: dict) -> dict[str, Any]:
 
     from ..frameworks import get_framework
     from ..frameworks.base import PrepareOptions
-    from ..preprocess import PreprocessSpec, to_model_inputs
+    from ..inputs.preprocess import PreprocessSpec, to_model_inputs
 
     framework = get_framework(spec["framework"])
     options = PrepareOptions(threads=int(spec.get("threads", 1)), extra=dict(spec.get("extra") or {}))

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Job, Measurement, Target, TargetError, Timing, close_all
+from ..run.job import Job, Measurement, Timing
+from .base import Target, TargetError, close_all
 
 __all__ = ["DeviceSpec", "Job", "Measurement", "Target", "TargetError", "Timing", "close_all", "parse_device_spec",
            "resolve_target"]

@@ -11,7 +11,7 @@ import struct
 import time
 from pathlib import Path
 
-from ..oneline import one_line
+from ..errors import one_line
 from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/data/local/tmp"  # the one place a stock Android shell user can write and exec

@@ -15,9 +15,10 @@ import secrets
 import time
 from pathlib import Path
 
-from ..oneline import one_line
+from ..errors import one_line
 from .adb import DEFAULT_WORKDIR, AdbTarget
-from .base import Job, Measurement, TargetError, Timing
+from ..run.job import Job, Measurement, Timing
+from .base import TargetError
 
 DEFAULT_MAX_RUNS = 50  # one process each: bounded so a 500-image case does not start 500 processes
 _TIMINGS = re.compile(r"Inference timings in us: Init: ([\d.]+), First inference: ([\d.]+), "
@@ -59,7 +60,7 @@ class BenchmarkModelTarget(AdbTarget):
 
     def _host_accuracy(self, job: Job) -> Measurement:
         from .host import execute
-        from ..timing import PerfCounterTiming
+        from ..run.timing import PerfCounterTiming
 
         return execute(job, PerfCounterTiming(), where="host")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 PACKAGE = "pytest_aiotbench"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-ROOT_PACKAGES = ("device", "frameworks")
+ROOT_PACKAGES = ("targets.device", "frameworks")  # shipped whole; everything else only when imported
 # Never on a device: importing one of these at module level would break the runner there.
 HOST_ONLY = frozenset({"pytest", "_pytest", "pytest_benchmark", "xdist", "paramiko", "adbutils", "PIL", "matplotlib",
                        "jsonschema", "torchvision"})
@@ -85,7 +85,7 @@ def _module_level(tree: ast.Module):
 
 def bundle_files() -> dict[str, Path]:
     """Archive name -> source file of every module the runner may import."""
-    todo = [_module_of(f) for root in ROOT_PACKAGES for f in sorted((PACKAGE_DIR / root).glob("*.py"))]
+    todo = [_module_of(f) for root in ROOT_PACKAGES for f in sorted(PACKAGE_DIR.joinpath(*root.split(".")).glob("*.py"))]
     found: dict[str, Path] = {}
     while todo:
         module = todo.pop()
@@ -95,8 +95,8 @@ def bundle_files() -> dict[str, Path]:
         if path is None:
             raise BundleError(f"device-side code imports {module}, which is not a module of {PACKAGE}")
         found[module] = path
-        subpackage = module.split(".")[1] if "." in module else ""
-        ours, top_level = _imports(path, everywhere=subpackage in ROOT_PACKAGES)
+        in_root = any(module.startswith(f"{PACKAGE}.{root}.") or module == f"{PACKAGE}.{root}" for root in ROOT_PACKAGES)
+        ours, top_level = _imports(path, everywhere=in_root)
         host_only = sorted(top_level & HOST_ONLY)
         if host_only:
             raise BundleError(f"{path.relative_to(PACKAGE_DIR.parent)} ships to devices but imports "
@@ -108,11 +108,11 @@ def bundle_files() -> dict[str, Path]:
 
 def bundle_main() -> str:
     """The zipapp's entry: a missing numpy (imported by the protocol) is the runner's 'runtime missing' exit too."""
-    from ..device.protocol import ExitCode  # noqa: F401 (host side: numpy is there)
+    from .device.protocol import ExitCode  # noqa: F401 (host side: numpy is there)
 
     return ("import sys\n"
             "try:\n"
-            f"    from {PACKAGE}.device.runner import main\n"
+            f"    from {PACKAGE}.targets.device.runner import main\n"
             "except ImportError as exc:\n"
             "    print(f'aiotbench-runner: {exc} (the device needs numpy and the framework runtime)',\n"
             "          file=sys.stderr)\n"

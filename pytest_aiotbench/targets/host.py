@@ -12,13 +12,14 @@ from typing import Iterator
 
 import numpy as np
 
-from ..emulation import with_emulation
+from ..run.emulation import with_emulation
 from ..run.memory import Probe, ProbeError, emulation_reason, figures, measure_fresh
-from ..frameworks import coverage, get_framework
+from ..frameworks import coverage
+from ..frameworks import get_framework
 from ..frameworks.base import OutputError, check_outputs, check_quant, one_line
-from ..stream import ModelInputs
-from ..score import topk
-from .base import Job, Measurement, Timing
+from ..inputs.pixels import ModelInputs
+from ..run.job import topk
+from ..run.job import Job, Measurement, Timing
 
 
 class InferenceError(Exception):
@@ -156,7 +157,7 @@ class HostTarget:
     name = "host"
 
     def describe(self) -> dict:
-        from ..environment import machine_facts
+        from ..run.environment import machine_facts
 
         return {"target": "host", "name": platform.node(), **machine_facts()}
 

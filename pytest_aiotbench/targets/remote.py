@@ -23,13 +23,14 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..emulation import FACTS_PROBE, mark_facts
+from ..run.emulation import FACTS_PROBE, mark_facts
 from ..frameworks.base import FrameworkUnavailable
-from ..oneline import one_line
-from ..device.protocol import ExitCode, ProtocolError, job_spec, read_result
-from .base import Job, Measurement, TargetError, Timing, register_open, unregister_open
+from ..errors import one_line
+from .device.protocol import ExitCode, ProtocolError, job_spec, read_result
+from ..run.job import Job, Measurement, Timing
+from .base import TargetError, register_open, unregister_open
 from .bundle import build_runner_bundle
-from ..stream import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
+from ..inputs.pixels import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
 
 DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen

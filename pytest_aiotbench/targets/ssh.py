@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..oneline import one_line
+from ..errors import one_line
 from .remote import DEFAULT_IO_TIMEOUT_S, RemoteTarget, TransportError
 
 DEFAULT_WORKDIR = "/tmp"

@@ -81,7 +81,7 @@ VARIANTS: dict[str, tuple[str, str, str, str, float]] = {
 }
 # Catalog `options` a variant's cases carry (the precision the framework is told to run in).
 VARIANT_OPTIONS: dict[str, dict] = {"ncnn-fp16": {"fp16": True}, "openvino-bf16": {"precision": "bf16"}}
-# Quantized variants are held to a share of the same run's TFLite fp32 top-1 (pytest_aiotbench.thresholds), as
+# Quantized variants are held to a share of the same run's TFLite fp32 top-1 (pytest_aiotbench.inputs.thresholds), as
 # MLPerf holds int8 to 99 % of FP32 -- on 50,000 images; on 500 a difference of a few images is noise, so the shares
 # leave 1 (fp16), 2 (dynamic) and 3 (int8) points. Measured: MobileNetV2 98.5 % (int8), 99.2 % (dynamic);
 # SqueezeNet 1.0 99.7 % (both).

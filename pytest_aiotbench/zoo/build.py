@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import (ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS,
-               VARIANT_OPTIONS, VARIANTS, ZooModel)
-from . import manifest as mf
+from . import ARCHS, BUILD_VARIANTS, MODELS, OPTIONAL_VARIANTS, RELATIVE_REFERENCE, RELATIVE_THRESHOLDS, VARIANT_OPTIONS, VARIANTS, ZooModel
+from ..inputs import manifest as mf
 from . import weights as wt
-from ..catalog import toml_value
+from ..inputs.catalog import toml_value
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SOURCES_DIR, LOGS_DIR = ".sources", ".logs"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import IMAGE_SUFFIXES
+from ..inputs.dataset import IMAGE_SUFFIXES
 
 METHOD = "eval-crop + seeded random-resized-crop/flip/colour augmentation (calibration.py v1)"
 
@@ -75,7 +75,7 @@ def plan(calibration: Path, count: int, seed: int, exclude: list[Path]) -> dict:
 
 
 def _crop(data: bytes, size: int, resize: int, name: str) -> np.ndarray:
-    from ..preprocess import PreprocessSpec, crop_pixels  # the evaluation's own crop, so calibration matches it
+    from ..inputs.preprocess import PreprocessSpec, crop_pixels  # the evaluation's own crop, so calibration matches it
 
     return crop_pixels(data, PreprocessSpec(size, resize), name)
 

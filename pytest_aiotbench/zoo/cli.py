@@ -128,8 +128,8 @@ def torchscript_problem(path: Path) -> str | None:
 def argument_problem(args) -> str | None:
     """A bad value, checked before anything is built: the entry values with the catalog's own schema
     (``catalog.FIELDS``: they end up in a catalog entry), the build knobs by range, the output folder by writing."""
-    from ..catalog import FIELDS
-    from ..storage import ReportPathError, check_writable
+    from ..inputs.catalog import FIELDS
+    from ..report.storage import ReportPathError, check_writable
 
     if args.out == "":
         return "--out '': expected a folder (an empty value would build into the current folder)"
@@ -211,7 +211,7 @@ def _build(args) -> int:
 
 def _weights(args) -> int:
     """One line per model: its weights tag and where they came from (what `make bench` measured)."""
-    from . import manifest as mf
+    from ..inputs import manifest as mf
 
     if args.out == "":
         print("aiotbench zoo weights: --out '': expected a zoo folder", file=sys.stderr)
@@ -234,7 +234,7 @@ def _weights(args) -> int:
 
 
 def _verify(args) -> int:
-    from . import manifest as mf
+    from ..inputs import manifest as mf
 
     if args.out == "":
         print("aiotbench zoo verify: --out '': expected a zoo folder", file=sys.stderr)

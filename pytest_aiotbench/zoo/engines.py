@@ -91,7 +91,7 @@ def to_openvino(onnx: str | os.PathLike, xml: str | os.PathLike) -> dict:
         model = ov.convert_model(str(onnx))
         ov.save_model(model, str(xml), compress_to_fp16=False)
     except Exception as exc:
-        from ..oneline import one_line
+        from ..errors import one_line
 
         raise ConversionError(f"OpenVINO's converter failed on {onnx}: {one_line(exc)}") from None
     return {"tools": {"openvino": _version("openvino")}, "weights_dtype": "fp32",

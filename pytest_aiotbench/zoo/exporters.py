@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..oneline import one_line
+from ..errors import one_line
 
 EXIT_PRETRAINED_MISSING = 3  # the source step's way of telling the parent "pretrained weights not available"
 
@@ -556,7 +556,8 @@ def step_quant(job: dict) -> dict:
 
 def _run_framework(name: str, path: str, x: np.ndarray, extra: dict | None = None) -> tuple[np.ndarray, dict]:
     """The artifact's output on ``x`` and its coverage, through the framework plugin itself (what a case runs)."""
-    from ..frameworks import PrepareOptions, coverage, get_framework
+    from ..frameworks import PrepareOptions, get_framework
+    from ..frameworks import coverage
     from ..frameworks.mnn import Mnn
     from ..frameworks.ncnn import Ncnn
     from ..frameworks.openvino import OpenVino

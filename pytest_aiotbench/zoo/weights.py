@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..storage import file_sha256
+from ..files import file_sha256
 
 # torch.hub.HASH_REGEX (torch 2.x), the file-name convention torchvision's checkpoints follow; kept here so the
 # build's parent process need not import torch (a test checks they agree).

@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_aiotbench.catalog import toml_value
+from pytest_aiotbench.inputs.catalog import toml_value
 
 
 def tflite_entry(name: str, file: Path, size: int, **extra) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_aiotbench.entry import case_entry
+from pytest_aiotbench.report.entry import case_entry
 from tests.helpers.shared import REPO  # noqa: F401 (re-exported)
 
 FINGERPRINT = "sha256:" + "ab" * 32
@@ -22,7 +22,7 @@ FINGERPRINT = "sha256:" + "ab" * 32
 def make_case(case_id: str, *, top1: float | None = 0.70, top5: float | None = 0.89, latency_ms: float = 5.0,
               spread: float = 0.05, images: int = 200, seed: int = 0, gflops: float | None = 0.3,
               status: str = "passed", file_sha256: str = "f" * 64) -> dict:
-    """A case entry built by the plugin's own builder (pytest_aiotbench.entry.case_entry)."""
+    """A case entry built by the plugin's own builder (pytest_aiotbench.report.entry.case_entry)."""
     model, framework, quant = (case_id.split("-") + ["", "", ""])[:3]
     identity = dict(id=case_id, model=model, framework=framework, quant=quant, file=f"{model}.bin", gflops=gflops)
     if status in ("skipped", "error"):

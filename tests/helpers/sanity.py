@@ -71,7 +71,7 @@ def png_dataset(root: Path, brightness: list[int], labels: list[int] | None = No
     """One flat-colour 16x16 RGB PNG per value of ``brightness`` (its every pixel), with a labels.csv."""
     from PIL import Image
 
-    from pytest_aiotbench.dataset import imagenet_synsets
+    from pytest_aiotbench.inputs.dataset import imagenet_synsets
 
     root.mkdir(parents=True, exist_ok=True)
     labels = labels if labels is not None else [i % 10 for i in range(len(brightness))]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pytest_aiotbench.frameworks.base import PrepareOptions
-from pytest_aiotbench.preprocess import PreprocessSpec, crop_pixels
-from pytest_aiotbench.targets.base import Job
+from pytest_aiotbench.inputs.preprocess import PreprocessSpec, crop_pixels
+from pytest_aiotbench.run.job import Job
 
 from tests.helpers.shared import REPO, SHARED  # noqa: F401 (REPO re-exported)
 
@@ -52,7 +52,7 @@ def make_job(model: Path, images: int = 16, size: int = 128, warmup: int = 2, ca
 def host_topk(job: Job) -> np.ndarray:
     """The same job in this process (the host target), the reference for every device."""
     from pytest_aiotbench.targets.host import HostTarget
-    from pytest_aiotbench.timing import PerfCounterTiming
+    from pytest_aiotbench.run.timing import PerfCounterTiming
 
     return HostTarget().run(job, PerfCounterTiming()).topk
 
