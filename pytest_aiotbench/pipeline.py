@@ -70,7 +70,7 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
              requirement: Requirement | None = None, baseline: Case | None = None, ab_limits=(),
              progress: Callable[[int, int], None] | None = None, scenario: str = "single-stream",
              offline_sessions: int | None = None, offline_batch: int = 1, cooldown: dict | None = None,
-             sustain_s: float | None = None) -> dict:
+             sustain_s: float | None = None, memory: bool = True) -> dict:
     """Measure ``case`` on ``target`` over ``dataset`` and return its report entry (plain JSON values).
 
     ``timing`` times ``infer()`` (default: a bare perf_counter); ``pixels`` gives the crops of a geometry (default:
@@ -79,7 +79,8 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
     A/B on the host (``run/pairs.py``), judged against ``ab_limits``. ``scenario`` "offline" issues every image
     at once to ``offline_sessions`` sessions in batches of ``offline_batch`` (``run/offline.py``) instead of timing
     each; ``cooldown`` waits before the case and ``sustain_s`` runs it in sustained mode, both where it runs
-    (``run/conditions.py``). Raises CaseSkipped or CaseFailed."""
+    (``run/conditions.py``); ``memory``: the host measures the case's memory in a fresh process
+    (``run/memory.py``; False: not measured). Raises CaseSkipped or CaseFailed."""
     if not case.file.is_file():
         raise CaseSkipped(missing_file_hint(case))
     timing = timing or PerfCounterTiming(progress or (lambda done, total: None), threads)
@@ -90,7 +91,7 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
         get_framework(case.framework)
         weights = manifest_weights(case) or case.weights
         job = dataclasses.replace(_job(case, pixels, threads, warmup, cooldown, sustain_s), scenario=scenario,
-                                  sessions=offline_sessions, batch=offline_batch)
+                                  sessions=offline_sessions, batch=offline_batch, memory=memory)
         pair = None
         if baseline is not None:
             try:
@@ -170,8 +171,13 @@ def _time_pair(job: Job, baseline: Case, pixels: PixelSource, device: str, progr
     except manifest.ManifestMismatch as exc:
         raise BaselineError(f"A/B baseline {baseline.file}: {exc}") from None
     base_job = dataclasses.replace(_job(baseline, pixels, threads, job.warmup), options=PrepareOptions(
-        threads=job.options.threads, extra=baseline.options))
-    return time_pair(job, base_job, progress or (lambda done, total: None), threads)
+        threads=job.options.threads, extra=baseline.options), memory=job.memory)
+    from .targets.host import fresh_memory
+
+    memory = fresh_memory(job), fresh_memory(base_job)  # each side in its own fresh process, before timing
+    pair = time_pair(job, base_job, progress or (lambda done, total: None), threads)
+    pair.new.memory, pair.base.memory = memory
+    return pair
 
 
 def time_pair(new: Job, base: Job, progress=lambda done, total: None, threads: int = 1,
@@ -217,7 +223,7 @@ def measured_entry(case: Case, m: Measurement, ds: Dataset, weights: str | None,
         images_per_s=images_per_s(stats["mean"]), vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
         status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
-        conditions=m.conditions, sustained=m.sustained,
+        conditions=m.conditions, sustained=m.sustained, memory=m.memory,
         per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 
@@ -260,11 +266,15 @@ def pair_entry(case_id: str, baseline: Case, timing: PairTiming, new_entry: dict
     # The baseline's own work figures: VOPS limits need its GFLOPs (another model may do other work per image).
     base_vips = vips(base_acc["top1"], base_stats["mean"] / 1e3)
     base_work = {"gflops": baseline.gflops, "vips": base_vips, "vops": vops(base_vips, baseline.gflops)}
-    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops")}
+    new_acc = {"top1": new_entry["top1"], "top5": new_entry["top5"], "gflops": new_entry.get("gflops"),
+               "memory": (new_entry.get("memory") or {}).get("peak_mb")}
+    base_memory = base.memory
     result = ab.compare_pair(new_entry["per_image"]["latency_ms"], base_ms, limits,
-                             {**base_acc, "gflops": baseline.gflops}, new_acc, case_id, timing.timed_with)
+                             {**base_acc, "gflops": baseline.gflops,
+                              "memory": (base_memory or {}).get("peak_mb")}, new_acc, case_id, timing.timed_with)
     return {"baseline": {"file": str(baseline.file), "file_sha256": file_sha256(baseline.file), **base_acc,
                          **base_work, "latency_ms": base_stats, "runtime": dict(base.session),
+                         **({"memory": base_memory} if base_memory is not None else {}),
                          "validity": assess(base_ms, timing.load),
                          "per_image": {"latency_ms": base_ms}},
             "timed_with": timing.timed_with,

@@ -189,6 +189,8 @@ def test_plugin_itself_on_the_arm_host(board: Board, host_run, tmp_path):
             assert _top5(run, case_id) == _top5(host_run, case_id)[:10], case_id
             assert run.case(case_id)["runtime"]["timed_on"] == "host"
             assert run.case(case_id)["runtime"]["emulated"]
+            # no memory probe under the emulator: it would measure the emulator (run/memory.py)
+            assert run.case(case_id)["memory"]["reason"].startswith("not exposed: emulated (")
         assert report["score"]["vips"] is None  # measured under emulation: never a device score
     finally:
         shutil.rmtree(work, ignore_errors=True)

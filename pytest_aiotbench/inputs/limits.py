@@ -50,6 +50,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("median", "%", +1, _latency("median"), noisy_stat="median"),
     Metric("mean", "%", +1, _latency("mean"), noisy_stat="mean"),
     Metric("p90", "%", +1, _latency("p90"), noisy_stat="p90"),
+    # resident MB at the case's peak (run/memory.py): a reading, not a per-image sample, so no bootstrap
+    Metric("memory", "%", +1, lambda c: (c.get("memory") or {}).get("peak_mb")),
 )}
 ALIASES = {"p50": "median", "latency": "median", "top-1": "top1", "top-5": "top5", "ips": "images_per_s",
            "throughput": "images_per_s"}

@@ -232,6 +232,10 @@ CORE_OPTIONS: list[Option] = [
          "sustained mode: run each case continuously for DURATION (e.g. 60s, 10m), cycling the dataset; reports "
          "latency, temperature and clock per time window and the last/first window ratio",
          parse=parse_duration, metavar="DURATION"),
+    Option("--aiotbench-memory", "aiotbench_memory",
+         "host cases' memory: fresh (default: each case's prepare and 5 inferences in a fresh process, ~1.4 s a "
+         "case) or off (not measured: memory limits are NOT JUDGED); devices always measure in their runner",
+         parse=choice("fresh", "off"), default="fresh", metavar="MODE"),
     Option("--aiotbench-allow-empty", "aiotbench_allow_empty",
          "a run that measured no case (all skipped or deselected) may exit 0; by default it exits 5",
          kind="flag", default=False),

@@ -203,6 +203,10 @@ class ModelInputs:
     def __len__(self) -> int:
         return self.total
 
+    def held_bytes(self) -> int:
+        """Bytes of converted inputs held now (the current chunk): the harness's, not the model's memory."""
+        return sum(int(x.nbytes) for x in self._cur)
+
     def _load(self, k: int) -> list[np.ndarray]:
         if k != self._k:
             self._cur, self._k = [], -1  # the previous chunk goes before the next one is read

@@ -61,7 +61,8 @@ class AiotbenchFixture:
                              offline_sessions=settings.offline_sessions, offline_batch=settings.offline_batch,
                              sustain_s=settings.sustain_s,
                              # between cases: none before a device's first case (nor for a missing file)
-                             cooldown=state.cooldown_before_case(self.device) if case.file.is_file() else None)
+                             cooldown=state.cooldown_before_case(self.device) if case.file.is_file() else None,
+                             memory=settings.memory != "off")
         except CaseSkipped as exc:
             skip = str(exc)
         except CaseFailed as exc:  # with an entry: measured, kept, and failed (an A/B whose baseline could not run)

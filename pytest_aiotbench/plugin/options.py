@@ -111,6 +111,7 @@ class Settings:
     offline_batch: int = 1
     cooldown: dict | None = None  # --aiotbench-cooldown (inputs.options.parse_cooldown)
     sustain_s: float | None = None  # --aiotbench-sustain
+    memory: str = "fresh"  # --aiotbench-memory: how host cases' memory is measured (run/memory.py)
 
     @property
     def farm(self) -> bool:
@@ -158,6 +159,7 @@ def read_settings(config: pytest.Config) -> Settings:
         allow_empty=get("allow_empty"),
         cooldown=get("cooldown"),
         sustain_s=get("sustain"),
+        memory=get("memory"),
         **_scenario(config, get),
     )
 

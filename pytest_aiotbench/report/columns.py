@@ -117,6 +117,23 @@ def _validity_html(value, case, context) -> str:
     return f'<td class="text {value.lower()}"{why}>{value}</td>'
 
 
+def _memory_text(peak, case) -> str:
+    """Peak resident MB of a measured case; "n/a" when the machine does not expose it (never 0), "-" otherwise."""
+    return NOT_MEASURED if not case.get("latency_ms") or case.get("memory") is None else NA if peak is None \
+        else f"{peak:.1f}"
+
+
+def _memory_html(peak, case, context) -> str:
+    """Peak resident MB (prepare's share in the tooltip); n/a with the reason where not exposed, never 0."""
+    memory = case.get("memory") or {}
+    if peak is None:
+        why = memory.get("reason") or ("not measured" if case.get("latency_ms") else "")
+        return f'<td class="memory" title="{escape(why)}">{"n/a" if memory else ""}</td>'
+    prepare = memory.get("prepare_mb")
+    tip = (f"prepare {prepare:.1f} MB; " if prepare is not None else "") + f"measured in a {memory.get('isolation')}"
+    return f'<td class="memory" title="{escape(tip)}">{peak:.1f}</td>'
+
+
 def _coverage_html(coverage, case, context) -> str:
     """Full delegation shows the accelerator; a gap is flagged ("9 ops outside XNNPACK ...")."""
     gap = describe_gap(coverage)
@@ -154,6 +171,8 @@ COLUMNS: list[Column] = [
     _latency("median", frozenset({HTML, COMPARE})),
     _latency("mean", BOTH),
     _latency("p90", ALL),
+    Column("memory", "MB", METRICS["memory"].value, _memory_text, _memory_html, html_header="peak MB", views=BOTH,
+           metric=METRICS["memory"]),
     _score("vips", ALL),
     _score("vops", frozenset({HTML})),
     Column("latency", "latency", validity_word, lambda v, c: v or NOT_MEASURED, _validity_html, html_text=True),

@@ -46,6 +46,7 @@ class Delta:
     bulk_p: float | None = None  # p-value of "the typical image is slower by more than the limit allows"
     limit: Limit | None = None
     invalid: str | None = None  # a latency-based metric with an INVALID side: cannot be judged either way
+    why_missing: str | None = None  # what a side says about its missing value (memory: not exposed...)
 
     @property
     def cannot_judge(self) -> bool:
@@ -57,8 +58,9 @@ class Delta:
         if self.invalid is not None:
             return self.invalid
         side = " and ".join(s for s, v in (("BASE", self.base), ("NEW", self.new)) if v is None) or "a side"
-        return f"no {self.metric.name} in {side}" + (" (unlabelled images or random weights)"
-                                                      if self.metric.unit == "pt" else "")
+        why = (" (unlabelled images or random weights)" if self.metric.unit == "pt" else
+               f" ({self.why_missing})" if self.why_missing else "")
+        return f"no {self.metric.name} in {side}{why}"
 
     @property
     def noise_checked(self) -> bool:
@@ -94,7 +96,7 @@ class Delta:
 
     def explain(self) -> str:
         unit = self.metric.unit
-        suffix = " ms" if self.metric.worse > 0 else ""  # the rising metrics are latencies
+        suffix = " MB" if self.metric.name == "memory" else " ms" if self.metric.worse > 0 else ""
         base, new = (f"{v * 100:.1f}%" if unit == "pt" else f"{v:.4g}{suffix}" for v in (self.base, self.new))
         text = f"{self.metric.name} {self.change:+.2f}{unit} ({base} -> {new}; limit {self.limit}"
         if self.noise_checked:
@@ -174,9 +176,10 @@ class Comparison:
     def unchecked_limits(self) -> list[str]:
         """The limits no compared case could be held to: their metric is n/a on a side of every case. An "OK"
         over such a limit would be a gate that passed having checked nothing."""
+        # A side that says why its value is missing (memory not exposed there) is a NOT JUDGED line, not this.
         return [str(limit) for limit in self.limits
-                if not any((d := c.deltas.get(limit.metric.name)) is not None and d.change is not None
-                           for c in self.cases)]
+                if not any((d := c.deltas.get(limit.metric.name)) is not None
+                           and (d.change is not None or d.why_missing) for c in self.cases)]
 
     def left_out(self) -> str:
         """What the comparison did not cover, for messages: ``only in BASE: a, b; only in NEW: c``."""
@@ -289,7 +292,8 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
 
 
 def _gated_limits(limits: dict[str, Limit], old: dict, cur: dict, result: CaseComparison) -> dict[str, Limit]:
-    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one."""
+    """An emulated side keeps its accuracy limits (predictions carry over) but no latency-based one. Memory limits
+    stay: an emulated side has no memory figure (run/memory.py), so they are NOT JUDGED, never silently dropped."""
     if not (is_emulated(old) or is_emulated(cur)):
         return limits
     result.notes.append(EMULATED_NOTE)
@@ -312,7 +316,7 @@ def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: t
            ratios: dict[str, tuple[float, float, float]] | None) -> Delta:
     base, new = metric.value(old), metric.value(cur)
     if base is None or new is None or (metric.unit == "%" and base == 0):
-        return Delta(metric, base, new, None, limit=limit)
+        return Delta(metric, base, new, None, limit=limit, why_missing=_why_missing(metric, old, cur))
     if metric.unit == "pt":  # same images on both sides: the accuracy delta is exact, not an estimate
         return Delta(metric, base, new, (new - base) * 100, limit=limit)
     change = (new / base - 1) * 100
@@ -330,6 +334,20 @@ def _delta(metric: Metric, old: dict, cur: dict, limit: Limit | None, samples: t
         slowdown = 1 + limit.threshold / 100 if limit else None
     bulk_p = _bulk_slower_p(samples[0], samples[1], slowdown) if slowdown else None
     return Delta(metric, base, new, change, bound=bound, bulk_p=bulk_p, limit=limit)
+
+
+def _why_missing(metric: Metric, old: dict, cur: dict) -> str | None:
+    """A side's own reason for a missing memory figure (not exposed on that platform, probe failed, older report)."""
+    if metric.name != "memory":
+        return None
+    reasons = []
+    for side, case in (("BASE", old), ("NEW", cur)):
+        memory = case.get("memory")
+        if memory is None:
+            reasons.append(f"{side}: not measured (report without memory figures)")
+        elif memory.get("peak_mb") is None:
+            reasons.append(f"{side}: {memory.get('reason') or 'not exposed'}")
+    return "; ".join(reasons) or None
 
 
 def _latency_samples(old: dict, cur: dict) -> tuple[np.ndarray, np.ndarray] | None:

@@ -66,6 +66,10 @@ def render_summary(report: dict) -> list[str]:
         for c in spread:
             lines += wrap(f"{c['id']}: {c['repeats']['measured']}/{c['repeats']['n']} repeats, median "
                           f"{c['repeats']['median_of_medians_ms']:.3g} ms, spread {c['repeats']['spread']:.1%}", "  ")
+    if any(c.get("memory") for c in cases):
+        lines += wrap("MB: peak resident memory of the case above its process before prepare (README, Memory)")
+        lines += [line for c in cases if (c.get("memory") or {}).get("reason") and c.get("latency_ms")
+                  for line in wrap(f"{c['id']}: memory {c['memory']['reason']}", "  ")]
     lines += coverage_notes(cases)
     score = report["score"]
     if emulated_ids(cases):

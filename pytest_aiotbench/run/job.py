@@ -37,6 +37,7 @@ class Job:
     batch: int = 1
     cooldown: dict | None = None  # wait before the case (run.conditions.parse_cooldown), where it runs
     sustain_s: float | None = None  # sustained mode: cycle the dataset this long (run.timing.time_sustained)
+    memory: bool = True  # the host measures the case's memory in a fresh process (--aiotbench-memory off: not)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Measurement:
     offline: dict[str, Any] | None = None  # the offline scenario's throughput (no per-image latencies then)
     conditions: dict | None = None  # clocks and temperatures during the case, where it ran (run.conditions)
     sustained: dict | None = None  # sustained mode's per-window curve
+    memory: dict[str, Any] | None = None  # run.memory.figures(): resident MB added by prepare, peak while inferring
 
 
 class Timing(Protocol):

@@ -54,7 +54,12 @@ class BenchmarkModelTarget(AdbTarget):
         timing.record(latencies)
         session = {**reference.session, "device": self.name, "runner": "benchmark_model",
                    "accuracy_from": "host", "latency_from": "device (benchmark_model, random inputs)"}
-        return Measurement(reference.topk, latencies, init_s, first_s, session, timed_on="device")
+        from ..run.memory import figures
+
+        # the device side is TFLite's own binary, whose per-process output this runner does not parse for memory
+        memory = figures(None, None, None, "benchmark_model process",
+                         ["not exposed: the benchmark_model runner reports no memory figures"])
+        return Measurement(reference.topk, latencies, init_s, first_s, session, timed_on="device", memory=memory)
 
     def _host_accuracy(self, job: Job) -> Measurement:
         from .host import execute

@@ -3,15 +3,17 @@ means the same thing wherever it runs."""
 
 from __future__ import annotations
 
+import json
 import platform
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from time import perf_counter
 from typing import Iterator
 
 import numpy as np
 
 from ..run.emulation import with_emulation
+from ..run.memory import Probe, ProbeError, emulation_reason, figures, measure_fresh
 from ..frameworks import coverage
 from ..frameworks import get_framework
 from ..run import conditions
@@ -73,14 +75,19 @@ def check_output_shape(output: np.ndarray, job: Job, batched: bool) -> None:
 
 
 @contextmanager
-def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Iterator[Prepared]:
+def prepared(job: Job, framework=None, inputs: ModelInputs | None = None, probe: Probe | None = None
+             ) -> Iterator[Prepared]:
     """Prepare, convert the first chunk of pixels to the model's input (or take ``inputs``, another session's of
     this job) and check the first answer (nothing timed but prepare and the first inference); the session is
-    closed on exit."""
+    closed on exit. ``probe`` (run.memory) reads the process's memory before and after ``prepare``, untimed."""
     framework = framework or get_framework(job.framework)
+    if probe is not None:
+        probe.start()
     start = perf_counter()
     session = framework.prepare(str(job.model_file), job.options)
     prepare_s = perf_counter() - start
+    if probe is not None:
+        probe.prepared()
     try:
         if inputs is None:
             inputs = ModelInputs(job.pixels, job.preprocess, session.input, job.model_file.name, job.chunk)
@@ -106,13 +113,15 @@ def prepared(job: Job, framework=None, inputs: ModelInputs | None = None) -> Ite
         session.close()
 
 
-def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
+def execute(job: Job, timing: Timing, where: str = "host", framework=None, probe: Probe | None = None
+            ) -> Measurement:
     """Prepare, check the first answer, then time every image, converting the pixels to the model's input a chunk
     at a time between two timed calls; only top-k rows of the answers are kept.
     ``framework`` defaults to the registered one (a device runner, which has no entry points, passes its own).
     A job of the offline scenario is issued all at once instead (``execute_offline``). Where a single-stream case
     runs, before it: the cooldown, then the start temperature; while it runs (between timed calls): the clocks and
-    temperatures (``run.conditions``)."""
+    temperatures (``run.conditions``). ``probe``: the process's memory read around prepare and around the whole
+    timed loop (never inside it)."""
     if job.scenario == "offline":
         return execute_offline(job, timing, where, framework)
     from ..run.timing import SUSTAIN_WINDOWS, time_sustained
@@ -120,7 +129,9 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
     source = conditions.Source()
     waited = conditions.cooldown(job.cooldown, source) if job.cooldown else None
     start_temp = source.hottest()
-    with prepared(job, framework) as ready:
+    with prepared(job, framework, probe=probe) as ready:
+        if probe is not None:
+            probe.loop_start(held=ready.inputs.held_bytes())
         sustained = None
         if job.sustain_s:  # at least two samples a window
             sampler = conditions.Sampler(source, min(conditions.SAMPLE_INTERVAL_S,
@@ -134,10 +145,14 @@ def execute(job: Job, timing: Timing, where: str = "host", framework=None) -> Me
             sampler = conditions.Sampler(source)
             timing.sampler = sampler
             ranked, latencies = timing.time_each(ready.session.infer, ready.inputs, job.warmup, ready.keep)
+        if probe is not None:
+            probe.loop_end()
         m = ready.measurement(ranked, latencies, where)
         m.conditions = conditions.summarize(sampler.samples, source, start_temp, waited)
         m.sustained = sustained
-        return m
+    if probe is not None:
+        m.memory = probe.figures()
+    return m
 
 
 def execute_offline(job: Job, timing: Timing, where: str = "host", framework=None) -> Measurement:
@@ -195,7 +210,10 @@ class HostTarget:
         return {"target": "host", "name": platform.node(), **machine_facts()}
 
     def run(self, job: Job, timing: Timing) -> Measurement:
-        return execute(job, timing)
+        memory = fresh_memory(job)  # before the timed run, in another process: never during it
+        measurement = execute(job, timing)
+        measurement.memory = memory
+        return measurement
 
     def close(self) -> None:
         pass  # sessions are closed after each job: nothing held between cases

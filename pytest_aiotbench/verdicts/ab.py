@@ -311,6 +311,18 @@ def judge(estimate: RatioEstimate, validity: dict, limits: Sequence, base_acc: d
             result.judgements.append(Judgement(name, verdict, f"{name} {delta:+.2f}pt ({base:.1%} -> {new:.1%}; "
                                                               f"limit {limit})"))
             continue
+        if name == "memory":  # one reading a side, each in its own fresh process: its ratio as is
+            base, new = base_acc.get("memory"), new_acc.get("memory")
+            if base is None or new is None or base <= 0:
+                result.judgements.append(Judgement(name, CANNOT_JUDGE, f"memory: not judged (limit {limit}): no "
+                                                   f"peak memory on {_missing_sides(base or None, new)} "
+                                                   "(not exposed on this platform, or the probe failed)"))
+                continue
+            change = (new / base - 1) * 100
+            verdict = REGRESSION if change > threshold else NO_REGRESSION
+            result.judgements.append(Judgement(name, verdict, f"memory {change:+.1f}% ({base:.1f} -> {new:.1f} MB "
+                                                              f"peak; limit {limit})"))
+            continue
         if limit.metric.worse > 0:  # a latency: regression when even the low end is beyond 1 + limit
             bound, point, beyond = estimate.low, estimate.median, estimate.low > 1 + threshold / 100
         else:  # vips/vops = work / latency: its high end comes from the latency ratio's low end

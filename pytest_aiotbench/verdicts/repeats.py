@@ -65,8 +65,18 @@ def combine(entries: list[dict], limits=()) -> dict:
     out["reason"] = next((e.get("reason") for e in entries if e.get("reason")), None)
     if all(e.get("ab") for e in measured):
         out["ab"] = _pooled_ab(out["id"], measured, limits)
+    if _median_memory(measured):
+        out["memory"] = _median_memory(measured)
     out.pop("repeat", None)
     return out
+
+
+def _median_memory(entries: list[dict]) -> dict:
+    """The memory figures of the repeat with the median peak (each repeat measured in its own fresh process);
+    {} when no repeat has a peak."""
+    memories = sorted((e["memory"] for e in entries if (e.get("memory") or {}).get("peak_mb") is not None),
+                      key=lambda m: m["peak_mb"])
+    return memories[(len(memories) - 1) // 2] if memories else {}
 
 
 def _pooled_ab(case_id: str, measured: list[dict], limits) -> dict:
@@ -79,6 +89,8 @@ def _pooled_ab(case_id: str, measured: list[dict], limits) -> dict:
     last = measured[-1]["ab"]
     base_acc = {k: last["baseline"].get(k) for k in ("top1", "top5", "gflops")}
     new_acc = {k: measured[0].get(k) for k in ("top1", "top5", "gflops")}
+    base_acc["memory"] = _median_memory([e["ab"]["baseline"] for e in measured]).get("peak_mb")
+    new_acc["memory"] = _median_memory(measured).get("peak_mb")
     timed = sum(len(e["per_image"]["latency_ms"]) for e in measured)
     result = ab.verdict_for(ratios, timed, limits, base_acc, new_acc, case_id, cells)
     return {**last, **result.as_dict()}

@@ -21,6 +21,7 @@ from ...inputs.preprocess import PreprocessSpec
 from ...inputs.pixels import ArrivingPixels, PixelStore, StoreError
 from ...run.job import Job, Measurement
 from ...files import file_sha256
+from ...run.memory import check_figures, figures
 
 JOB_FORMAT = "aiotbench-job/1"
 RESULT_FORMAT = "aiotbench-result/1"
@@ -164,7 +165,7 @@ def result_data(job_id: str, m: Measurement, python: str) -> dict[str, Any]:
         "format": RESULT_FORMAT, "job_id": job_id, "images": len(m.topk),
         "latencies_s": [float(x) for x in m.latencies_s], "topk": [[int(c) for c in row] for row in m.topk],
         "prepare_s": float(m.prepare_s), "first_s": float(m.first_s), "session": _jsonable(m.session),
-        "timed_on": "device", "python": python,
+        "timed_on": "device", "python": python, "memory": m.memory,
         **({"offline": _jsonable(m.offline)} if m.offline is not None else {}),
         **{k: _jsonable(v) for k, v in (("conditions", m.conditions), ("sustained", m.sustained)) if v is not None},
         "complete": True,
@@ -208,9 +209,17 @@ def read_result(path: Path, job_id: str, images: int, top_k: int, num_classes: i
             if not isinstance(data[key], dict):
                 raise ProtocolError(f"result file has a bad {key}")
             extra[key] = data[key]
+    memory = data.get("memory")
+    if memory is not None:
+        problem = check_figures(memory)
+        if problem:
+            raise ProtocolError(f"result file: {problem}")
     return Measurement(np.asarray(rows, dtype=np.int64).reshape(images, k), [float(x) for x in lat],
                        float(data["prepare_s"]), float(data["first_s"]), session, timed_on="device",
-                       offline=offline, **extra)
+                       offline=offline, **extra,
+                       memory=memory if memory is not None else figures(
+                           None, None, None, "runner process", ["not measured: the runner is older than memory "
+                                                                "figures"]))
 
 
 def _jsonable(info: dict) -> dict:

@@ -56,13 +56,18 @@ def device_hint(exc) -> str:
 
 def run(spec: dict, model: Path, pixels_file: Path) -> dict:
     from ...frameworks.base import FrameworkUnavailable, ModelLoadError, one_line
+    from ...run import memory
     from .. import host
     from ...run.timing import PerfCounterTiming
 
     job = read_job(spec, model, pixels_file)
     framework = load_framework(spec)
+    # This process runs this one case: its counters hold no other case's memory. The runtime is imported before
+    # the base is read (as the host's fresh-process probe does): its libraries are the process's, not the model's.
+    memory.import_runtime(framework)
     try:
-        m = host.execute(job, PerfCounterTiming(), where="device", framework=framework)
+        m = host.execute(job, PerfCounterTiming(), where="device", framework=framework,
+                         probe=memory.Probe(isolation="runner process"))
     except FrameworkUnavailable as exc:  # the host skips the case with this line
         raise ProtocolError(device_hint(exc), ExitCode.RUNTIME) from None
     except (ModelLoadError, host.InferenceError) as exc:

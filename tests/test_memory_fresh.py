@@ -1,0 +1,147 @@
+"""Memory figures of a real plugin run on the host, checked against an independent measurement in a fresh process
+(tests/helpers/memory_independent.py: the runtime's own API, VmHWM) for int8 vs fp32 of the same MobileNetV2
+weights (the shared TFLite int8 file and the float ONNX port): each figure and their ratio within 10 %."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.shared import IMAGENET_500, REPO, TFLITE_DIR, TORCH_DIR
+
+pytestmark = pytest.mark.slow
+
+INT8 = ("mobilenet_v2_1.0_224-tflite-int8", "tflite", TFLITE_DIR / "mobilenet_v2_1.0_224_quant.tflite")
+FP32 = ("mobilenet_v2_1.0_224-onnxruntime-fp32", "onnx", TORCH_DIR / "mobilenet_v2_1.0_224.onnx")
+
+
+def _independent(kind: str, model: Path) -> tuple[float, float]:
+    """Median of three fresh processes (prepare MB, peak MB)."""
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, str(REPO / "tests" / "helpers" / "memory_independent.py"), kind,
+                              str(model), "224"], capture_output=True, text=True, timeout=300, check=True).stdout
+        runs.append(tuple(float(v) for v in out.split()[-2:]))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+# Another TFLite case and the fp32 one first: the int8 case runs after them in the same pytest process (measured
+# there, it would show ~0.7 of its fresh-process figure: the runtime's pages are already in; see
+# benchmarks/memory_isolation.py).
+CATALOG = f"""
+[[model]]
+name = "mobilenet_v1_0.25_128"
+input_size = 128
+resize = 146
+mean = [127.5, 127.5, 127.5]
+std = [127.5, 127.5, 127.5]
+num_classes = 1001
+background = true
+  [[model.variant]]
+  framework = "tflite"
+  quant = "int8"
+  layout = "NHWC"
+  file = "{TFLITE_DIR / 'mobilenet_v1_0.25_128_quant.tflite'}"
+
+[[model]]
+name = "mobilenet_v2_1.0_224"
+input_size = 224
+resize = 256
+mean = [127.5, 127.5, 127.5]
+std = [127.5, 127.5, 127.5]
+num_classes = 1001
+background = true
+  [[model.variant]]
+  framework = "onnxruntime"
+  quant = "fp32"
+  layout = "NCHW"
+  file = "{FP32[2]}"
+  [[model.variant]]
+  framework = "tflite"
+  quant = "int8"
+  layout = "NHWC"
+  file = "{INT8[2]}"
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_run(tmp_path_factory):
+    if not (INT8[2].is_file() and FP32[2].is_file()):
+        pytest.skip("shared MobileNetV2 files not found (set AIOTBENCH_SHARED)")
+    root = tmp_path_factory.mktemp("memory-run")
+    (root / "c.toml").write_text(CATALOG)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "bench_cases"), "-p", "no:cacheprovider", "--aiotbench",
+         "--aiotbench-catalog=c.toml", f"--aiotbench-dataset={IMAGENET_500}",
+         "--aiotbench-images=10", "--aiotbench-warmup=1", "--aiotbench-min-top1=0", "--aiotbench-cache=none",
+         "--aiotbench-json=run.json", "--aiotbench-html=run.html", "-v"],
+        cwd=root, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+    assert (root / "run.json").is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, proc, {c["id"]: c for c in json.loads((root / "run.json").read_text())["cases"]}
+
+
+def test_int8_and_fp32_memory_match_an_independent_fresh_process(plugin_run):
+    _, proc, cases = plugin_run
+    first = proc.stdout.index("[mobilenet_v1_0.25_128-tflite-int8]")
+    assert first < proc.stdout.index(f"[{FP32[0]}]") < proc.stdout.index(f"[{INT8[0]}]")  # int8 ran last
+    ours, theirs = {}, {}
+    for case_id, kind, model in (INT8, FP32):
+        memory = cases[case_id]["memory"]
+        assert memory["isolation"] == "fresh process" and memory["reason"] is None, memory
+        ours[case_id] = memory["prepare_mb"], memory["peak_mb"]
+        theirs[case_id] = _independent(kind, model)
+        for what, mine, other in zip(("prepare", "peak"), ours[case_id], theirs[case_id]):
+            assert mine == pytest.approx(other, rel=0.10), f"{case_id} {what}: {mine} MB vs independent {other} MB"
+    ratio = ours[INT8[0]][1] / ours[FP32[0]][1]
+    independent_ratio = theirs[INT8[0]][1] / theirs[FP32[0]][1]
+    # Each figure is within 10 %; their ratio compounds two, and ONNX Runtime's arena is bimodal across processes
+    # (MobileNetV2 fp32 peaks at 69 MB, in 4 of 25 fresh processes at 63 MB): 15 % on the ratio.
+    assert ratio == pytest.approx(independent_ratio, rel=0.15)
+    assert ratio < 0.5  # int8 weights and arena: clearly smaller than the float port's
+
+
+def test_memory_shows_in_the_terminal_table_and_html(plugin_run):
+    root, proc, cases = plugin_run
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("case ") and " MB " in line)
+    assert header.split()[7] == "MB"
+    for case_id in (INT8[0], FP32[0]):
+        rows = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith(case_id.split("-", 1)[1])]
+        assert [case_id.split("-", 1)[1], f"{cases[case_id]['memory']['peak_mb']:.1f}"] in [[r[0], r[5]] for r in rows]
+    html = (root / "run.html").read_text()
+    assert ">peak MB</th>" in html and f">{cases[INT8[0]]['memory']['peak_mb']:.1f}</td>" in html
+
+
+def _tiny_run(root: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "bench_cases"), "-p", "no:cacheprovider", "--aiotbench",
+         f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}", f"--aiotbench-dataset={IMAGENET_500}",
+         "--aiotbench-images=5", "--aiotbench-warmup=1", "--aiotbench-min-top1=0", "--aiotbench-cache=none",
+         "-k", "0.25_128 and tflite", "--aiotbench-json=run.json", *extra],
+        cwd=root, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_memory_off_is_not_measured_and_its_limit_not_judged(tmp_path):
+    proc = _tiny_run(tmp_path, "--aiotbench-memory=off")
+    (case,) = json.loads((tmp_path / "run.json").read_text())["cases"]
+    assert case["memory"]["peak_mb"] is None and case["memory"]["prepare_mb"] is None
+    assert case["memory"]["reason"] == "not measured (--aiotbench-memory off)"
+    row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("tflite-int8"))
+    assert row.split()[5] == "n/a"
+    (tmp_path / "base.json").write_text((tmp_path / "run.json").read_text())
+    gated = _tiny_run(tmp_path, "--aiotbench-memory=off", "--aiotbench-compare=base.json",
+                      "--aiotbench-fail-on=memory:+10%", "--aiotbench-json=run2.json")
+    assert gated.returncode == 1, gated.stdout[-2000:]
+    assert "NOT JUDGED: 1 limit check(s) could not be judged" in gated.stdout
+    assert "not measured (--aiotbench-memory off)" in gated.stdout
+
+
+def test_bad_memory_mode_is_a_usage_error(tmp_path):
+    proc = _tiny_run(tmp_path, "--aiotbench-memory=inprocess")
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "--aiotbench-memory inprocess: expected one of" in proc.stderr + proc.stdout
