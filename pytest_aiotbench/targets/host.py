@@ -188,6 +188,31 @@ def execute_offline(job: Job, timing: Timing, where: str = "host", framework=Non
         return m
 
 
+def fresh_memory(job: Job) -> dict:
+    """The job's memory measured in a fresh process (run.memory.measure_fresh): what the host reports, so that no
+    earlier case of this process counts. A probe that fails gives null figures and its reason, never 0."""
+    if not job.memory:
+        return figures(None, None, None, "not measured", ["not measured (--aiotbench-memory off)"])
+    if emulation_reason():  # the probe would measure the emulator (and cost a minute under it)
+        return figures(None, None, None, "fresh process", [emulation_reason()])
+    try:
+        stat = job.model_file.stat()
+    except OSError as exc:
+        return figures(None, None, None, "fresh process", [f"probe not run: {exc.strerror or exc}"])
+    key = json.dumps([job.framework, str(job.model_file), stat.st_size, stat.st_mtime_ns, job.options.threads,
+                      job.options.extra, asdict(job.preprocess)], sort_keys=True, default=str)
+    if key not in _FRESH:  # a repeat or an A/B baseline seen again: the same file measured once a session
+        try:
+            _FRESH[key] = measure_fresh(job.framework, str(job.model_file), job.options.threads,
+                                        dict(job.options.extra), asdict(job.preprocess))
+        except ProbeError as exc:
+            return figures(None, None, None, "fresh process", [str(exc)])
+    return dict(_FRESH[key])
+
+
+_FRESH: dict[str, dict] = {}  # fresh_memory's figures by job (file identity, options, preprocessing)
+
+
 class HostTarget:
     """``--device=host`` (the default): this process. Registered as the ``host`` entry point (targets/__init__)."""
 
