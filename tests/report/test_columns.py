@@ -27,9 +27,11 @@ def _header(lines: list[str]) -> list[str]:
 
 def test_each_view_shows_its_columns_in_the_one_order():
     assert [c.header for c in columns.for_view(columns.TABLE)] == [
-        "case", "top-1", "top-5", "mean ms", "p90 ms", "VIPS", "latency", "status"]
+        "case", "top-1", "top-5", "mean ms", "p90 ms", "MB", "VIPS", "latency", "status"]
+    assert [c.header for c in columns.for_view(columns.OFFLINE)] == [
+        "case", "top-1", "top-5", "images/s", "sessions x batch", "offline VIPS", "load", "status"]
     assert [c.key for c in columns.for_view(columns.HTML)] == [
-        "case", "images", "top1", "top5", "median", "mean", "p90", "vips", "vops", "latency", "status", "pareto",
+        "case", "images", "top1", "top5", "median", "mean", "p90", "memory", "vips", "vops", "latency", "status", "pareto",
         "coverage"]
     assert [m.name for m in columns.compared_metrics()] == ["top1", "top5", "median", "p90", "vips"]
     keys = [c.key for c in columns.COLUMNS]
