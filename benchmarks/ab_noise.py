@@ -15,7 +15,7 @@ same core; the hog is started when half of a case's images are timed and stopped
    creation order of the two sessions alternates between repeats. Printed: the ratio with its sampling interval
    (what a single session a side can know).
 
-``tests/test_ab_run.py`` runs these experiments once (marked slow) and asserts what contention cannot flip.
+``tests/verdicts/test_ab_run.py`` runs these experiments once (marked slow) and asserts what contention cannot flip.
 """
 
 from __future__ import annotations

@@ -75,6 +75,14 @@ def test_the_top_level_holds_the_stages_and_a_handful_of_modules():
     assert packages == {"frameworks", "inputs", "run", "targets", "verdicts", "report", "plugin", "zoo"}
 
 
+def test_the_tests_follow_the_tree():
+    """One test folder per stage package (tests/inputs/, tests/report/, ...), every test module in one of them."""
+    tests = PACKAGE_DIR.parent / "tests"
+    stages = {p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").is_file()}
+    assert {p.name for p in tests.iterdir() if (p / "__init__.py").is_file()} - {"helpers"} == stages
+    assert sorted(p.name for p in tests.glob("test_*.py")) == ["test_contracts.py", "test_floor_plan.py"]
+
+
 def test_imports_only_go_down_the_pipeline():
     wrong = []
     for path, parts in _modules():

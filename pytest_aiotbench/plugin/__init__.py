@@ -14,7 +14,7 @@ import pytest
 from . import options
 
 # Nothing heavy at import time: a pytest run without --aiotbench must not pay for numpy, Pillow or a runtime (the
-# modules below all import numpy). Each function imports what it uses; tests/test_frontdoor_plugin_switch.py checks.
+# modules below all import numpy). Each function imports what it uses; tests/plugin/test_frontdoor_plugin_switch.py checks.
 if TYPE_CHECKING:
     from .options import Settings
     from .state import AiotbenchState

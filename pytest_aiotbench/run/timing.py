@@ -138,7 +138,7 @@ class BenchmarkTiming:
         if self.benchmark.disabled:
             return
         # pytest-benchmark (5.3) has no public way to add rounds timed elsewhere: pedantic() always times its own
-        # call. _make_stats(iterations) is the one private call, kept here alone; tests/test_timing_record.py
+        # call. _make_stats(iterations) is the one private call, kept here alone; tests/run/test_timing_record.py
         # checks it against the installed pytest-benchmark (stats, JSON), so an upgrade that breaks it fails a test.
         stats = self.benchmark._make_stats(1)
         for seconds in latencies_s:

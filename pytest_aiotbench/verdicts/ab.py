@@ -167,7 +167,7 @@ def _bootstrap(units: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``RESAMPLES`` balanced ratios of moving-block resamples of ``units``: runs of up to ``BLOCK_UNITS``
     consecutive units (at least four blocks), each starting on a NEW-first pair so every resample keeps the
     balance of both orders. Contention and the machine's state outlast one image: resampling single pairs
-    makes the interval too narrow (tests/test_ab_validity.py: 32 of 40 vs 36 of 40 hold 1.0)."""
+    makes the interval too narrow (tests/verdicts/test_ab_validity.py: 32 of 40 vs 36 of 40 hold 1.0)."""
     n = units.shape[0]
     length = max(1, min(BLOCK_UNITS, n // 4))
     blocks = -(-n // length)
