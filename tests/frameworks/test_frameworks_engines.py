@@ -119,6 +119,7 @@ BOUNDS = {("mnv2", "ncnn"): 1e-4, ("mnv2", "mnn"): 1e-4, ("mnv2", "openvino"): 1
 @needs_shared
 @pytest.mark.parametrize("model", ["mnv2", "squeezenet"])
 @pytest.mark.parametrize("name", sorted(ENGINES))
+@pytest.mark.slow
 def test_fp32_agrees_with_onnxruntime_per_image(converted, model, name):
     import onnxruntime as ort
 
@@ -283,6 +284,7 @@ def test_corrupt_models_fail_with_one_line(tmp_path, run_aiotbench):
 
 @needs_engines
 @needs_shared
+@pytest.mark.slow
 def test_no_home_writes_no_network_no_stdout_no_pip(tmp_path):
     """Convert and run all three in a fresh process whose HOME is an empty folder and whose every socket connect
     and subprocess is audited: HOME stays empty, nothing connects, only pnnx (the converter binary) is spawned,

@@ -156,6 +156,7 @@ def _pixels_prediction(model, value: int) -> int:
     return int(np.argmax(sess.run(None, {"X": x})[0]))
 
 
+@pytest.mark.slow
 def test_nan_reference_fails_and_its_int8_dependent_never_passes(tmp_path, run_aiotbench):
     bias = np.zeros(10, np.float32)
     bias[0] = np.nan
@@ -175,6 +176,7 @@ def test_nan_reference_fails_and_its_int8_dependent_never_passes(tmp_path, run_a
                                   "m-onnxruntime-fp32 to pass earlier in this run, and it failed: ref_nan.onnx"), d
 
 
+@pytest.mark.slow
 def test_reference_with_zero_top1_yields_no_threshold(tmp_path, run_aiotbench):
     ref = onnx_model(tmp_path / "ref.onnx", seed=3)
     dep = onnx_model(tmp_path / "dep.onnx", out_dtype="uint8", seed=3)
@@ -231,6 +233,7 @@ def test_executorch_program_with_two_outputs_is_refused(tmp_path):
         get_framework("executorch").prepare(str(path), PrepareOptions())
 
 
+@pytest.mark.slow
 def test_skipped_reference_fails_its_dependent_naming_it(tmp_path, run_aiotbench):
     dep = onnx_model(tmp_path / "dep.onnx", out_dtype="uint8")
     data = png_dataset(tmp_path / "data", [10, 200])

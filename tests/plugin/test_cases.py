@@ -38,6 +38,7 @@ def small_catalog(tmp_path, shared):
     return write_catalog(tmp_path / "catalog.toml", [small_entry(min_top1=0.2)])
 
 
+@pytest.mark.slow
 def test_threshold_above_measured_accuracy_fails_with_numbers(run_aiotbench, small_catalog):
     run = run_aiotbench("--aiotbench-images=40", "--aiotbench-min-top1=0.99", catalogs=[small_catalog],
                         dataset=IMAGENET_500)
@@ -48,6 +49,7 @@ def test_threshold_above_measured_accuracy_fails_with_numbers(run_aiotbench, sma
     assert "Traceback" not in run.stdout
 
 
+@pytest.mark.slow
 def test_threshold_below_measured_accuracy_passes(run_aiotbench, small_catalog):
     run = run_aiotbench("--aiotbench-images=40", catalogs=[small_catalog], dataset=IMAGENET_500)
     assert run.returncode == 0, run.stdout
@@ -66,6 +68,7 @@ def test_missing_model_file_skips_and_strict_fails(run_aiotbench, tmp_path, shar
     assert strict.returncode == 1 and "(--aiotbench-strict)" in strict.stdout
 
 
+@pytest.mark.slow
 def test_missing_framework_package_skips_with_pip_command(run_aiotbench, tmp_path, shared):
     # A real interpreter in which onnxruntime cannot be imported, as on a machine without it.
     blocker = tmp_path / "blocker"
@@ -177,6 +180,7 @@ def test_second_run_hits_the_cache_and_a_changed_image_is_not_stale(run_aiotbenc
     assert third.report["dataset"]["fingerprint"] != second.report["dataset"]["fingerprint"]
 
 
+@pytest.mark.slow
 def test_without_dataset_synthetic_images_give_latency_and_no_accuracy(run_aiotbench, shared, tmp_path):
     catalog = write_catalog(tmp_path / "c.toml", [small_entry(min_top1=0.99)])
     run = run_aiotbench("--aiotbench-images=12", catalogs=[catalog])
@@ -187,6 +191,7 @@ def test_without_dataset_synthetic_images_give_latency_and_no_accuracy(run_aiotb
     assert "Accuracy n/a: no dataset configured" in run.stdout and "n/a" in run.stdout
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_results_already_measured(run_aiotbench, tmp_path, shared):
     catalog = write_catalog(tmp_path / "c.toml", [
         small_entry(), tflite_entry("mobilenet_v1_05", TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite", 160)])
@@ -240,6 +245,7 @@ def test_framework_added_through_the_entry_point_runs(run_aiotbench, tmp_path, s
     assert case["top1"] is not None
 
 
+@pytest.mark.slow
 def test_unknown_framework_is_a_usage_error_at_collection_naming_the_registered_ones(run_aiotbench, tmp_path,
                                                                                       shared):
     catalog = write_catalog(tmp_path / "c.toml", [small_entry(framework="caffe2")])
@@ -269,6 +275,7 @@ def test_plain_pytest_in_the_repo_collects_no_benchmark_case():
     assert "test_aiotbench[" not in proc.stdout and "tests/plugin/test_cases.py" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bad_catalog_and_dataset_are_usage_errors(run_aiotbench, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[model]]\nname = "x"\nframework = "tflite"\n')
@@ -279,6 +286,7 @@ def test_bad_catalog_and_dataset_are_usage_errors(run_aiotbench, tmp_path):
     assert missing.returncode == 4 and "dataset folder not found" in missing.stderr
 
 
+@pytest.mark.slow
 def test_every_setting_works_as_an_ini_key(run_aiotbench, tmp_path, small_catalog):
     (tmp_path / "pytest.ini").write_text(dedent(f"""
         [pytest]

@@ -98,6 +98,7 @@ def test_pytest_gate_applies_catalog_limits(run_aiotbench, tmp_path):
 
 
 @real
+@pytest.mark.slow
 def test_ab_applies_catalog_limits_and_names_an_unpaired_case(run_aiotbench, tmp_path):
     catalog = write_catalog(tmp_path / "cat.toml", [
         tflite_entry("paired", SMALL, 128, baseline=str(SMALL), fail_on=["top1:-0.5pt"]),

@@ -14,6 +14,7 @@ SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 @pytest.mark.real
 @pytest.mark.skipif(not (SMALL.is_file() and IMAGENET_500.is_dir()), reason="shared model or images missing")
 @pytest.mark.parametrize("how", ["deselected", "failed"])
+@pytest.mark.slow
 def test_missing_reference_is_said_once(run_aiotbench, tmp_path, how):
     reference = tflite_entry("m", SMALL if how == "deselected" else tmp_path / "broken.tflite", 128, quant="fp32")
     if how == "failed":

@@ -112,6 +112,7 @@ def test_gate_pass_is_a_passed_test_and_lf_reruns_after_a_failure(gated, pyteste
         json.loads((pytester.path / ".pytest_cache/v/cache/lastfailed").read_text())
 
 
+@pytest.mark.slow
 def test_gate_not_judged_fails_unless_allowed(gated):
     args = ("--aiotbench-compare", "base.json", "--aiotbench-fail-on", "p90:+10%")
     base, new = [_invalid(make_case("m-tflite-int8", latency_ms=5.0))], [_invalid(make_case("m-tflite-int8",

@@ -98,6 +98,7 @@ def test_a_bad_suite_choice_is_a_usage_error(project, args, message):
 # ------------------------------------------------------------------ item 9: unit tests and cases, one invocation
 
 @pytest.mark.parametrize("paths", [[], ["tests"], ["tests/test_unit.py"]])
+@pytest.mark.slow
 def test_unit_tests_and_cases_run_in_one_invocation(project, paths):
     proc = pytest_in(project, "--aiotbench", "--aiotbench-catalog=mine.toml", f"--aiotbench-dataset={IMAGENET_500}",
                      "-v", *paths)

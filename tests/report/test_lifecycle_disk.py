@@ -62,6 +62,7 @@ def _run(tmp_path: Path, json_path: Path, *args: str, env=None) -> subprocess.Co
                                "COLUMNS": "200", **(env or {})})
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_run_is_one_line_keeps_the_last_good_report_and_runs_the_rest(tmp_path, small_disk, shared):
     (tmp_path / "fill.py").write_text(FILL_PLUGIN)
     report = small_disk / "run.json"
@@ -81,6 +82,7 @@ def test_a_full_disk_mid_run_is_one_line_keeps_the_last_good_report_and_runs_the
         sorted(p.name for p in small_disk.iterdir()) == ["filler", "run.json"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_each_case_is_checkpointed_once(tmp_path, shared, monkeypatch):
     """Counted in the child run: a plugin wraps the checkpoint's writer and prints how often it wrote."""
     (tmp_path / "fill.py").write_text('''

@@ -79,6 +79,7 @@ def test_catalog_fail_on_memory_gates_its_case(tmp_path):
     assert "limit memory:+5%" in result.stdout
 
 
+@pytest.mark.slow
 def test_pytest_gate_fails_on_a_memory_regression(gated):
     base = [_with_memory(make_case("a-tflite-int8", seed=1), 20.0)]
     grown = [_with_memory(make_case("a-tflite-int8", seed=1), 30.0)]

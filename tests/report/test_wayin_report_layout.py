@@ -70,6 +70,7 @@ def test_terminal_lines_fit_80_columns_and_reasons_wrap(real_run):
     assert too_wide == [], "\n".join(too_wide)
 
 
+@pytest.mark.slow
 def test_html_shows_verdicts_and_validity_and_settings_without_reprs(real_run):
     root, _ = real_run
     page = (root / "report.html").read_text()

@@ -52,11 +52,13 @@ def test_unplugged_mid_push(adb_device, job):
     fails_cleanly(adb_device, job, r"push mobilenet_v1_0\.25_128_quant\.tflite: ")
 
 
+@pytest.mark.slow
 def test_unplugged_mid_run(adb_device, job):
     adb_device.faults.run_disconnect = "runner.pyz"
     fails_cleanly(adb_device, job, r": run: ")
 
 
+@pytest.mark.slow
 def test_unplugged_mid_pull(adb_device, job):
     adb_device.faults.pull_disconnect_after = 100
     fails_cleanly(adb_device, job, r": pull result: ")

@@ -88,6 +88,7 @@ def test_free_space_is_checked_for_one_file(adb_device, monkeypatch):
     assert leftovers(adb_device) == []
 
 
+@pytest.mark.slow
 def test_ssh_job_in_several_files_matches_host(sshd, monkeypatch):  # noqa: F811
     monkeypatch.setenv(CHUNK_ENV, "6")
     job = make_job(shared_model(), images=20)

@@ -145,6 +145,7 @@ def test_baseline_catalog_without_a_matching_case_is_a_usage_error(run_aiotbench
 
 @pytest.mark.real
 @_models_present
+@pytest.mark.slow
 def test_repeat_interleaves_cases_and_reports_the_spread(run_aiotbench, tmp_path):
     catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("a", SMALL, 128), tflite_entry("b", SMALL, 128)])
     run = run_aiotbench("--aiotbench-repeat=2", "--aiotbench-images=12", "-v", catalogs=[catalog],

@@ -71,6 +71,7 @@ def test_top1_limit_on_an_unlabelled_ab_is_not_judged_and_fails(run_aiotbench, t
 
 
 @real
+@pytest.mark.slow
 def test_case_without_baseline_partner_is_named_not_judged(run_aiotbench, tmp_path):
     catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("paired", SMALL, 128, baseline=str(SMALL)),
                                                     tflite_entry("alone", SMALL, 128)])
@@ -104,6 +105,7 @@ def test_ab_vops_from_the_reports_own_numbers(run_aiotbench, tmp_path):
 
 
 @real
+@pytest.mark.slow
 def test_baseline_with_another_output_shape_is_named_and_new_is_kept(run_aiotbench, tmp_path):
     """Issue 22: the baseline's wrong output shape blamed the NEW file and dropped NEW's measurement."""
     other = TFLITE_DIR / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
