@@ -32,17 +32,25 @@ __all__ = ["DeviceSpec", "GROUP", "Job", "Measurement", "SchemeTarget", "Target"
            "target_type"]
 
 UNAVAILABLE = "unavailable:"  # a device a helper script could not provide: refused at start, never the host instead
-BUILTIN = ("host", "adb", "ssh")  # listed (and tried) first, in this order; other registered targets after, by name
+BUILTIN = {  # listed (and tried) first, in this order; other registered targets after, by name
+    "host": "pytest_aiotbench.targets.host:HostTarget",
+    "adb": "pytest_aiotbench.targets.adb:AdbTarget",
+    "ssh": "pytest_aiotbench.targets.ssh:SshTarget",
+}
 
 
 @lru_cache(maxsize=None)
 def _entry_points() -> dict:
-    """name -> entry point, without loading any (the first one of a name wins)."""
-    from importlib.metadata import entry_points
+    """name -> entry point, without loading any (the first one of a name wins). The built-in ones are also known
+    here: metadata written before the group existed (an older editable install, a stale egg-info on sys.path) must
+    not leave the plugin without a host."""
+    from importlib.metadata import EntryPoint, entry_points
 
     found: dict = {}
     for ep in entry_points(group=GROUP):
         found.setdefault(ep.name, ep)
+    for name, value in BUILTIN.items():
+        found.setdefault(name, EntryPoint(name, value, GROUP))
     return found
 
 
