@@ -68,3 +68,16 @@ def make_real_runs(workdir: Path) -> Path:
         result = run_benchmark(workdir, variant, name)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
+
+
+def one_usage_error(run: subprocess.CompletedProcess, *needles: str) -> str:
+    """A pytest run refused at start: exit 4, no traceback, exactly one ``ERROR`` line on stderr, holding
+    every one of ``needles``. Returns that line."""
+    out = run.stdout + run.stderr
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, out[-3000:]
+    assert "Traceback" not in out
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, out[-3000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]

@@ -13,21 +13,11 @@ from pytest_aiotbench.plugin import options
 from pytest_aiotbench.targets import TargetError, parse_device_spec
 from pytest_aiotbench.targets.ssh import SshTarget
 from tests.helpers.catalogs import tflite_entry, write_catalog
+from tests.helpers.realrun import one_usage_error
 from tests.helpers.shared import TFLITE_DIR
 from tests.targets.test_device_ssh import sshd  # noqa: F401  (the loopback sshd fixture)
 
 SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
-
-
-def _usage_error(run, *needles: str) -> str:
-    out = run.stdout + run.stderr
-    assert run.returncode == pytest.ExitCode.USAGE_ERROR, out[-3000:]
-    assert "Traceback" not in out
-    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(errors) == 1, out[-3000:]
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture
@@ -61,12 +51,12 @@ def test_the_bounded_options_are_the_counts_and_durations():
 ])
 def test_out_of_range_counts_stop_at_start(run_aiotbench, catalog, flag, raw):
     run = run_aiotbench(f"{flag}={raw}", catalogs=[catalog])
-    _usage_error(run, flag, "expected")
+    one_usage_error(run, flag, "expected")
 
 
 def test_out_of_range_ini_count_stops_at_start(run_aiotbench, catalog, tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_repeat = 99999999999999999999\n")
-    _usage_error(run_aiotbench(catalogs=[catalog]), "aiotbench_repeat (ini)", "expected")
+    one_usage_error(run_aiotbench(catalogs=[catalog]), "aiotbench_repeat (ini)", "expected")
 
 
 # ------------------------------------------------------------------------------------------------------- SSH
@@ -90,8 +80,8 @@ def test_good_ssh_addresses():
     assert parse_device_spec("ssh://pi@[::1]:2200").address == "::1"
 
 
-def test_empty_ssh_user_is_a_usage_error(run_aiotbench, catalog):
-    _usage_error(run_aiotbench("--device=ssh://@127.0.0.1:2222", catalogs=[catalog]), "empty user")
+def test_empty_ssh_user_is_aone_usage_error(run_aiotbench, catalog):
+    one_usage_error(run_aiotbench("--device=ssh://@127.0.0.1:2222", catalogs=[catalog]), "empty user")
 
 
 @pytest.mark.parametrize("flag", ["--aiotbench-ssh-key", "--aiotbench-ssh-known-hosts"])
@@ -99,7 +89,7 @@ def test_empty_ssh_user_is_a_usage_error(run_aiotbench, catalog):
 def test_ssh_files_are_checked_at_start(run_aiotbench, catalog, tmp_path, flag, what):
     path = tmp_path / ("nope" if what == "missing" else "")
     run = run_aiotbench("--device=ssh://root@127.0.0.1:2222", f"{flag}={path}", catalogs=[catalog])
-    _usage_error(run, flag, "file not found" if what == "missing" else "not a file")
+    one_usage_error(run, flag, "file not found" if what == "missing" else "not a file")
 
 
 @pytest.fixture
@@ -155,32 +145,32 @@ def test_pytest_run_against_a_silent_server_fails_every_case_fast(run_aiotbench,
 
 # ------------------------------------------------------------------------------------------- gate and A/B
 @pytest.mark.parametrize("spec", [",", " , ", ",,"])
-def test_fail_on_without_a_limit_is_a_usage_error(run_aiotbench, catalog, spec):
-    _usage_error(run_aiotbench(f"--aiotbench-fail-on={spec}", catalogs=[catalog]), "--aiotbench-fail-on",
+def test_fail_on_without_a_limit_is_aone_usage_error(run_aiotbench, catalog, spec):
+    one_usage_error(run_aiotbench(f"--aiotbench-fail-on={spec}", catalogs=[catalog]), "--aiotbench-fail-on",
                  "empty limit")
 
 
 def test_fail_on_without_a_limit_in_the_ini(run_aiotbench, catalog, tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_fail_on = ,\n")
-    _usage_error(run_aiotbench(catalogs=[catalog]), "empty limit")
+    one_usage_error(run_aiotbench(catalogs=[catalog]), "empty limit")
 
 
 def test_baseline_that_is_a_folder_stops_at_start(run_aiotbench, tmp_path):
     (tmp_path / "old").mkdir()
     cat = write_catalog(tmp_path / "ab.toml", [tflite_entry("m", SMALL, 128, baseline=str(tmp_path / "old"))])
-    _usage_error(run_aiotbench(catalogs=[cat]), "baseline", "is a directory")
+    one_usage_error(run_aiotbench(catalogs=[cat]), "baseline", "is a directory")
 
 
 def test_baseline_catalog_pointing_at_a_folder_stops_at_start(run_aiotbench, tmp_path):
     (tmp_path / "old").mkdir()
     new = write_catalog(tmp_path / "new.toml", [tflite_entry("m", SMALL, 128)])
     base = write_catalog(tmp_path / "base.toml", [tflite_entry("m", tmp_path / "old", 128)])
-    _usage_error(run_aiotbench(f"--aiotbench-baseline={base}", catalogs=[new]), "directory")
+    one_usage_error(run_aiotbench(f"--aiotbench-baseline={base}", catalogs=[new]), "directory")
 
 
 def test_missing_baseline_file_stops_at_start(run_aiotbench, tmp_path):
     cat = write_catalog(tmp_path / "ab.toml", [tflite_entry("m", SMALL, 128, baseline=str(tmp_path / "old.tflite"))])
-    _usage_error(run_aiotbench(catalogs=[cat]), "baseline model file not found")
+    one_usage_error(run_aiotbench(catalogs=[cat]), "baseline model file not found")
 
 
 class _SwitchableForwarder:

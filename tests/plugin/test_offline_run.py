@@ -13,21 +13,11 @@ from pytest_aiotbench.report import compare
 from pytest_aiotbench.report.table import render_summary
 from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.reports import make_case, make_report, run_cli, write_json
+from tests.helpers.realrun import one_usage_error
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
 TFLITE = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 ONNX = TORCH_DIR / "mobilenet_v1_0.25_128.onnx"
-
-
-def _usage_error(run, *needles: str) -> str:
-    out = run.stdout + run.stderr
-    assert run.returncode == pytest.ExitCode.USAGE_ERROR, out[-3000:]
-    assert "Traceback" not in out
-    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(errors) == 1, out[-3000:]
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture
@@ -46,18 +36,18 @@ def catalog(tmp_path):
                  ["--aiotbench-offline-sessions applies to --aiotbench-scenario offline"], marks=pytest.mark.slow),
 ])
 def test_bad_scenario_options_are_one_line_usage_errors(run_aiotbench, catalog, args, needles):
-    _usage_error(run_aiotbench(*args, catalogs=[catalog]), *needles)
+    one_usage_error(run_aiotbench(*args, catalogs=[catalog]), *needles)
 
 
 @pytest.mark.slow
 def test_bad_scenario_in_the_ini(run_aiotbench, catalog, tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = batch\n")
-    _usage_error(run_aiotbench(catalogs=[catalog]), "aiotbench_scenario (ini) batch")
+    one_usage_error(run_aiotbench(catalogs=[catalog]), "aiotbench_scenario (ini) batch")
 
 
 @pytest.mark.slow
 def test_offline_with_an_ab_baseline_is_refused(run_aiotbench, catalog, tmp_path):
-    _usage_error(run_aiotbench("--aiotbench-scenario", "offline", f"--aiotbench-baseline={catalog}",
+    one_usage_error(run_aiotbench("--aiotbench-scenario", "offline", f"--aiotbench-baseline={catalog}",
                                catalogs=[catalog]), "--aiotbench-baseline", "single-stream only")
 
 
