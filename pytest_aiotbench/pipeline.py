@@ -16,7 +16,6 @@ so do the repeats; the benchmark scripts call it too.
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import ExitStack
 from typing import Callable
 
@@ -28,11 +27,11 @@ from .inputs.dataset import Dataset
 from .inputs.preprocess import InputShapeError, PixelCache, PreprocessError, PreprocessSpec
 from .inputs.thresholds import Requirement
 from .report.entry import case_entry, plain_json
-from .run.job import Job, Measurement, Timing
+from .run.job import Job, Measurement, RunSettings, Timing
 from .run.pairs import SESSIONS, PairTiming, creation_order, time_prepared
 from .run.timing import PerfCounterTiming
 from .targets.base import Target, TargetError
-from .targets.host import InferenceError, Prepared, prepared
+from .targets.host import InferenceError, Prepared, fresh_memory, prepared
 from .verdicts import ab
 from .verdicts.score import accuracy, images_per_s, latency_stats_ms, vips, vops, wilson_interval
 from .verdicts.validity import assess
@@ -65,37 +64,32 @@ class BaselineError(Exception):
 PixelSource = Callable[[PreprocessSpec], object]  # spec -> the crops (an array, or a pixels.PixelStore on disk)
 
 
-def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None = None, *, threads: int = 1,
-             warmup: int = 10, pixels: PixelSource | None = None, device: str = "host", result_id: str | None = None,
-             requirement: Requirement | None = None, baseline: Case | None = None, ab_limits=(),
-             progress: Callable[[int, int], None] | None = None, scenario: str = "single-stream",
-             offline_sessions: int | None = None, offline_batch: int = 1, cooldown: dict | None = None,
-             sustain_s: float | None = None, memory: bool = True) -> dict:
+def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None = None, *,
+             run: RunSettings = RunSettings(), pixels: PixelSource | None = None, device: str = "host",
+             result_id: str | None = None, requirement: Requirement | None = None, baseline: Case | None = None,
+             ab_limits=(), cooldown: dict | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """Measure ``case`` on ``target`` over ``dataset`` and return its report entry (plain JSON values).
 
+    ``run`` is how the run executes its cases (threads, warmup, scenario, sustained mode, memory: ``run/job.py``);
     ``timing`` times ``infer()`` (default: a bare perf_counter); ``pixels`` gives the crops of a geometry (default:
     decoded into memory: fine for small sets; the plugin passes its on-disk store); ``requirement`` is the top-1
     the case is held to (``inputs/thresholds.py``), written into the entry; ``baseline`` makes it an interleaved
-    A/B on the host (``run/pairs.py``), judged against ``ab_limits``. ``scenario`` "offline" issues every image
-    at once to ``offline_sessions`` sessions in batches of ``offline_batch`` (``run/offline.py``) instead of timing
-    each; ``cooldown`` waits before the case and ``sustain_s`` runs it in sustained mode, both where it runs
-    (``run/conditions.py``); ``memory``: the host measures the case's memory in a fresh process
-    (``run/memory.py``; False: not measured). Raises CaseSkipped or CaseFailed."""
+    A/B on the host (``run/pairs.py``), judged against ``ab_limits``; ``cooldown`` waits before the case, where it
+    runs (``run/conditions.py``). Raises CaseSkipped or CaseFailed."""
     if not case.file.is_file():
         raise CaseSkipped(missing_file_hint(case))
-    timing = timing or PerfCounterTiming(progress or (lambda done, total: None), threads)
+    timing = timing or PerfCounterTiming(progress or (lambda done, total: None), run.threads)
     pixels = pixels or _in_memory(dataset)
     requirement = requirement or Requirement(case.min_top1)
     problem = None
     try:
         get_framework(case.framework)
         weights = manifest_weights(case) or case.weights
-        job = dataclasses.replace(_job(case, pixels, threads, warmup, cooldown, sustain_s), scenario=scenario,
-                                  sessions=offline_sessions, batch=offline_batch, memory=memory)
+        job = _job(case, pixels, run, cooldown)
         pair = None
         if baseline is not None:
             try:
-                pair = _time_pair(job, baseline, pixels, device, progress, threads)
+                pair = _time_pair(job, baseline, pixels, device, progress, run)
             except BaselineError as exc:  # the baseline's fault: NEW is measured alone, kept, and fails
                 problem = f"{exc}; {case.id} measured alone, not paired"
         if pair is not None:
@@ -107,7 +101,7 @@ def run_case(case: Case, dataset: Dataset, target: Target, timing: Timing | None
         raise CaseSkipped(f"{case.framework}: {exc.fix}") from None
     except CASE_ERRORS as exc:
         raise CaseFailed(str(exc)) from None
-    entry = measured_entry(case, measurement, dataset, weights, requirement, warmup, result_id, device)
+    entry = measured_entry(case, measurement, dataset, weights, requirement, run.warmup, result_id, device)
     entry["validity"] = assess(None if measurement.offline else entry["per_image"]["latency_ms"], timing.load,
                                conditions=entry.get("conditions"))
     if pair is not None:
@@ -151,17 +145,17 @@ def _in_memory(dataset: Dataset) -> PixelSource:
     return pixels
 
 
-def _job(case: Case, pixels: PixelSource, threads: int, warmup: int, cooldown: dict | None = None,
-         sustain_s: float | None = None) -> Job:
+def _job(case: Case, pixels: PixelSource, run: RunSettings, cooldown: dict | None = None) -> Job:
     return Job(case_id=case.id, framework=case.framework, model_file=case.file,
-               options=PrepareOptions(threads=threads, extra=case.options), pixels=pixels(case.preprocess),
-               preprocess=case.preprocess, warmup=warmup, num_classes=case.num_classes, background=case.background,
-               quant=case.quant, cooldown=cooldown, sustain_s=sustain_s)
+               options=PrepareOptions(threads=run.threads, extra=case.options), pixels=pixels(case.preprocess),
+               preprocess=case.preprocess, warmup=run.warmup, num_classes=case.num_classes, background=case.background,
+               quant=case.quant, scenario=run.scenario, sessions=run.sessions, batch=run.batch, cooldown=cooldown,
+               sustain_s=run.sustain_s, memory=run.memory)
 
 
 # -- the A/B ----------------------------------------------------------------------------------------------------
 
-def _time_pair(job: Job, baseline: Case, pixels: PixelSource, device: str, progress, threads: int) -> PairTiming:
+def _time_pair(job: Job, baseline: Case, pixels: PixelSource, device: str, progress, run: RunSettings) -> PairTiming:
     if device != "host":
         raise TargetError(f"{job.case_id}: A/B (--aiotbench-baseline) runs on the host only, not {device}")
     if not baseline.file.is_file():
@@ -170,12 +164,10 @@ def _time_pair(job: Job, baseline: Case, pixels: PixelSource, device: str, progr
         manifest_weights(baseline)
     except manifest.ManifestMismatch as exc:
         raise BaselineError(f"A/B baseline {baseline.file}: {exc}") from None
-    base_job = dataclasses.replace(_job(baseline, pixels, threads, job.warmup), options=PrepareOptions(
-        threads=job.options.threads, extra=baseline.options), memory=job.memory)
-    from .targets.host import fresh_memory
+    base_job = _job(baseline, pixels, run)
 
     memory = fresh_memory(job), fresh_memory(base_job)  # each side in its own fresh process, before timing
-    pair = time_pair(job, base_job, progress or (lambda done, total: None), threads)
+    pair = time_pair(job, base_job, progress or (lambda done, total: None), run.threads)
     pair.new.memory, pair.base.memory = memory
     return pair
 

@@ -53,16 +53,12 @@ class AiotbenchFixture:
         started = perf_counter()
         skip = failure = entry = None
         try:
-            entry = run_case(case, state.dataset, state.target(self.device), timing, threads=settings.threads,
-                             warmup=settings.warmup, pixels=self._pixels, device=self.device,
-                             result_id=self.result_id, requirement=state.requirement(case, self.device),
-                             baseline=state.baselines.get(case.id), ab_limits=state.ab_limits,
-                             progress=progress.update, scenario=settings.scenario,
-                             offline_sessions=settings.offline_sessions, offline_batch=settings.offline_batch,
-                             sustain_s=settings.sustain_s,
+            entry = run_case(case, state.dataset, state.target(self.device), timing, run=settings.run,
+                             pixels=self._pixels, device=self.device, result_id=self.result_id,
+                             requirement=state.requirement(case, self.device), baseline=state.baselines.get(case.id),
+                             ab_limits=state.ab_limits, progress=progress.update,
                              # between cases: none before a device's first case (nor for a missing file)
-                             cooldown=state.cooldown_before_case(self.device) if case.file.is_file() else None,
-                             memory=settings.memory != "off")
+                             cooldown=state.cooldown_before_case(self.device) if case.file.is_file() else None)
         except CaseSkipped as exc:
             skip = str(exc)
         except CaseFailed as exc:  # with an entry: measured, kept, and failed (an A/B whose baseline could not run)

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import pytest
 
+from ..run.job import RunSettings
+
 # The declarations live below every stage (the ``aiotbench`` command builds its twin flags from them too).
 from ..inputs.options import (BY_INI, CORE_OPTIONS, GATE_OPTIONS, MAX_DEADLINE_S, MAX_IMAGES,  # noqa: F401
                               MAX_IO_TIMEOUT_S, MAX_REPEAT, MAX_THREADS, MAX_WARMUP, SUITES, Option, ValueNamed,
@@ -112,6 +114,13 @@ class Settings:
     cooldown: dict | None = None  # --aiotbench-cooldown (inputs.options.parse_cooldown)
     sustain_s: float | None = None  # --aiotbench-sustain
     memory: str = "fresh"  # --aiotbench-memory: how host cases' memory is measured (run/memory.py)
+
+    @property
+    def run(self) -> RunSettings:
+        """How the run executes its cases (``pipeline.run_case``)."""
+        return RunSettings(threads=self.threads, warmup=self.warmup, scenario=self.scenario,
+                           sessions=self.offline_sessions, batch=self.offline_batch, sustain_s=self.sustain_s,
+                           memory=self.memory != "off")
 
     @property
     def farm(self) -> bool:

@@ -40,6 +40,19 @@ class Job:
     memory: bool = True  # the host measures the case's memory in a fresh process (--aiotbench-memory off: not)
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run executes its cases (the run's own options, the same for each case); what varies per case is in
+    the Job."""
+    threads: int = 1
+    warmup: int = 10
+    scenario: str = "single-stream"  # or "offline" (run/offline.py): every image at once
+    sessions: int | None = None  # offline: concurrent sessions (None: as many as the cores hold)
+    batch: int = 1  # offline: images per request, where the model allows
+    sustain_s: float | None = None  # sustained mode: cycle the dataset this long (run/conditions.py)
+    memory: bool = True  # the host measures each case's memory in a fresh process (run/memory.py)
+
+
 @dataclass
 class Measurement:
     topk: np.ndarray  # (images, k) class indices, background already dropped

@@ -5,7 +5,6 @@ single-stream's."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -17,7 +16,7 @@ from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec
 from pytest_aiotbench.run import offline
 from pytest_aiotbench.verdicts.score import accuracy
 from pytest_aiotbench.inputs.pixels import CHUNK_ENV
-from pytest_aiotbench.run.job import Job
+from pytest_aiotbench.run.job import Job, RunSettings
 from pytest_aiotbench.targets.host import InferenceError, execute
 from pytest_aiotbench.run.timing import PerfCounterTiming
 from pytest_aiotbench.verdicts.validity import assess
@@ -187,8 +186,8 @@ def test_run_case_offline_without_pytest(dataset, tmp_path):
     from tests.helpers.catalogs import tflite_entry, write_catalog
 
     case = catalog.load(write_catalog(tmp_path / "c.toml", [tflite_entry("m", TFLITE, 128)]))[0]
-    single = run_case(case, dataset, HostTarget(), warmup=1)
-    entry = run_case(case, dataset, HostTarget(), warmup=1, scenario="offline", offline_sessions=2)
+    single = run_case(case, dataset, HostTarget(), run=RunSettings(warmup=1))
+    entry = run_case(case, dataset, HostTarget(), run=RunSettings(warmup=1, scenario="offline", sessions=2))
     assert entry["scenario"] == "offline" and "scenario" not in single
     assert (entry["top1"], entry["top5"]) == (single["top1"], single["top5"])
     assert entry["latency_ms"] is None and entry["vips"] is None and entry["offline"]["sessions"] == 2
