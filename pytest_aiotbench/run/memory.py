@@ -207,7 +207,8 @@ def probe_in_this_process(spec: dict) -> dict[str, Any]:
 def import_runtime(framework) -> str | None:
     """Import the framework's runtime before the base is read: its libraries are the process's, not the model's
     (frameworks import their runtime inside ``prepare``). A framework may name its modules (``runtime_modules``);
-    the built-in ones are listed here. Returns the module imported (None: none found, prepare() will say why)."""
+    the built-in ones are listed here. Returns the module imported (None: none found). Best effort: a runtime that
+    cannot be imported, or fails while importing, is left to ``prepare()``, which says why as the case's own error."""
     name = getattr(framework, "name", "")
     if name == "openvino":  # its own import: telemetry opted out before the module loads
         from ..frameworks.openvino import import_openvino
@@ -215,7 +216,7 @@ def import_runtime(framework) -> str | None:
         try:
             import_openvino()
             return "openvino"
-        except ImportError:
+        except Exception:  # noqa: BLE001 (prepare() reports it)
             return None
     groups = getattr(framework, "runtime_modules", None) or _RUNTIMES.get(name, ())
     found = None
@@ -225,7 +226,7 @@ def import_runtime(framework) -> str | None:
                 __import__(module)
                 found = found or module
                 break
-            except ImportError:
+            except Exception:  # noqa: BLE001 (prepare() reports it)
                 continue
     return found
 

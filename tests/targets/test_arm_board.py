@@ -23,7 +23,8 @@ from tests.helpers.board import (RPI_PYTHON, Board, board_down, board_up, build_
 from tests.helpers.catalogs import Run, float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
-pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real]
+pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real,
+              pytest.mark.xdist_group("arm-board")]  # one board: these modules share a worker (Makefile)
 
 IMAGES = 50
 MODEL = "mobilenet_v1_0.25_128"  # the smallest shared MobileNet: ~0.1 s per image under emulation

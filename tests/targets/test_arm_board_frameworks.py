@@ -21,7 +21,8 @@ from tests.helpers.catalogs import Run, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 from tests.helpers.zoo import zoo_cli
 
-pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real]
+pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real,
+              pytest.mark.xdist_group("arm-board")]  # one board: these modules share a worker (Makefile)
 
 IMAGES = 20
 NAME = "mnv1"

@@ -11,7 +11,8 @@ import pytest
 from tests.targets.test_arm_board import TFLITE_ID, bench, board, catalog  # noqa: F401 (module fixtures)
 from tests.helpers.reports import run_cli
 
-pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real]
+pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real,
+              pytest.mark.xdist_group("arm-board")]  # one board: these modules share a worker (Makefile)
 
 
 def test_board_memory_is_not_exposed_and_not_judged(board, catalog, tmp_path):  # noqa: F811
