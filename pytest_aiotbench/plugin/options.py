@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from ..run.job import RunSettings
+if TYPE_CHECKING:
+    from ..run.job import RunSettings
 
 # The declarations live below every stage (the ``aiotbench`` command builds its twin flags from them too).
 from ..inputs.options import (BY_INI, CORE_OPTIONS, GATE_OPTIONS, MAX_DEADLINE_S, MAX_IMAGES,  # noqa: F401
@@ -116,8 +117,11 @@ class Settings:
     memory: str = "fresh"  # --aiotbench-memory: how host cases' memory is measured (run/memory.py)
 
     @property
-    def run(self) -> RunSettings:
-        """How the run executes its cases (``pipeline.run_case``)."""
+    def run(self) -> "RunSettings":
+        """How the run executes its cases (``pipeline.run_case``). Imported here: a pytest run without
+        ``--aiotbench`` imports no numpy (tests/plugin/test_frontdoor_plugin_switch.py)."""
+        from ..run.job import RunSettings
+
         return RunSettings(threads=self.threads, warmup=self.warmup, scenario=self.scenario,
                            sessions=self.offline_sessions, batch=self.offline_batch, sustain_s=self.sustain_s,
                            memory=self.memory != "off")

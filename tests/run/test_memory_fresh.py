@@ -97,7 +97,10 @@ def test_int8_and_fp32_memory_match_an_independent_fresh_process(plugin_run):
         ours[case_id] = memory["prepare_mb"], memory["peak_mb"]
         theirs[case_id] = _independent(kind, model)
         for what, mine, other in zip(("prepare", "peak"), ours[case_id], theirs[case_id]):
-            assert mine == pytest.approx(other, rel=0.10), f"{case_id} {what}: {mine} MB vs independent {other} MB"
+            # 10 %, or 1.5 MB for figures this small: glibc opens another malloc arena when a thread finds the main
+            # one locked, which moves a 13 MB peak by 1-1.4 MB under a loaded machine (seen beside the full suite).
+            assert mine == pytest.approx(other, rel=0.10, abs=1.5), \
+                f"{case_id} {what}: {mine} MB vs independent {other} MB"
     ratio = ours[INT8[0]][1] / ours[FP32[0]][1]
     independent_ratio = theirs[INT8[0]][1] / theirs[FP32[0]][1]
     # Each figure is within 10 %; their ratio compounds two, and ONNX Runtime's arena is bimodal across processes
