@@ -442,6 +442,21 @@ class SessionHooks:
     def __init__(self, state: AiotbenchState) -> None:
         self.state = state
         self.lines: list[tuple[str, bool]] = []  # (line, red): why the run is (not) green, at the summary's end
+        self._position: dict[str, int] = {}  # node id -> its place in the session's items
+        self._last_use: dict[str, int] | None = None  # crop geometry -> the place of the last item that reads it
+
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """After a case: the crops of geometries no later case needs are removed (issue 19: not kept)."""
+        if self._last_use is None:  # once: where each item stands, and the last item each geometry serves
+            self._position, self._last_use = {}, {}
+            for index, later in enumerate(item.session.items):
+                self._position[later.nodeid] = index
+                case = _case_of(later)
+                if case is not None:
+                    baseline = self.state.baselines.get(case[0].id)
+                    self._last_use.update({c.preprocess.geometry: index for c in (case[0], baseline) if c})
+        here = self._position.get(item.nodeid, -1)
+        self.state.release_pixels({g for g, last in self._last_use.items() if last > here})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Record each case's outcome (and why it did not pass), measured or not. The measured entry comes with

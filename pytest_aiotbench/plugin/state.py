@@ -109,6 +109,13 @@ class AiotbenchState:
             self._pixels[spec.geometry] = self.dataset.store(spec, self.cache, self._store_dir, progress)
         return self._pixels[spec.geometry]
 
+    def release_pixels(self, needed: set[str]) -> None:
+        """Remove the packed crops of every geometry not in ``needed`` (no later case of this session reads it):
+        disk holds the geometries still to come, not every one the session used. A geometry asked for again
+        (an xdist worker handed an earlier case out of order) is written again from the pixel cache."""
+        for geometry in [g for g in self._pixels if g not in needed]:  # usually none: a dict scan per case
+            self._pixels.pop(geometry).path.unlink(missing_ok=True)
+
     def drop_stores(self) -> None:
         """Remove this session's packed crops (end of the session)."""
         self._pixels.clear()

@@ -4,6 +4,7 @@ are converted between timed calls, and the answers equal the all-in-memory compu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,40 @@ def test_a_report_is_written_without_building_its_whole_text(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(tmp_path / "r.json", {"x": float("nan")})
     assert json.loads((tmp_path / "r.json").read_text()) == report and len(list(tmp_path.iterdir())) == 1
+
+
+WATCH_STORES = """
+import json, os
+from pathlib import Path
+
+seen = []
+
+def pytest_runtest_setup(item):  # before each case builds its own crops: what earlier cases left
+    stores = Path(os.environ["STORES"])
+    seen.append([p.name for p in sorted(stores.glob("*/*.npy"))])
+
+def pytest_sessionfinish(session):
+    Path(os.environ["SEEN_OUT"]).write_text(json.dumps(seen))
+"""
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_a_geometry_no_later_case_needs_is_removed(run_aiotbench, tmp_path, shared):
+    """Issue 19: the session's packed crops hold the geometries still to come, not every one it used."""
+    (tmp_path / "watch_stores.py").write_text(WATCH_STORES)  # a plugin: the cases are not under a conftest
+    cat = write_catalog(tmp_path / "c.toml", [
+        tflite_entry("a128", MODEL, 128, min_top1=0.0),
+        tflite_entry("b160", TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite", 160, min_top1=0.0),
+        tflite_entry("c160", TFLITE_DIR / "mobilenet_v1_0.5_160_quant.tflite", 160, min_top1=0.0),
+        tflite_entry("d128", MODEL, 128, min_top1=0.0)])
+    run = run_aiotbench("--aiotbench-images=8", "--aiotbench-warmup=1", "--aiotbench-memory=off", "-p",
+                        "watch_stores", catalogs=[cat], dataset=shared / "data" / "imagenet-val-500",
+                        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+                             "STORES": str(tmp_path / "pixel-cache" / "stores"), "SEEN_OUT": str(tmp_path / "seen")})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert [c["id"].split("-")[0] for c in run.report["cases"]] == ["a128", "b160", "c160", "d128"]
+    g128, g160 = (f"{PreprocessSpec(s, round(s / 0.875)).geometry}.npy" for s in (128, 160))
+    # before a: nothing; before b: a's 128 kept (d needs it); before c: 160 kept too; before d: 160 gone
+    assert json.loads((tmp_path / "seen").read_text()) == [[], [g128], sorted([g128, g160]), [g128]]
+    assert not list((tmp_path / "pixel-cache" / "stores").glob("*/*"))  # and the last one at the end
