@@ -40,7 +40,8 @@ ENGINE_SOURCE = TORCH_DIR / "mobilenet_v1_0.25_128.pt"
 ENGINE_PINS = {"ncnn": "ncnn==1.0.20261020", "mnn": "MNN==3.6.1", "openvino": "openvino==2026.4.1"}
 
 
-def _has(module: str) -> bool:
+def has_module(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it (a dotted name imports only its parent packages)."""
     try:
         return importlib.util.find_spec(module) is not None
     except ImportError:
@@ -51,7 +52,7 @@ def build_engine_zoo(tmp_path_factory, engines: tuple[str, ...]) -> Path:
     """The zoo's fp32 ``engines`` artifacts (ncnn .param + .bin via pnnx, MNN, OpenVINO .xml + .bin) of the shared
     TorchScript, raw-pixel normalization; the zoo's out folder (catalog.toml, ENGINE_MODEL/). Skips without the
     engines or the shared data."""
-    if not all(_has(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
+    if not all(has_module(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
         pytest.skip("pip install -e '.[zoo,ncnn,mnn,openvino]'")
     if not (ENGINE_SOURCE.is_file() and EVAL_SET.is_dir()):
         pytest.skip(f"shared data not found: {ENGINE_SOURCE} (set AIOTBENCH_SHARED)")
