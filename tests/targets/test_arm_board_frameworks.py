@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_aiotbench.targets.bundle import build_runner_bundle
-from tests.helpers.board import RPI_PYTHON, Board, board_down, board_up, quoted
+from tests.helpers.board import RPI_PYTHON, Board, board_down, board_up, quoted, run_plugin
 from tests.helpers.catalogs import Run, tflite_entry, write_catalog
-from tests.helpers.shared import IMAGENET_500, TFLITE_DIR
+from tests.helpers.shared import TFLITE_DIR
 from tests.helpers.zoo import ENGINE_MODEL as NAME, ENGINE_PINS as PINS, build_engine_zoo
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real,
@@ -41,14 +39,8 @@ def board(zoo):
 
 
 def bench(folder: Path, catalog: Path, *args: str, images: int = IMAGES, timeout: float = 900) -> Run:
-    folder.mkdir(parents=True, exist_ok=True)
-    report = folder / "report.json"
-    cmd = [sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-           "-p", "no:randomly", f"--aiotbench-catalog={catalog}", f"--aiotbench-dataset={IMAGENET_500}",
-           f"--aiotbench-images={images}", f"--aiotbench-json={report}", f"--aiotbench-cache={folder / 'cache'}",
-           "--aiotbench-warmup=1", "--aiotbench-min-top1=0", *args]
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    return Run(proc.returncode, proc.stdout, proc.stderr, report)
+    return run_plugin(folder, catalog, "--aiotbench-warmup=1", "--aiotbench-min-top1=0", *args, images=images,
+                      timeout=timeout)
 
 
 @pytest.fixture(scope="module")
