@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO))
 from pytest_aiotbench.inputs.dataset import open_dataset  # noqa: E402
 from pytest_aiotbench.frameworks.base import PrepareOptions  # noqa: E402
 from pytest_aiotbench.inputs.preprocess import PixelCache, PreprocessSpec  # noqa: E402
-from pytest_aiotbench.run.offline import auto_sessions, usable_cores  # noqa: E402
+from pytest_aiotbench.frameworks.base import usable_cores  # noqa: E402
+from pytest_aiotbench.run.offline import auto_sessions  # noqa: E402
 from pytest_aiotbench.verdicts.score import accuracy  # noqa: E402
 from pytest_aiotbench.targets.base import Job  # noqa: E402
 from pytest_aiotbench.targets.host import execute  # noqa: E402

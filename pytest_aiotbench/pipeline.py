@@ -203,20 +203,28 @@ def measured_entry(case: Case, m: Measurement, ds: Dataset, weights: str | None,
         return offline_entry(case, m, weights, requirement, warmup, result_id, device, top1, top5)
     stats = latency_stats_ms(m.latencies_s)
     vips_value = vips(top1, stats["mean"] / 1e3)
-    images = len(m.latencies_s)
     return case_entry(
+        **_measured_fields(case, m, weights, requirement, warmup, result_id, device, top1, top5, len(m.latencies_s)),
+        latency_ms=stats, images_per_s=images_per_s(stats["mean"]), vips=vips_value,
+        vops=vops(vips_value, case.gflops), conditions=m.conditions, sustained=m.sustained, memory=m.memory,
+        per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
+    )
+
+
+def _measured_fields(case: Case, m: Measurement, weights: str | None, requirement: Requirement, warmup: int,
+                     result_id: str | None, device: str, top1: float | None, top5: float | None,
+                     images: int) -> dict:
+    """What every measured case's entry holds, whatever its scenario: identity, accuracy, requirement, the
+    runtime and the prepare/first-call times."""
+    return dict(
         id=case.id, result_id=result_id or case.id, device=device, model=case.model, framework=case.framework,
         quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
         weights=weights or "unspecified", images=images, top1=top1, top5=top5,
         top1_ci95=wilson_interval(round(top1 * images), images) if top1 is not None else None,
         **requirement.entry_fields(),
-        reference_top1=case.reference_top1, latency_ms=stats,
-        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
-        images_per_s=images_per_s(stats["mean"]), vips=vips_value, vops=vops(vips_value, case.gflops), gflops=case.gflops,
-        status="passed", reason=None,
+        reference_top1=case.reference_top1, prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
+        gflops=case.gflops, status="passed", reason=None,
         runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
-        conditions=m.conditions, sustained=m.sustained, memory=m.memory,
-        per_image={"top5": m.topk.tolist(), "latency_ms": [s * 1e3 for s in m.latencies_s]},
     )
 
 
@@ -231,18 +239,9 @@ def offline_entry(case: Case, m: Measurement, weights: str | None, requirement: 
     rate = off.get("images_per_s")
     off["vips"] = top1 * rate if top1 is not None and rate else None
     off["vops"] = vops(off["vips"], case.gflops)
-    images = len(m.topk)
     return case_entry(
-        id=case.id, result_id=result_id or case.id, device=device, model=case.model, framework=case.framework,
-        quant=case.quant, file=str(case.file), file_sha256=file_sha256(case.file),
-        weights=weights or "unspecified", images=images, top1=top1, top5=top5,
-        top1_ci95=wilson_interval(round(top1 * images), images) if top1 is not None else None,
-        **requirement.entry_fields(),
-        reference_top1=case.reference_top1, latency_ms=None,
-        prepare_ms=m.prepare_s * 1e3, first_ms=m.first_s * 1e3, warmup=warmup,
-        images_per_s=rate, vips=None, vops=None, gflops=case.gflops,
-        status="passed", reason=None, scenario="offline", offline=off,
-        runtime={**m.session, "timed_on": m.timed_on}, fail_on=list(case.fail_on) or None,
+        **_measured_fields(case, m, weights, requirement, warmup, result_id, device, top1, top5, len(m.topk)),
+        latency_ms=None, images_per_s=rate, vips=None, vops=None, scenario="offline", offline=off,
         per_image={"top5": m.topk.tolist(), "latency_ms": []},
     )
 

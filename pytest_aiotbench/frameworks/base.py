@@ -12,6 +12,7 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -213,6 +214,22 @@ def quiet_stdio(stderr: bool = False):
             os.dup2(copy, fd)
             os.close(copy)
         os.close(devnull)
+
+
+def installed_version(dist: str) -> str | None:
+    """The version of the installed distribution ``dist``; None when it is not installed."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def os_thread_count() -> int | None:

@@ -7,12 +7,11 @@ without one skips the case instead of running the CPU under the GPU's name."""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, OsThreadsInInfo, TensorSpec, os_thread_count, quiet_stdio
+from .base import AcceleratorUnavailable, FrameworkUnavailable, ModelLoadError, PrepareOptions, OsThreadsInInfo, TensorSpec, installed_version, os_thread_count, quiet_stdio
 
 
 def bin_path(param: Path) -> Path:
@@ -103,7 +102,7 @@ class Ncnn:
                                  "(not an ncnn model, truncated, or .param and .bin do not match)")
         if not net.input_names() or not net.output_names():
             raise ModelLoadError(f"ncnn cannot load {model_file}: the network declares no input or output blob")
-        info = {"runtime": "ncnn", "version": getattr(ncnn, "__version__", None) or _version("ncnn"),
+        info = {"runtime": "ncnn", "version": getattr(ncnn, "__version__", None) or installed_version("ncnn"),
                 "threads": int(opt.num_threads), "requested_threads": options.threads,
                 "precision": "fp16 storage + arithmetic" if fp16 else "fp32",
                 "fp16": {a: bool(getattr(opt, a)) for a in ("use_fp16_packed", "use_fp16_storage",
@@ -111,10 +110,3 @@ class Ncnn:
                 "vulkan": bool(opt.use_vulkan_compute), "device": "Vulkan GPU" if vulkan else "CPU",
                 "os_threads_before": before}
         return NcnnSession(net, ncnn, info)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import numpy as np
 
-from .base import BatchUnsupported, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, one_line
+from .base import BatchUnsupported, FrameworkUnavailable, ModelLoadError, PrepareOptions, TensorSpec, check_single_output, installed_version, one_line
 
 
 def _interpreter_module():
@@ -49,7 +47,7 @@ class TFLiteSession:
         self._invoke = interpreter.invoke
         self._get = interpreter.get_tensor
         self._in, self._out = inp["index"], out["index"]
-        self.info = {"runtime": runtime, "version": _version(runtime), "threads": threads,
+        self.info = {"runtime": runtime, "version": installed_version(runtime), "threads": threads,
                      "delegate": _delegate_info(runtime, delegate, self.input.quant is not None),
                      "output_dtype": str(np.dtype(out["dtype"]))}
 
@@ -132,10 +130,3 @@ class TFLite:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"TFLite cannot load {model_file}: {one_line(exc)}") from None
         return TFLiteSession(interpreter, runtime, options.threads, delegate, str(model_file))
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None

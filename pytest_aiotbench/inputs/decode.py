@@ -10,7 +10,6 @@ happens in this process, where a pool's start-up would cost more than it saves.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,18 +17,11 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..frameworks.base import usable_cores
 from .preprocess import PixelCache, PreprocessError, PreprocessSpec
 
 BATCH = 32  # images per task
 POOL_MIN = 256  # fewer images to decode than this: in this process
-
-
-def workers() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def _read(root: Path, name: str) -> bytes:
@@ -62,7 +54,7 @@ def crops(root: Path, files: Sequence[str], digests: Sequence[str], spec: Prepro
           progress: Callable[[int, int], None] | None = None, pool_min: int = POOL_MIN) -> Iterator[np.ndarray]:
     total = len(files)
     batches = [list(zip(files[s:s + BATCH], digests[s:s + BATCH])) for s in range(0, total, BATCH)]
-    n = min(workers(), len(batches))
+    n = min(usable_cores(), len(batches))
     done = 0
     if n < 2 or _to_decode(cache, spec, digests) < pool_min:
         for items in batches:

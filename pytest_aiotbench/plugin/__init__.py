@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..inputs.options import CORE_OPTIONS, GATE_OPTIONS
 from . import options
 
 # Nothing heavy at import time: a pytest run without --aiotbench must not pay for numpy, Pillow or a runtime (the
@@ -35,15 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup(*options.GROUP)
     group.addoption("--aiotbench", action="store_true", default=False,
                     help="run the AIoTBench benchmark cases (model x framework x quantization)")
-    options.register(parser, options.CORE_OPTIONS)
-    if not _option_declared(parser, options.GATE_OPTIONS[0].flag):  # declared already if the stale gate loaded first
-        options.register(parser, options.GATE_OPTIONS)  # what gate.pytest_addoption does (gate.py is imported lazily)
+    options.register(parser, CORE_OPTIONS)
+    if not _option_declared(parser, GATE_OPTIONS[0].flag):  # declared already if the stale gate loaded first
+        options.register(parser, GATE_OPTIONS)  # what gate.pytest_addoption does (gate.py is imported lazily)
 
 
 def _gate_wanted(config: pytest.Config) -> bool:
     if config.getoption("aiotbench"):
         return True
-    for opt in options.GATE_OPTIONS:  # the gate also checks (and reports on) its options in runs without --aiotbench
+    for opt in GATE_OPTIONS:  # the gate also checks (and reports on) its options in runs without --aiotbench
         if config.getoption(opt.ini, default=None) or config.getini(opt.ini):
             return True
     return False

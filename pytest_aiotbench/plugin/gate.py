@@ -21,6 +21,7 @@ import pytest
 
 from . import options
 from ..inputs.limits import Limit, LimitError, parse_limits
+from ..inputs.options import GATE_OPTIONS
 from ..report.compare import NOT_JUDGED, Comparison, compare_reports, format_comparison
 from ..report.read import ReportError, load_report, normalize_report
 from .state import current_report, fail_session, get_state
@@ -151,7 +152,7 @@ def comparison_markdown(comparison: Comparison, failed: bool, not_judged: bool) 
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    options.register(parser, options.GATE_OPTIONS)
+    options.register(parser, GATE_OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

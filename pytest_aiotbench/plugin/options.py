@@ -17,9 +17,7 @@ if TYPE_CHECKING:
     from ..run.job import RunSettings
 
 # The declarations live below every stage (the ``aiotbench`` command builds its twin flags from them too).
-from ..inputs.options import (BY_INI, CORE_OPTIONS, GATE_OPTIONS, MAX_DEADLINE_S, MAX_IMAGES,  # noqa: F401
-                              MAX_IO_TIMEOUT_S, MAX_REPEAT, MAX_THREADS, MAX_WARMUP, SUITES, Option, ValueNamed,
-                              choice, integer, number, text)
+from ..inputs.options import BY_INI, Option, ValueNamed
 
 GROUP = ("aiotbench", "AIoTBench inference benchmarks")
 DEVICE_ALIAS = "--device"  # offered only where nothing else declared it (see plugin.pytest_load_initial_conftests)

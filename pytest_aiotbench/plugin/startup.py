@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from . import options
+from ..inputs.options import BY_INI, CORE_OPTIONS, GATE_OPTIONS
+from .options import DEVICE_ALIAS
 
 
 def value_flags() -> set[str]:
     """The plugin's options that take a value (a space-separated value can be taken for a test path)."""
-    return {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.kind != "flag"}
+    return {o.flag for o in CORE_OPTIONS + GATE_OPTIONS if o.kind != "flag"}
 
 
 def _takes_value(opt: Any) -> bool:
@@ -123,7 +124,7 @@ def conflict_error(exc: BaseException) -> pytest.UsageError | None:
     """A conftest/plugin declaring one of the plugin's own flags: argparse's conflict (or pytest's 'already added')
     as one line, or None when the error is about something else."""
     text = str(exc)
-    ours = value_flags() | {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS} | {"--aiotbench"}
+    ours = value_flags() | {o.flag for o in CORE_OPTIONS + GATE_OPTIONS} | {"--aiotbench"}
     named = sorted(f for f in ours if f in text.replace("'", " ").replace(",", " ").replace("{", " ").split())
     if not named or not (isinstance(exc, argparse.ArgumentError) or "already added" in text):
         return None
@@ -135,14 +136,14 @@ def check_declarations(parser: pytest.Parser) -> None:
     """After the initial conftests loaded: an ini key or option destination of the plugin's own name declared by
     someone else silently replaces the plugin's (its default would win): one line, exit 4."""
     inidict = getattr(parser, "_inidict", {})  # pytest has no public view of declared ini keys
-    for name, opt in options.BY_INI.items():
+    for name, opt in BY_INI.items():
         declared = inidict.get(name)
         if declared is not None and declared[0] != opt.help:  # the plugin's own declaration carries its help text
             raise pytest.UsageError(
                 f"ini key {name} is declared twice: a conftest or another plugin declares an ini key of "
                 "pytest-aiotbench's own name (its default would silently replace the plugin's); rename it")
-    ours = {o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS} | {"--aiotbench", options.DEVICE_ALIAS}
-    dests = set(options.BY_INI) | {"aiotbench"}
+    ours = {o.flag for o in CORE_OPTIONS + GATE_OPTIONS} | {"--aiotbench", DEVICE_ALIAS}
+    dests = set(BY_INI) | {"aiotbench"}
     for group in [parser._anonymous, *parser._groups]:
         for opt in group.options:
             if opt.dest in dests and not set(opt.names()) & ours:

@@ -15,7 +15,6 @@ Ships in the device runner bundle: numpy and the standard library only (the fram
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Callable, Sequence
@@ -23,20 +22,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import load
-from ..frameworks.base import BatchUnsupported, one_line
+from ..frameworks.base import BatchUnsupported, one_line, usable_cores
 from ..inputs.pixels import Keep, chunk_images, first_chunk, iter_chunks
 
 
 class OfflineError(Exception):
     """A request of the offline run failed inside the runtime (one line naming the model and the image)."""
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def auto_sessions(threads: int, cores: int | None = None) -> int:

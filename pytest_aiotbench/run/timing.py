@@ -30,6 +30,13 @@ def _no_sample() -> None:
     pass
 
 
+def _warm_up(infer: Callable, inputs: Sequence[np.ndarray], warmup: int) -> None:
+    """The untimed warmup calls, cycling over the first chunk (held only while warming up)."""
+    first = first_chunk(inputs)
+    for i in range(warmup):
+        infer(first[i % len(first)])
+
+
 def _rounds(inputs: Sequence[np.ndarray], warmup: int, outputs: list, kept: list, keep: Keep):
     """Arguments for warmup rounds (cycling over the first chunk) followed by one round per image, in order.
     Runs in the untimed setup between two rounds: at a chunk boundary it hands the outputs so far to ``keep``
@@ -57,10 +64,7 @@ class PerfCounterTiming:
     def time_each(self, infer: Callable, inputs: Sequence[np.ndarray], warmup: int, keep: Keep = list):
         """Time ``infer`` on every input (a list, or ``stream.ModelInputs`` converted a chunk at a time between
         two timed calls); returns what ``keep`` keeps of the outputs (all of them by default) and the latencies."""
-        first = first_chunk(inputs)
-        for i in range(warmup):
-            infer(first[i % len(first)])
-        del first
+        _warm_up(infer, inputs, warmup)
         kept, latencies = [], []
         clock, progress, total = perf_counter, self.progress, len(inputs)
         sampler = self.sampler
@@ -155,10 +159,7 @@ def time_sustained(infer: Callable, inputs, warmup: int, keep: Keep, duration_s:
     Returns (kept, first-pass latencies, the curve, machine load)."""
     from array import array
 
-    first = first_chunk(inputs)
-    for i in range(warmup):
-        infer(first[i % len(first)])
-    del first
+    _warm_up(infer, inputs, warmup)
     kept, cold = [], []
     latencies, starts = array("f"), array("f")
     clock, total = perf_counter, len(inputs)

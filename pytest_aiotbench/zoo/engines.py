@@ -12,21 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..frameworks.base import quiet_stdio
+from ..frameworks.base import installed_version, quiet_stdio
 
 
 class ConversionError(Exception):
     """A converter refused the model; the message is one line with the converter's own last words."""
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def pnnx_executable() -> str:
@@ -66,8 +58,9 @@ def to_ncnn(torchscript: str | os.PathLike, param: str | os.PathLike, input_size
         param.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(out_param), param)
         shutil.move(str(out_bin), weights)
-    return {"tools": {"pnnx": _version("pnnx"), "ncnn": _version("ncnn")}, "weights_dtype": "fp16" if fp16 else "fp32",
-            "files": [param.name, weights.name], "unsupported": unsupported}
+    return {"tools": {"pnnx": installed_version("pnnx"), "ncnn": installed_version("ncnn")},
+            "weights_dtype": "fp16" if fp16 else "fp32", "files": [param.name, weights.name],
+            "unsupported": unsupported}
 
 
 def to_mnn(onnx: str | os.PathLike, out: str | os.PathLike) -> dict:
@@ -79,7 +72,7 @@ def to_mnn(onnx: str | os.PathLike, out: str | os.PathLike) -> dict:
                                 "--bizCode", "aiotbench"])
     if not ok or not Path(out).is_file():
         raise ConversionError(f"MNN's converter failed on {onnx}")
-    return {"tools": {"MNN": _version("MNN")}, "weights_dtype": "fp32", "files": [Path(out).name]}
+    return {"tools": {"MNN": installed_version("MNN")}, "weights_dtype": "fp32", "files": [Path(out).name]}
 
 
 def to_openvino(onnx: str | os.PathLike, xml: str | os.PathLike) -> dict:
@@ -94,5 +87,5 @@ def to_openvino(onnx: str | os.PathLike, xml: str | os.PathLike) -> dict:
         from ..errors import one_line
 
         raise ConversionError(f"OpenVINO's converter failed on {onnx}: {one_line(exc)}") from None
-    return {"tools": {"openvino": _version("openvino")}, "weights_dtype": "fp32",
+    return {"tools": {"openvino": installed_version("openvino")}, "weights_dtype": "fp32",
             "files": [Path(xml).name, Path(xml).with_suffix(".bin").name]}

@@ -285,6 +285,18 @@ def _example(job: dict):
     return torch.randn(1, 3, size, size, generator=g)
 
 
+def _source_and_reference(job: dict):
+    """The source network, whether it came from TorchScript, its example input, and its eager output on that
+    input: what every export is checked against."""
+    import torch
+
+    net, scripted = load_source(job)
+    x = _example(job)
+    with torch.no_grad():
+        ref = net(x).numpy()
+    return net, scripted, x, ref
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # ptl / onnx / tflite
 
@@ -292,10 +304,8 @@ def _example(job: dict):
 def step_ptl(job: dict) -> dict:
     import torch
 
-    net, scripted = load_source(job)
-    x = _example(job)
+    net, scripted, x, ref = _source_and_reference(job)
     with torch.no_grad():
-        ref = net(x).numpy()
         module = net if scripted else torch.jit.trace(net, x, check_trace=False)
     module = module.eval()
     info = {"from": "torchscript" if scripted else "torch.jit.trace"}
@@ -323,10 +333,7 @@ def step_ptl(job: dict) -> dict:
 def step_onnx(job: dict) -> dict:
     import torch
 
-    net, scripted = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
+    net, scripted, x, ref = _source_and_reference(job)
     t0 = time.perf_counter()
     opset = int(job.get("opset", 17))
     with warnings.catch_warnings():
@@ -370,12 +377,7 @@ def _tflite_run(path_or_bytes, x: np.ndarray) -> np.ndarray:
 def _exportable_source(job: dict):
     """The source network in a form torch.export can trace, its example input, its eager output on it, and
     whether it came from TorchScript."""
-    import torch
-
-    net, scripted = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
+    net, scripted, x, ref = _source_and_reference(job)
     if scripted:  # torch.export cannot trace a ScriptModule: convert its graph to an ExportedProgram first
         from torch._export.converter import TS2EPConverter
 
@@ -591,10 +593,7 @@ def step_ncnn(job: dict) -> dict:
 
     from . import engines
 
-    net, scripted = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
+    net, scripted, x, ref = _source_and_reference(job)
     fp16 = job.get("quant") == "fp16"
     t0 = time.perf_counter()
     out = Path(job["out"])
@@ -629,14 +628,9 @@ def step_mnn(job: dict) -> dict:
     """Source -> ONNX (opset 17, as the onnx variant) -> MNN's converter -> ``.mnn`` (fp32)."""
     import tempfile
 
-    import torch
-
     from . import engines
 
-    net, _ = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
+    net, _, x, ref = _source_and_reference(job)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="aiotbench-mnn-") as tmp:
         onnx = str(Path(tmp) / "model.onnx")
@@ -654,14 +648,9 @@ def step_openvino(job: dict) -> dict:
     The bf16 variant is the same IR run with ``precision = "bf16"``."""
     import tempfile
 
-    import torch
-
     from . import engines
 
-    net, _ = load_source(job)
-    x = _example(job)
-    with torch.no_grad():
-        ref = net(x).numpy()
+    net, _, x, ref = _source_and_reference(job)
     t0 = time.perf_counter()
     out = Path(job["out"])
     precision = "bf16" if job.get("quant") == "bf16" else "f32"

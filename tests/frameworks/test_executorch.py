@@ -19,6 +19,7 @@ import pytest
 
 from tests.helpers.catalogs import float_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TORCH_DIR
+from tests.helpers.zoo import has_module
 
 pytestmark = pytest.mark.real
 
@@ -28,15 +29,8 @@ TOP1 = 0.792  # the real MobileNetV2 (TF-slim port) on imagenet-val-500, as .ptl
 PIP_FIX = "pip install 'pytest-aiotbench[executorch]'"
 
 
-def _has_executorch() -> bool:
-    try:
-        return importlib.util.find_spec("executorch.runtime") is not None
-    except ImportError:
-        return False
-
-
-needs_executorch = pytest.mark.skipif(
-    not _has_executorch(), reason="executorch not installed: pip install -e '.[executorch]' 'torch==2.13.0'")
+needs_executorch = pytest.mark.skipif(not has_module("executorch.runtime"),
+                                      reason="executorch not installed: pip install -e '.[executorch]' 'torch==2.13.0'")
 
 
 def zoo_build(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -59,7 +53,7 @@ def _blocker(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pte_zoo(tmp_path_factory):
-    if not _has_executorch():
+    if not has_module("executorch.runtime"):
         pytest.skip("executorch not installed: pip install -e '.[executorch]' 'torch==2.13.0'")
     if not (TS_MODEL.is_file() and IMAGENET_500.is_dir()):
         pytest.skip(f"shared data not found: {TS_MODEL} (set AIOTBENCH_SHARED)")

@@ -4,7 +4,6 @@ rewrites, and its outputs equal the eager model's. No test here asserts a latenc
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections import Counter
 from pathlib import Path
@@ -14,19 +13,12 @@ import pytest
 
 from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
-from tests.helpers.zoo import needs_zoo, zoo_cli
+from tests.helpers.zoo import has_module, needs_zoo, zoo_cli
 
 pytestmark = pytest.mark.real
 
 
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
-needs_executorch = pytest.mark.skipif(not _has("executorch.exir"), reason="executorch not installed: "
+needs_executorch = pytest.mark.skipif(not has_module("executorch.exir"), reason="executorch not installed: "
                                       "pip install -e '.[executorch]' 'torch==2.13.0'")
 needs_shared = pytest.mark.skipif(not IMAGENET_500.is_dir(), reason=f"shared images not found: {IMAGENET_500}")
 
@@ -37,7 +29,7 @@ UNAVOIDABLE_OUTSIDE: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def inception_pte(tmp_path_factory):
-    if not _has("executorch.exir"):
+    if not has_module("executorch.exir"):
         pytest.skip("executorch not installed")
     out = tmp_path_factory.mktemp("fairzoo") / "zoo"
     r = zoo_cli("build", "--out", str(out), "--models", "inception_v3", "--weights", "random", "--variants",

@@ -4,8 +4,6 @@ skips, naming what is missing, instead of falling back to the CPU. No test here 
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -18,20 +16,14 @@ import pytest
 from tests.helpers.catalogs import float_entry, write_catalog
 from tests.helpers.reference import float_batch, labels_csv
 from tests.helpers.shared import IMAGENET_500, REPO, SQUEEZENET_DIR, TORCH_DIR
+from tests.helpers.zoo import has_module
 
 pytestmark = pytest.mark.real
 
 ENGINES = {"ncnn": "ncnn", "mnn": "MNN", "openvino": "openvino"}  # framework -> module it imports
 
 
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
-needs_engines = pytest.mark.skipif(not all(_has(m) for m in ("ncnn", "MNN", "openvino", "pnnx", "onnxruntime")),
+needs_engines = pytest.mark.skipif(not all(has_module(m) for m in ("ncnn", "MNN", "openvino", "pnnx", "onnxruntime")),
                                    reason="pip install -e '.[ncnn,mnn,openvino,zoo]'")
 needs_shared = pytest.mark.skipif(not (IMAGENET_500.is_dir() and (TORCH_DIR / "mobilenet_v2_1.0_224.pt").is_file()),
                                   reason="shared images/models not found (set AIOTBENCH_SHARED)")
@@ -83,7 +75,7 @@ def test_loading_the_frameworks_imports_no_runtime():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    if not all(_has(m) for m in ("ncnn", "MNN", "openvino", "pnnx", "onnxruntime")):
+    if not all(has_module(m) for m in ("ncnn", "MNN", "openvino", "pnnx", "onnxruntime")):
         pytest.skip("pip install -e '.[ncnn,mnn,openvino,zoo]'")
     if not (MNV2_PT.is_file() and SQ_PT.is_file() and IMAGENET_500.is_dir()):
         pytest.skip("shared models not found (set AIOTBENCH_SHARED)")

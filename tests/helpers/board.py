@@ -1,5 +1,6 @@
 """The emulated ARM64 board (``scripts/arm-board.sh``) for tests: set up once and cached across runs
-(``AIOTBENCH_BOARD_DIR``, default ~/.cache/aiotbench-board), its sshd started and stopped by PID."""
+(``AIOTBENCH_BOARD_DIR``, default ~/.cache/aiotbench-board), its sshd started and stopped by PID; the plugin run
+whose cases go to it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.shared import REPO
+from tests.helpers.catalogs import Run
+from tests.helpers.shared import IMAGENET_500, REPO
 
 BOARD_SCRIPT = REPO / "scripts" / "arm-board.sh"
 BOARD_DIR = Path(os.environ.get("AIOTBENCH_BOARD_DIR") or Path.home() / ".cache" / "aiotbench-board")
@@ -116,3 +118,16 @@ def install_plugin(board: Board, wheel: Path) -> str:
 
 def quoted(*parts: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_plugin(folder: Path, catalog: Path, *args: str, images: int, timeout: float) -> Run:
+    """``pytest --aiotbench`` in a fresh process on the host over ``catalog`` and the first ``images`` shared images
+    (the cases go to the board with ``board.pytest_args()`` in ``args``); report and pixel cache in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "report.json"
+    cmd = [sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
+           "-p", "no:randomly", f"--aiotbench-catalog={catalog}", f"--aiotbench-dataset={IMAGENET_500}",
+           f"--aiotbench-images={images}", f"--aiotbench-json={report}", f"--aiotbench-cache={folder / 'cache'}",
+           *args]
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr, report)

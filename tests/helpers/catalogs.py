@@ -26,13 +26,17 @@ def float_entry(name: str, framework: str, file: Path, size: int, **extra) -> di
     return {**entry, **extra}
 
 
-def write_catalog(path: Path, entries: list[dict]) -> Path:
+def catalog_text(entries: list[dict]) -> str:
     lines = []
     for entry in entries:
         lines.append("[[model]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
         lines.append("")
-    path.write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def write_catalog(path: Path, entries: list[dict]) -> Path:
+    path.write_text(catalog_text(entries))
     return path
 
 

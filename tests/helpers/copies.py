@@ -1,13 +1,30 @@
-"""Large labelled datasets from the shared 500 images: copy k of image i % 500 gets a JPEG comment naming k, so
-every file has its own bytes (the pixel cache keys by sha256) and the same pixels as its original."""
+"""Labelled datasets from the shared 500 images: the first n of them, and large ones where copy k of image i % 500
+gets a JPEG comment naming k, so every file has its own bytes (the pixel cache keys by sha256) and the same pixels as
+its original."""
 
 from __future__ import annotations
 
 import csv
 import io
+import shutil
 from pathlib import Path
 
 from tests.helpers.shared import IMAGENET_500
+
+
+def labeled_dataset(root: Path, n: int = 20, copy: bool = False) -> Path:
+    """The first n shared images with their labels.csv rows in ``root``: symlinked, or copied (``copy``: a private,
+    writable dataset)."""
+    lines = (IMAGENET_500 / "labels.csv").read_text().splitlines()[: n + 1]
+    for line in lines[1:]:
+        rel = line.split(",")[0]
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        if copy:
+            shutil.copyfile(IMAGENET_500 / rel, root / rel)
+        else:
+            (root / rel).symlink_to(IMAGENET_500 / rel)
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
 
 
 def _with_comment(jpeg: bytes, text: str) -> bytes:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import catalogs
+from tests.helpers.catalogs import tflite_entry
 from tests.helpers.shared import REPO, SHARED
 
 MODELS = SHARED / "models" / "tflite"
@@ -31,21 +33,8 @@ requires_real_run = pytest.mark.skipif(
 def write_catalog(path: Path, variant: str) -> Path:
     """One MobileNetV1 case, always named ``mobilenet_v1``, so two variants compare as the same case."""
     size, resize = MOBILENET_V1[variant]
-    path.write_text(f"""[[model]]
-name = "mobilenet_v1"
-framework = "tflite"
-quant = "int8"
-file = "{MODELS / f'mobilenet_v1_{variant}_quant.tflite'}"
-input_size = {size}
-resize = {resize}
-layout = "NHWC"
-mean = [127.5, 127.5, 127.5]
-std = [127.5, 127.5, 127.5]
-num_classes = 1001
-background = true
-min_top1 = 0.3
-""")
-    return path
+    return catalogs.write_catalog(path, [tflite_entry("mobilenet_v1", MODELS / f"mobilenet_v1_{variant}_quant.tflite",
+                                                      size, resize=resize, min_top1=0.3)])
 
 
 def run_benchmark(workdir: Path, variant: str, name: str, *extra: str) -> subprocess.CompletedProcess:

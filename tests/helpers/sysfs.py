@@ -1,5 +1,6 @@
 """A constructed sysfs tree (CPU clocks, thermal zones with trip points, an Android battery) for the device
-conditions tests, and a thread that heats it: temperature rising and clock dropping while a case runs."""
+conditions tests, a thread that heats it (temperature rising and clock dropping while a case runs), and the plugin
+run those tests put on it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import glob
 import threading
 import time
 from pathlib import Path
+
+from tests.helpers.shared import IMAGENET_500, REPO
 
 
 def build_tree(root: Path, cpus: int = 2, max_khz: int = 2_000_000, temp_c: float = 40.0, trip_c: float = 60.0,
@@ -137,3 +140,13 @@ class LoadHeater(Heater):
                 self.temp_c = max(self.start_c, self.temp_c - self.cool_c_per_s * dt)
                 self.khz = self.max_khz
             set_state(self.root, self.temp_c, self.khz)
+
+
+def conditions_run(pytester, report: Path, *args: str):
+    """``pytest --aiotbench`` in a subprocess over the two smallest shared cases (MobileNetV1 0.25_128 in TFLite
+    and ONNX), 10 images, JSON into ``report``; ``args`` add the target, cooldown, sustain."""
+    return pytester.runpytest_subprocess(
+        "--aiotbench", f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}", "--aiotbench-suite=none",
+        f"--aiotbench-dataset={IMAGENET_500}", "--aiotbench-images=10",
+        "--aiotbench-min-top1=0", "--aiotbench-warmup=2", "--aiotbench-cache=none", "-p", "no:cacheprovider",
+        "-k", "0.25_128 and (tflite or onnx)", f"--aiotbench-json={report}", *args, timeout=240)

@@ -1,4 +1,5 @@
-"""Model-zoo test helpers: whether the zoo extra is installed, and the ``aiotbench zoo`` CLI in a subprocess."""
+"""Model-zoo test helpers: whether the zoo extra is installed, the ``aiotbench zoo`` CLI in a subprocess, and the
+ncnn/MNN/OpenVINO artifacts the device and board tests run."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.helpers.shared import IMAGENET_500 as EVAL_SET, REPO, SAMPLES  # noqa: F401 (re-exported)
+from tests.helpers.shared import IMAGENET_500 as EVAL_SET, REPO, SAMPLES, TORCH_DIR  # noqa: F401 (re-exported)
 
 ZOO_DEPS = ("torch", "torchvision", "litert_torch", "ai_edge_quantizer", "onnx", "onnxruntime", "ai_edge_litert")
 
@@ -29,3 +31,34 @@ def zoo_cli(*args: str, env: dict | None = None, timeout: float = 1800) -> subpr
     full_env["PYTHONPATH"] = str(REPO) + (os.pathsep + full_env["PYTHONPATH"] if full_env.get("PYTHONPATH") else "")
     return subprocess.run([sys.executable, "-m", "pytest_aiotbench", "zoo", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=str(REPO))
+
+
+# The shared MobileNetV1-0.25 (128 px): the quickest under qemu (see tests/targets/test_arm_board_frameworks.py).
+ENGINE_MODEL = "mnv1"
+ENGINE_SOURCE = TORCH_DIR / "mobilenet_v1_0.25_128.pt"
+# What a missing runtime's message must name (pyproject's extras).
+ENGINE_PINS = {"ncnn": "ncnn==1.0.20261020", "mnn": "MNN==3.6.1", "openvino": "openvino==2026.4.1"}
+
+
+def has_module(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it (a dotted name imports only its parent packages)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def build_engine_zoo(tmp_path_factory, engines: tuple[str, ...]) -> Path:
+    """The zoo's fp32 ``engines`` artifacts (ncnn .param + .bin via pnnx, MNN, OpenVINO .xml + .bin) of the shared
+    TorchScript, raw-pixel normalization; the zoo's out folder (catalog.toml, ENGINE_MODEL/). Skips without the
+    engines or the shared data."""
+    if not all(has_module(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
+        pytest.skip("pip install -e '.[zoo,ncnn,mnn,openvino]'")
+    if not (ENGINE_SOURCE.is_file() and EVAL_SET.is_dir()):
+        pytest.skip(f"shared data not found: {ENGINE_SOURCE} (set AIOTBENCH_SHARED)")
+    out = tmp_path_factory.mktemp("zoo") / "out"
+    r = zoo_cli("build", "--out", str(out), "--from-torchscript", str(ENGINE_SOURCE), "--name", ENGINE_MODEL,
+                "--input-size", "128", "--mean", "127.5", "--std", "127.5", "--num-classes", "1001", "--background",
+                "--variants", ",".join(engines), timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

@@ -19,9 +19,10 @@ import pytest
 from pytest_aiotbench.inputs import catalog, dataset
 from pytest_aiotbench.report import read as reports
 from pytest_aiotbench.report.storage import ReportLock
-from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.catalogs import catalog_text, dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.copies import labeled_dataset
 from tests.helpers.reports import gate_plugin_args
-from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
+from tests.helpers.shared import TFLITE_DIR, TORCH_DIR
 
 SMALL_TFLITE = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 SMALL_PT = TORCH_DIR / "mobilenet_v1_0.25_128.pt"
@@ -29,17 +30,6 @@ SMALL_ONNX = TORCH_DIR / "mobilenet_v1_0.25_128.onnx"
 TFLITE_ID = "mobilenet_v1_025-tflite-int8"
 
 pytestmark = pytest.mark.real
-
-
-def labeled_dataset(root: Path, n: int = 20) -> Path:
-    """The first n shared images, symlinked, with their labels.csv rows."""
-    lines = (IMAGENET_500 / "labels.csv").read_text().splitlines()[: n + 1]
-    for line in lines[1:]:
-        rel = line.split(",")[0]
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).symlink_to(IMAGENET_500 / rel)
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def small_tflite(**extra) -> dict:
@@ -58,8 +48,7 @@ def one_error_line(text: str) -> str:
 
 def _catalog_text(**overrides) -> str:
     entry = {**small_tflite(), **overrides}
-    entry = {k: v for k, v in entry.items() if v is not None}
-    return "\n".join(["[[model]]"] + [f"{k} = {catalog.toml_value(v)}" for k, v in entry.items()]) + "\n"
+    return catalog_text([{k: v for k, v in entry.items() if v is not None}])
 
 
 def _setup(kind: str, root: Path) -> tuple[list[str], str]:

@@ -137,7 +137,7 @@ def test_parallel_first_decode_equals_the_serial_one(small_set, tmp_path):
 def test_decode_uses_the_cores_this_process_may_run_on():
     import os
 
-    assert decode.workers() == len(os.sched_getaffinity(0))
+    assert decode.usable_cores() == len(os.sched_getaffinity(0))
 
 
 SPY = """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers.catalogs import dedent, float_entry, tflite_entry, write_catalog
+from tests.helpers.copies import labeled_dataset
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
 SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
@@ -19,18 +19,6 @@ SMALL = TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite"
 
 def small_entry(**extra) -> dict:
     return {**tflite_entry("mobilenet_v1_025", SMALL, 128), **extra}
-
-
-def small_dataset(tmp_path: Path, n: int = 8) -> Path:
-    """The first n images of the shared set, copied with their labels (a private, writable dataset)."""
-    root = tmp_path / "data"
-    lines = (IMAGENET_500 / "labels.csv").read_text().splitlines()[: n + 1]
-    for line in lines[1:]:
-        rel = line.split(",")[0]
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(IMAGENET_500 / rel, root / rel)
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    return root
 
 
 @pytest.fixture
@@ -166,7 +154,7 @@ def test_collect_only_k_and_m_select_cases(run_aiotbench, tmp_path, shared):
 
 @pytest.mark.slow
 def test_second_run_hits_the_cache_and_a_changed_image_is_not_stale(run_aiotbench, tmp_path, small_catalog):
-    data = small_dataset(tmp_path, 6)
+    data = labeled_dataset(tmp_path / "data", 6, copy=True)
     first = run_aiotbench(catalogs=[small_catalog], dataset=data)
     assert first.report["settings"]["cache"] == {**first.report["settings"]["cache"], "hits": 0, "misses": 6}
     second = run_aiotbench(catalogs=[small_catalog], dataset=data)
@@ -238,7 +226,7 @@ def test_framework_added_through_the_entry_point_runs(run_aiotbench, tmp_path, s
     catalog = write_catalog(tmp_path / "c.toml", [{
         "name": "linear", "framework": "numpy-linear", "quant": "fp32", "file": str(tmp_path / "linear.npy"),
         "input_size": 8, "resize": 0, "num_classes": 1000}])
-    run = run_aiotbench(catalogs=[catalog], dataset=small_dataset(tmp_path, 5), env={"PYTHONPATH": str(pkg)})
+    run = run_aiotbench(catalogs=[catalog], dataset=labeled_dataset(tmp_path / "data", 5, copy=True), env={"PYTHONPATH": str(pkg)})
     assert run.returncode == 0, run.stdout + run.stderr
     case = run.case("linear-numpy-linear-fp32")
     assert case["images"] == 5 and case["runtime"]["runtime"] == "numpy-linear"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_aiotbench.plugin import options
+from pytest_aiotbench.inputs import options
 from pytest_aiotbench.targets import TargetError, parse_device_spec
 from pytest_aiotbench.targets.ssh import SshTarget
 from tests.helpers.catalogs import tflite_entry, write_catalog

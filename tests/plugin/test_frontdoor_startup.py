@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_aiotbench.plugin import options
+from pytest_aiotbench.inputs import options
 
 BY_FLAG = {o.flag: o for o in options.CORE_OPTIONS + options.GATE_OPTIONS}
 PATH_FLAGS = [o.flag for o in options.CORE_OPTIONS + options.GATE_OPTIONS if o.path or o.metavar in ("DIR", "FILE")]

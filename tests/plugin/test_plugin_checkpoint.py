@@ -40,7 +40,8 @@ def pytest_unconfigure(config):
 
 @pytest.mark.slow
 def test_each_case_is_checkpointed_once_whatever_its_outcome(tmp_path, shared):
-    from tests.inputs.test_faults_catalog import labeled_dataset, small_tflite
+    from tests.helpers.copies import labeled_dataset
+    from tests.inputs.test_faults_catalog import small_tflite
 
     (tmp_path / "counting.py").write_text(COUNTING_PLUGIN)
     data = labeled_dataset(tmp_path / "data", n=4)

@@ -29,7 +29,7 @@ def _cli_twins():
 
 def _pytest_options() -> dict[str, object]:
     parser = pytest.Parser(_ispytest=True)
-    plugin_options.register(parser, plugin_options.CORE_OPTIONS + plugin_options.GATE_OPTIONS)
+    plugin_options.register(parser, declared.CORE_OPTIONS + declared.GATE_OPTIONS)
     group = parser.getgroup(*plugin_options.GROUP)
     return {option.names()[0]: option for option in group.options}
 

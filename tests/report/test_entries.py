@@ -13,7 +13,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from pytest_aiotbench.plugin import options
+from pytest_aiotbench.inputs import options
 from pytest_aiotbench.report import read as reports
 from pytest_aiotbench.inputs.catalog import Case
 from pytest_aiotbench.inputs.dataset import open_dataset

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.catalogs import write_catalog
-from tests.inputs.test_faults_catalog import labeled_dataset, small_tflite
+from tests.helpers.copies import labeled_dataset
+from tests.inputs.test_faults_catalog import small_tflite
 
 pytestmark = pytest.mark.real
 

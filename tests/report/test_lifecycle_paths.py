@@ -15,7 +15,8 @@ import pytest
 
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.reports import gate_plugin_args, make_case, make_report, write_json
-from tests.inputs.test_faults_catalog import SMALL_TFLITE, TFLITE_ID, labeled_dataset, one_error_line, small_tflite
+from tests.helpers.copies import labeled_dataset
+from tests.inputs.test_faults_catalog import SMALL_TFLITE, TFLITE_ID, one_error_line, small_tflite
 
 pytestmark = pytest.mark.real
 

@@ -14,8 +14,8 @@ from pytest_aiotbench.run.conditions import NOT_EXPOSED, SYSFS_ENV, Sampler, Sou
 from pytest_aiotbench.targets.host import HostTarget, prepared
 from pytest_aiotbench.run.timing import BenchmarkTiming, PerfCounterTiming, time_sustained
 
-from tests.helpers.adbdevice.jobs import REPO, make_job, shared_dir, shared_model
-from tests.helpers.sysfs import build_tree
+from tests.helpers.adbdevice.jobs import REPO, make_job, shared_model
+from tests.helpers.sysfs import build_tree, conditions_run
 
 
 class RecordingSource(Source):
@@ -77,22 +77,14 @@ def test_host_case_reports_not_exposed_on_this_machine_or_its_values(monkeypatch
     assert (m.conditions["cpu_khz"] == NOT_EXPOSED) == (not real.cpus)
 
 
-def _bench(pytester, report, *args):
-    return pytester.runpytest_subprocess(
-        "--aiotbench", f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}", "--aiotbench-suite=none",
-        f"--aiotbench-dataset={shared_dir() / 'data' / 'imagenet-val-500'}", "--aiotbench-images=10",
-        "--aiotbench-min-top1=0", "--aiotbench-warmup=2", "--aiotbench-cache=none", "-p", "no:cacheprovider",
-        "-k", "0.25_128 and (tflite or onnx)", f"--aiotbench-json={report}", *args, timeout=240)
-
-
 @pytest.mark.slow
 def test_plugin_on_a_hot_host_tree(pytester, tmp_path, monkeypatch):
     """The plugin on the host with a constructed /sys above its trip point: throttled (INVALID), the cooldown
     before the second case only, the sustained curve in every entry; the JSON report passes its schema."""
     shared_model()
     monkeypatch.setenv(SYSFS_ENV, str(build_tree(tmp_path / "sys", temp_c=65, trip_c=60, battery_c=None)))
-    result = _bench(pytester, tmp_path / "r.json", "--aiotbench-cooldown=0.3", "--aiotbench-sustain=1s",
-                    f"--aiotbench-html={tmp_path / 'r.html'}")
+    result = conditions_run(pytester, tmp_path / "r.json", "--aiotbench-cooldown=0.3", "--aiotbench-sustain=1s",
+                            f"--aiotbench-html={tmp_path / 'r.html'}")
     result.assert_outcomes(passed=2)
     report = json.loads((tmp_path / "r.json").read_text())
     assert first_schema_violation(report, REPORT) is None

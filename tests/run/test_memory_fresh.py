@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, REPO, TFLITE_DIR, TORCH_DIR
 
 pytestmark = pytest.mark.slow
@@ -34,40 +35,9 @@ def _independent(kind: str, model: Path) -> tuple[float, float]:
 # Another TFLite case and the fp32 one first: the int8 case runs after them in the same pytest process (measured
 # there, it would show ~0.7 of its fresh-process figure: the runtime's pages are already in; see
 # benchmarks/memory_isolation.py).
-CATALOG = f"""
-[[model]]
-name = "mobilenet_v1_0.25_128"
-input_size = 128
-resize = 146
-mean = [127.5, 127.5, 127.5]
-std = [127.5, 127.5, 127.5]
-num_classes = 1001
-background = true
-  [[model.variant]]
-  framework = "tflite"
-  quant = "int8"
-  layout = "NHWC"
-  file = "{TFLITE_DIR / 'mobilenet_v1_0.25_128_quant.tflite'}"
-
-[[model]]
-name = "mobilenet_v2_1.0_224"
-input_size = 224
-resize = 256
-mean = [127.5, 127.5, 127.5]
-std = [127.5, 127.5, 127.5]
-num_classes = 1001
-background = true
-  [[model.variant]]
-  framework = "onnxruntime"
-  quant = "fp32"
-  layout = "NCHW"
-  file = "{FP32[2]}"
-  [[model.variant]]
-  framework = "tflite"
-  quant = "int8"
-  layout = "NHWC"
-  file = "{INT8[2]}"
-"""
+CATALOG = [tflite_entry("mobilenet_v1_0.25_128", TFLITE_DIR / "mobilenet_v1_0.25_128_quant.tflite", 128),
+           float_entry("mobilenet_v2_1.0_224", "onnxruntime", FP32[2], 224),
+           tflite_entry("mobilenet_v2_1.0_224", INT8[2], 224)]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +45,7 @@ def plugin_run(tmp_path_factory):
     if not (INT8[2].is_file() and FP32[2].is_file()):
         pytest.skip("shared MobileNetV2 files not found (set AIOTBENCH_SHARED)")
     root = tmp_path_factory.mktemp("memory-run")
-    (root / "c.toml").write_text(CATALOG)
+    write_catalog(root / "c.toml", CATALOG)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "bench_cases"), "-p", "no:cacheprovider", "--aiotbench",
          "--aiotbench-catalog=c.toml", f"--aiotbench-dataset={IMAGENET_500}",

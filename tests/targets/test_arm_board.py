@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.board import (RPI_PYTHON, Board, board_down, board_up, build_project_wheel, install_plugin,
-                                 quoted)
+                                 quoted, run_plugin)
 from tests.helpers.catalogs import Run, float_entry, tflite_entry, write_catalog
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
@@ -45,15 +45,7 @@ def _entries(root_of_models: Path | None = None) -> dict[str, dict]:
 
 
 def bench(folder: Path, *args: str, catalog: Path, timeout: float = 600) -> Run:
-    """``pytest --aiotbench`` in a fresh process on the host (cases may go to the board with --device)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    report = folder / "report.json"
-    cmd = [sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-           "-p", "no:randomly", f"--aiotbench-catalog={catalog}", f"--aiotbench-dataset={IMAGENET_500}",
-           f"--aiotbench-images={IMAGES}", f"--aiotbench-json={report}", f"--aiotbench-cache={folder / 'cache'}",
-           "--aiotbench-warmup=2", *args]
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    return Run(proc.returncode, proc.stdout, proc.stderr, report)
+    return run_plugin(folder, catalog, "--aiotbench-warmup=2", *args, images=IMAGES, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -9,51 +9,27 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_aiotbench.targets.bundle import build_runner_bundle
-from tests.helpers.board import RPI_PYTHON, Board, board_down, board_up, quoted
+from tests.helpers.board import RPI_PYTHON, Board, board_down, board_up, quoted, run_plugin
 from tests.helpers.catalogs import Run, tflite_entry, write_catalog
-from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
-from tests.helpers.zoo import zoo_cli
+from tests.helpers.shared import TFLITE_DIR
+from tests.helpers.zoo import ENGINE_MODEL as NAME, ENGINE_PINS as PINS, build_engine_zoo
 
 pytestmark = [pytest.mark.device, pytest.mark.slow, pytest.mark.real,
               pytest.mark.xdist_group("arm-board")]  # one board: these modules share a worker (Makefile)
 
 IMAGES = 20
-NAME = "mnv1"
-SOURCE = TORCH_DIR / "mobilenet_v1_0.25_128.pt"
 FRAMEWORKS = ("ncnn", "mnn", "openvino")
 CASES = {fw: f"{NAME}-{fw}-fp32" for fw in FRAMEWORKS}
-PINS = {"ncnn": "ncnn==1.0.20261020", "mnn": "MNN==3.6.1", "openvino": "openvino==2026.4.1"}
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory) -> Path:
-    """The zoo's fp32 ncnn (.param + .bin, via pnnx), MNN and OpenVINO (.xml + .bin) artifacts of one TorchScript."""
-    if not all(_has(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
-        pytest.skip("pip install -e '.[zoo,ncnn,mnn,openvino]'")
-    if not (SOURCE.is_file() and IMAGENET_500.is_dir()):
-        pytest.skip(f"shared data not found: {SOURCE} (set AIOTBENCH_SHARED)")
-    out = tmp_path_factory.mktemp("zoo") / "out"
-    r = zoo_cli("build", "--out", str(out), "--from-torchscript", str(SOURCE), "--name", NAME, "--input-size", "128",
-                "--mean", "127.5", "--std", "127.5", "--num-classes", "1001", "--background",
-                "--variants", ",".join(FRAMEWORKS), timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
+    return build_engine_zoo(tmp_path_factory, FRAMEWORKS)
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +39,8 @@ def board(zoo):
 
 
 def bench(folder: Path, catalog: Path, *args: str, images: int = IMAGES, timeout: float = 900) -> Run:
-    folder.mkdir(parents=True, exist_ok=True)
-    report = folder / "report.json"
-    cmd = [sys.executable, "-m", "pytest", "--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider",
-           "-p", "no:randomly", f"--aiotbench-catalog={catalog}", f"--aiotbench-dataset={IMAGENET_500}",
-           f"--aiotbench-images={images}", f"--aiotbench-json={report}", f"--aiotbench-cache={folder / 'cache'}",
-           "--aiotbench-warmup=1", "--aiotbench-min-top1=0", *args]
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    return Run(proc.returncode, proc.stdout, proc.stderr, report)
+    return run_plugin(folder, catalog, "--aiotbench-warmup=1", "--aiotbench-min-top1=0", *args, images=images,
+                      timeout=timeout)
 
 
 @pytest.fixture(scope="module")

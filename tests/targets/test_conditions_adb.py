@@ -15,8 +15,8 @@ from pytest_aiotbench.run.conditions import NOT_EXPOSED
 from pytest_aiotbench.targets import resolve_target
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
-from tests.helpers.adbdevice.jobs import REPO, RecordingTiming, make_job, shared_dir, shared_model
-from tests.helpers.sysfs import LoadHeater, build_tree
+from tests.helpers.adbdevice.jobs import RecordingTiming, make_job, shared_model
+from tests.helpers.sysfs import LoadHeater, build_tree, conditions_run
 
 pytestmark = pytest.mark.device
 
@@ -85,22 +85,14 @@ def test_cooldown_on_the_device_waits_for_the_temperature(hot_device):
     assert m.conditions["start_temp_c"] <= 45
 
 
-def _bench(pytester, report, *args):
-    return pytester.runpytest_subprocess(
-        "--aiotbench", f"--aiotbench-catalog={REPO / 'models' / 'shared.toml'}", "--aiotbench-suite=none",
-        f"--aiotbench-dataset={shared_dir() / 'data' / 'imagenet-val-500'}", "--aiotbench-images=10",
-        "--aiotbench-min-top1=0", "--aiotbench-warmup=2", "--aiotbench-cache=none", "-p", "no:cacheprovider",
-        "-k", "0.25_128 and (tflite or onnx)", f"--aiotbench-json={report}", *args, timeout=240)
-
-
 @pytest.mark.slow
 def test_plugin_cooldown_sustain_and_throttled_through_adb(pytester, hot_device, tmp_path):
     """The whole plugin on the hot device: the first case heats it past its trip point (throttled, INVALID), the
     cooldown before the second waits until it is cool again, both carry their sustained curve."""
     device, heater = hot_device
     shared_model()
-    result = _bench(pytester, tmp_path / "r.json", f"--device=adb:{device.serial}", "--aiotbench-sustain=2s",
-                    "--aiotbench-cooldown=until=45,max=30")
+    result = conditions_run(pytester, tmp_path / "r.json", f"--device=adb:{device.serial}",
+                            "--aiotbench-sustain=2s", "--aiotbench-cooldown=until=45,max=30")
     result.assert_outcomes(passed=2)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["settings"]["cooldown"] == {"until_c": 45.0, "max_s": 30.0} and report["settings"]["sustain_s"] == 2

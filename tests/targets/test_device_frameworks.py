@@ -26,16 +26,12 @@ from pytest_aiotbench.targets.remote import job_model_files
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
 from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
-from tests.helpers.shared import IMAGENET_500, TORCH_DIR
-from tests.helpers.zoo import zoo_cli
+from tests.helpers.zoo import ENGINE_MODEL as NAME, ENGINE_PINS as PINS, build_engine_zoo
 
 pytestmark = pytest.mark.device
 
-NAME = "mnv1"
-SOURCE = TORCH_DIR / "mobilenet_v1_0.25_128.pt"
 ENGINES = ("ncnn", "openvino", "mnn")
 FILES = {"ncnn": f"{NAME}.ncnn.param", "openvino": f"{NAME}.xml", "mnn": f"{NAME}.mnn"}
-PINS = {"ncnn": "ncnn==1.0.20261020", "mnn": "MNN==3.6.1", "openvino": "openvino==2026.4.1"}
 
 
 def _job(framework: str, model: Path, images: int = 8):
@@ -48,18 +44,7 @@ def _job(framework: str, model: Path, images: int = 8):
 
 @pytest.fixture(scope="module")
 def engine_zoo(tmp_path_factory) -> Path:
-    import importlib.util
-
-    if not all(importlib.util.find_spec(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
-        pytest.skip("pip install -e '.[zoo,ncnn,mnn,openvino]'")
-    if not (SOURCE.is_file() and IMAGENET_500.is_dir()):
-        pytest.skip(f"shared data not found: {SOURCE} (set AIOTBENCH_SHARED)")
-    out = tmp_path_factory.mktemp("zoo") / "out"
-    r = zoo_cli("build", "--out", str(out), "--from-torchscript", str(SOURCE), "--name", NAME, "--input-size", "128",
-                "--mean", "127.5", "--std", "127.5", "--num-classes", "1001", "--background",
-                "--variants", ",".join(ENGINES), timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out / NAME
+    return build_engine_zoo(tmp_path_factory, ENGINES) / NAME
 
 
 @pytest.mark.slow

@@ -130,7 +130,8 @@ def loop_dist(tmp_path) -> dict:
 @pytest.mark.slow
 def test_a_third_party_target_is_found_and_runs_the_cases(run_aiotbench, tmp_path, shared, loop_dist):
     from tests.helpers.catalogs import write_catalog
-    from tests.inputs.test_faults_catalog import labeled_dataset, small_tflite
+    from tests.helpers.copies import labeled_dataset
+    from tests.inputs.test_faults_catalog import small_tflite
 
     data = labeled_dataset(tmp_path / "data", n=4)
     catalog = write_catalog(tmp_path / "cat.toml", [small_tflite(min_top1=0.0)])

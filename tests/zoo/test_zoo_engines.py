@@ -4,7 +4,6 @@ the engines' lower default precisions are separate labelled variants (ncnn fp16,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
@@ -13,18 +12,12 @@ import pytest
 from pytest_aiotbench.zoo import OPTIONAL_VARIANTS, RELATIVE_THRESHOLDS, VARIANT_OPTIONS, VARIANTS
 from tests.helpers.shared import IMAGENET_500, TORCH_DIR
 from tests.frameworks.test_executorch import TOP1, zoo_build
+from tests.helpers.zoo import has_module
 
 pytestmark = pytest.mark.real
 
 ENGINE_VARIANTS = ("ncnn", "ncnn-fp16", "mnn", "openvino", "openvino-bf16")
 TS_MODEL = TORCH_DIR / "mobilenet_v2_1.0_224.pt"
-
-
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
 
 
 def test_engine_variants_are_optional_labelled_and_carry_their_precision():
@@ -47,7 +40,7 @@ def test_engine_variants_are_optional_labelled_and_carry_their_precision():
 
 @pytest.fixture(scope="module")
 def engine_zoo(tmp_path_factory):
-    if not all(_has(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
+    if not all(has_module(m) for m in ("pnnx", "ncnn", "MNN", "openvino", "torch")):
         pytest.skip("pip install -e '.[zoo,ncnn,mnn,openvino]'")
     if not (TS_MODEL.is_file() and IMAGENET_500.is_dir()):
         pytest.skip("shared data not found (set AIOTBENCH_SHARED)")
