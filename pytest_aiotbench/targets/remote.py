@@ -3,7 +3,8 @@
 
 A job: check the device (python, free space) and create a private work directory; push the runner bundle, the model
 and the packed crops (ONE ``pixels.npy``, or for a large set ``pixels-K.npy`` files of ``PUSH_BYTES``, each pushed
-when the runner asks for it between two chunks, never while it times, so the device holds one at a time); run the
+when the runner asks for it between two chunks, never while it times, so the device holds one at a time; again
+for another pass in sustained mode); run the
 runner once under the job's deadline (it times every infer() on the device);
 pull the result into a temporary file, validate it against the job, then rename it; remove the work directory,
 whatever happened. Any failure is a ``TargetError`` with one line naming the device and the step.
@@ -240,31 +241,36 @@ class RemoteTarget:
                 name: first, "job.json": spec_file}, feed
 
     def _feed(self, workdir: str, feed, local: Path, deadline: float, running) -> None:
-        """Push file K of the crops when the runner has written ``want-K`` (it waits, untimed, between two
-        chunks), through a temporary name (a file the runner sees is whole), until every file is pushed or the
-        runner has ended. One shell call waits on the device for up to WANT_WAIT_S."""
+        """Push file K of the crops whenever the runner has written ``want-K`` (it waits, untimed, between two
+        chunks), until the runner has ended: in order for one pass, and again from the first for another (sustained
+        mode cycles the dataset; the device still holds one file at a time). The request is removed before the
+        file appears under its name, which happens through a temporary name (a file the runner sees is whole).
+        One shell call waits on the device for up to WANT_WAIT_S."""
         pixels, bounds = feed
         q = shlex.quote
-        for k in range(1, len(bounds)):
+        while True:
+            if not running():
+                return  # the runner ended (done, or failed: its exit code says why)
+            left = self._remaining(deadline, "push pixels")
+            wait = max(1, min(WANT_WAIT_S, int(left)))
+            code, out, _ = self._shell("push pixels", f"cd {q(workdir)} && i=0; while [ $i -lt {wait * 10} ]; do "
+                                       "for f in want-*; do [ -e \"$f\" ] && echo \"$f\" && exit 0; done; "
+                                       "sleep 0.1; i=$((i+1)); done; exit 1", min(left, wait + self.io_timeout_s))
+            asked = out.split()[0] if code == 0 and out.split() else ""
+            k = int(asked[5:]) if asked[5:].isdigit() else -1
+            if code != 0:
+                continue
+            if not 0 <= k < len(bounds):
+                raise TargetError(f"{self.name}: push pixels: the runner asked for {asked!r}, the job has "
+                                  f"{len(bounds)} files")
             name = ArrivingPixels.name(k)
-            want = f"{workdir}/want-{k:05d}"
-            while True:
-                if not running():
-                    return  # the runner ended (done early, or failed: its exit code says why)
-                left = self._remaining(deadline, f"push {name}")
-                wait = max(1, min(WANT_WAIT_S, int(left)))
-                code, _, _ = self._shell(f"push {name}", f"i=0; while [ ! -e {q(want)} ] && [ $i -lt {wait * 10} ]; "
-                                         f"do sleep 0.1; i=$((i+1)); done; [ -e {q(want)} ]",
-                                         min(left, wait + self.io_timeout_s))
-                if code == 0:
-                    break
             part = _pack_part(pixels, *bounds[k], local / name)
             try:
                 self._step(f"push {name}", deadline, self.transport.push, part, f"{workdir}/{name}.part")
             finally:
                 part.unlink(missing_ok=True)
-            code, out, err = self._shell(f"push {name}", f"mv {q(f'{workdir}/{name}.part')} {q(f'{workdir}/{name}')}",
-                                         self._remaining(deadline, f"push {name}"))
+            code, out, err = self._shell(f"push {name}", f"cd {q(workdir)} && rm -f {q(asked)} && "
+                                         f"mv {q(name + '.part')} {q(name)}", self._remaining(deadline, f"push {name}"))
             if code != 0:
                 raise TargetError(f"{self.name}: push {name}: exit {code}: {one_line(err or out, last=True)}")
 

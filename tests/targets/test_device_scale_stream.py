@@ -1,0 +1,46 @@
+"""What a long device run needs once its crops come in several pushed files (issue 19, at small scale: files
+forced small with the CHUNK env, conversion chunks with ``job.chunk``): sustained mode goes over the dataset
+again, so the runner asks for the first files again and the host pushes them again, one on the device at a time."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from pytest_aiotbench.inputs.pixels import CHUNK_ENV, ArrivingPixels, write_store
+from pytest_aiotbench.targets import resolve_target
+
+from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
+from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+
+pytestmark = pytest.mark.device
+
+
+def test_arriving_pixels_ask_again_for_a_file_read_and_removed(tmp_path):
+    crops = np.random.default_rng(2).integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
+    for k, (a, b) in enumerate([(0, 3), (3, 6)]):
+        write_store(tmp_path / ArrivingPixels.name(k), b - a, 4, iter((crops[a:b],)))
+    pixels = ArrivingPixels(tmp_path, [3, 3], 4, wait_s=0.2)
+    np.testing.assert_array_equal(pixels.read(0, 6), crops)
+    assert not list(tmp_path.glob("pixels-*.npy"))  # one pass: every file read to its end and removed
+    with pytest.raises(Exception, match="pixels-00000.npy did not arrive within 0 s"):
+        pixels.read(0, 2)  # a second pass asks for the first file again
+    assert (tmp_path / "want-00000").exists()
+    write_store(tmp_path / ArrivingPixels.name(0), 3, 4, iter((crops[:3],)))
+    np.testing.assert_array_equal(pixels.read(0, 2), crops[:2])
+
+
+@pytest.mark.slow
+def test_sustained_mode_cycles_over_several_pushed_files(adb_device, monkeypatch):  # noqa: F811
+    monkeypatch.setenv(CHUNK_ENV, "4")  # files of 4 images: 0-3, 4-7, 8-9
+    job = make_job(shared_model(), images=10)
+    job.chunk = 3  # the runner converts 3 at a time: the cycle comes back to a file read and removed
+    job.sustain_s = 1.5
+    m = resolve_target(f"adb:{adb_device.serial}").run(job, RecordingTiming())
+    np.testing.assert_array_equal(m.topk, host_topk(job))  # the first pass's answers, as on the host
+    assert m.sustained["cycles"] >= 2 and len(m.latencies_s) == 10
+    pushed = re.findall(r"pixels-(\d{5})\.npy\.part", " ".join(c for c in adb_device.commands if " mv " in c))
+    assert pushed[:2] == ["00001", "00002"] and "00000" in pushed  # the second pass asked for file 0 again
+    assert leftovers(adb_device) == []
