@@ -39,6 +39,7 @@ DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for 
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
 PUSH_BYTES = 64 * 1024 * 1024  # crops per pushed file: a larger set goes in several, one on the device at a time
+PACK_PIECE_BYTES = 4 * 1024 * 1024  # crops read at once while the host writes a file to push
 REMOTE_OPTIONS = frozenset({"python", "workdir_base", "deadline_s", "io_timeout_s", "keep_results"})  # RemoteTarget's
 WANT_WAIT_S = 5  # one shell call waits this long on the device for the runner to ask for the next file
 
@@ -428,8 +429,11 @@ class RemoteTarget:
 
 
 def _pack_part(pixels, start: int, stop: int, path: Path) -> Path:
-    """Crops [start, stop) as a packed file (read from the session's store a file at a time)."""
-    write_store(path, stop - start, pixels.shape[1], iter((pixels.read(start, stop),)))
+    """Crops [start, stop) as a packed file, read from the session's store ``PACK_PIECE_BYTES`` at a time: the
+    host never holds a whole pushed file (64 MB more at the peak of every large device run otherwise)."""
+    step = max(1, PACK_PIECE_BYTES // int(np.prod(pixels.shape[1:])))
+    write_store(path, stop - start, pixels.shape[1],
+                (pixels.read(a, min(stop, a + step)) for a in range(start, stop, step)))
     return path
 
 

@@ -1,21 +1,38 @@
 """What a long device run needs once its crops come in several pushed files (issue 19, at small scale: files
-forced small with the CHUNK env, conversion chunks with ``job.chunk``): sustained mode goes over the dataset
-again, so the runner asks for the first files again and the host pushes them again, one on the device at a time."""
+forced small with the CHUNK env, conversion chunks with ``job.chunk``): the host writes each file to push from its
+store a piece at a time (never a whole file in memory); sustained mode goes over the dataset again, so the runner
+asks for the first files again and the host pushes them again, one on the device at a time."""
 
 from __future__ import annotations
 
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from pytest_aiotbench.inputs.pixels import CHUNK_ENV, ArrivingPixels, write_store
 from pytest_aiotbench.targets import resolve_target
+from pytest_aiotbench.targets.remote import PACK_PIECE_BYTES, _pack_part
 
 from tests.helpers.adbdevice.fixtures import _adb_device_session, adb_device, adb_server, leftovers  # noqa: F401
 from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
 
 pytestmark = pytest.mark.device
+
+
+def test_a_file_to_push_is_written_a_piece_at_a_time(tmp_path):
+    crops = np.random.default_rng(3).integers(0, 256, (420, 128, 128, 3), dtype=np.uint8)  # 20.6 MB
+    store = write_store(tmp_path / "store.npy", len(crops), 128, iter((crops,)))
+    tracemalloc.start()  # numpy reports its buffers to tracemalloc
+    try:
+        _pack_part(store, 7, 413, tmp_path / "part.npy")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    bound = 2 * PACK_PIECE_BYTES + (1 << 20)  # a piece, the next one while the last is written, a little more
+    assert peak < bound < (413 - 7) * 128 * 128 * 3 / 2  # never the file's 20 MB
+    np.testing.assert_array_equal(np.load(tmp_path / "part.npy"), crops[7:413])
 
 
 def test_arriving_pixels_ask_again_for_a_file_read_and_removed(tmp_path):
