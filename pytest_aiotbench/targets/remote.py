@@ -34,7 +34,7 @@ from .bundle import build_runner_bundle
 from ..inputs.pixels import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
 from ..files import file_sha256
 
-DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
+DEFAULT_DEADLINE_S = 900.0  # one whole job (preflight, pushes, run, pull) with one file of crops; per file with more
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
@@ -145,14 +145,18 @@ class RemoteTarget:
     """A device reached through a Transport, running the pushed Python runner."""
 
     def __init__(self, name: str, connect: Callable[[], Transport], *, workdir_base: str,
-                 python: str | None = "python3", deadline_s: float = DEFAULT_DEADLINE_S,
+                 python: str | None = "python3", deadline_s: float | None = None,
                  io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, keep_results: Path | None = None):
         self.name = name
         self._connect = connect  # opens the link; called on first use, never by the constructor
         self._transport: Transport | None = None
         self.workdir_base = workdir_base.rstrip("/") or "/tmp"
         self.python = python
-        self.deadline_s = deadline_s
+        # No deadline given: DEFAULT_DEADLINE_S per file of crops the job pushes (a job's work grows with its
+        # dataset: 50,000 images are 37 files at 128 px); a given one is the whole job's, whatever its size.
+        self.deadline_s = DEFAULT_DEADLINE_S if deadline_s is None else deadline_s
+        self.deadline_per_file = deadline_s is None
+        self.job_deadline_s = self.deadline_s  # the job in progress's (what the error lines name)
         self.io_timeout_s = io_timeout_s
         self.keep_results = Path(keep_results) if keep_results else None
         self.push_bytes = PUSH_BYTES
@@ -191,7 +195,9 @@ class RemoteTarget:
         # A sustained run and a cooldown take their own (bounded) time on top of what the deadline is for.
         cool = job.cooldown or {}
         extra = (job.sustain_s or 0.0) + float(cool.get("seconds", cool.get("max_s", 0.0)))
-        deadline = time.monotonic() + self.deadline_s + extra
+        files_of_crops = -(-len(as_pixels(job.pixels)) // self.push_images(job))
+        self.job_deadline_s = self.deadline_s * (max(1, files_of_crops) if self.deadline_per_file else 1)
+        deadline = time.monotonic() + self.job_deadline_s + extra
         job_id = secrets.token_hex(8)
         workdir = f"{self.workdir_base}/aiotbench-{job_id}"
         self._remove_stale()
@@ -345,7 +351,7 @@ class RemoteTarget:
                 code, out, err = self._run_fed(command, remaining, workdir, feed, files, deadline)
         except TargetError as exc:
             if time.monotonic() >= deadline:
-                raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
+                raise TargetError(f"{self.name}: run: job deadline of {self.job_deadline_s:.0f}s exceeded "
                                   "(device frozen or runner hung)") from None
             raise TargetError(f"{self.name}: run: {exc}") from None
         if code == ExitCode.RUNTIME:  # missing there: a skip, as on the host (--aiotbench-strict makes it fail)
@@ -410,7 +416,7 @@ class RemoteTarget:
     def _remaining(self, deadline: float, step: str) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TargetError(f"{self.name}: {step}: job deadline of {self.deadline_s:.0f}s exceeded")
+            raise TargetError(f"{self.name}: {step}: job deadline of {self.job_deadline_s:.0f}s exceeded")
         return left
 
     def _step(self, step: str, deadline: float, fn, *args):

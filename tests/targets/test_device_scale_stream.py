@@ -61,3 +61,24 @@ def test_sustained_mode_cycles_over_several_pushed_files(adb_device, monkeypatch
     pushed = re.findall(r"pixels-(\d{5})\.npy\.part", " ".join(c for c in adb_device.commands if " mv " in c))
     assert pushed[:2] == ["00001", "00002"] and "00000" in pushed  # the second pass asked for file 0 again
     assert leftovers(adb_device) == []
+
+
+def _runner_timeout(commands: list[str]) -> int:
+    return int(re.search(r"timeout -s KILL (\d+) ", [c for c in commands if "runner.pyz --job" in c][-1]).group(1))
+
+
+@pytest.mark.slow
+def test_default_deadline_grows_with_the_files_of_crops_a_given_one_does_not(adb_device, monkeypatch):  # noqa: F811
+    """50,000 images are 37 files at 128 px: a job's work grows with its dataset, so without a deadline given the
+    job gets the default's 900 s per file; a deadline given is the whole job's, whatever its size."""
+    job = make_job(shared_model(), images=10)
+    resolve_target(f"adb:{adb_device.serial}").run(job, RecordingTiming())  # one file: 900 s
+    assert 800 < _runner_timeout(adb_device.commands) <= 900
+    monkeypatch.setenv(CHUNK_ENV, "4")  # three files: 2,700 s
+    target = resolve_target(f"adb:{adb_device.serial}")
+    m = target.run(job, RecordingTiming())
+    assert 2600 < _runner_timeout(adb_device.commands) <= 2700 and target.job_deadline_s == 2700
+    np.testing.assert_array_equal(m.topk, host_topk(job))
+    resolve_target(f"adb:{adb_device.serial}", deadline_s=900).run(job, RecordingTiming())
+    assert 800 < _runner_timeout(adb_device.commands) <= 900
+    assert leftovers(adb_device) == []
