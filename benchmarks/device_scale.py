@@ -1,6 +1,7 @@
 """A device run at dataset scale (issue 19): N images on a "board" with 1 GB of free storage, against the host.
 
-    python benchmarks/device_scale.py --board-dir /mnt/board1g [--sizes 1000,50000] [--workdir DIR] [--deadline S]
+    python benchmarks/device_scale.py --board-dir /mnt/board1g [--sizes 1000,50000] [--case int8-128|fp32-224]
+                                      [--workdir DIR] [--deadline S]
 
 The board is a real sshd on loopback (throwaway host and user keys, a free port, started and stopped here, as
 ``tests/targets/test_device_ssh.py`` does; run as root, or as a user sshd accepts), whose job folder
@@ -10,7 +11,7 @@ The board is a real sshd on loopback (throwaway host and user keys, a free port,
     # or on a disk: truncate -s 1G /tmp/board1g.img && mkfs.ext4 -q /tmp/board1g.img \\
     #               && mkdir -p /mnt/board1g && mount -o loop /tmp/board1g.img /mnt/board1g
 
-The case is the 128-px int8 MobileNetV1-0.25 TFLite (``scale.py``'s ``int8-128``); the datasets are ``scale.py``'s
+The case is one of ``scale.py``'s (default ``int8-128``, the 128-px int8 MobileNetV1-0.25 TFLite); the datasets are its
 (unique copies of the 500 shared images, the size-N set the first N of one pool, a warm pixel cache). For each size
 the same ``pytest --aiotbench`` session runs twice in a child process: on the host, then with
 ``--device=ssh://...`` (the runner on the "board", the crops pushed one file of 64 MB at a time). Measured:
@@ -42,8 +43,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import scale  # noqa: E402  (REPO on sys.path, the cases, the warm-cache script, the subsets)
-
-CASE = "int8-128"
 
 WRAPPER = """#!{python}
 # The device runner under this wrapper: the same process, plus its own peak RSS and wall at exit.
@@ -113,10 +112,11 @@ class SpaceSampler(threading.Thread):
             time.sleep(0.02)
 
 
-def run_session(work: Path, data: Path, cache: Path, extra: list[str], env: dict, tag: str) -> tuple[dict, dict]:
+def run_session(work: Path, case: str, data: Path, cache: Path, extra: list[str], env: dict, tag: str
+                ) -> tuple[dict, dict]:
     """One ``pytest --aiotbench`` child over the case; (child's wall and peak RSS, the case's report entry)."""
     run_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"run-{tag}-"))
-    catalog = scale.write_catalog(run_dir / "catalog.toml", [{**scale.CASES[CASE], "min_top1": 0.0}])
+    catalog = scale.write_catalog(run_dir / "catalog.toml", [{**scale.CASES[case], "min_top1": 0.0}])
     report, out = run_dir / "report.json", run_dir / "child.json"
     args = ["--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider", "-q", f"--aiotbench-catalog={catalog}",
             f"--aiotbench-dataset={data}", f"--aiotbench-json={report}", f"--aiotbench-cache={cache}", *extra]
@@ -135,6 +135,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board-dir", type=Path, required=True, help="the board's job folder (a 1 GB filesystem)")
     parser.add_argument("--sizes", default="1000,50000")
+    parser.add_argument("--case", default="int8-128", choices=sorted(scale.CASES))
     parser.add_argument("--workdir", type=Path, help="where the datasets and the cache go (default: a temp folder)")
     parser.add_argument("--deadline", type=float, help="--aiotbench-device-deadline (default: the plugin's)")
     args = parser.parse_args()
@@ -142,7 +143,7 @@ def main() -> int:
     board = args.board_dir.resolve()
     if not board.is_dir():
         raise SystemExit(f"device_scale: {board}: not a folder (see the docstring for a 1 GB filesystem)")
-    entry = scale.CASES[CASE]
+    entry = scale.CASES[args.case]
     if not Path(entry["file"]).is_file():
         raise SystemExit(f"device_scale: {entry['file']} not found (set AIOTBENCH_SHARED)")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="aiotbench-device-scale-"))
@@ -154,7 +155,7 @@ def main() -> int:
         cache = work / "cache"
         warm = subprocess.run([sys.executable, "-c", scale.WARM, str(pool), str(cache), str(entry["input_size"]),
                                str(entry["resize"])], env=env, capture_output=True, text=True, check=True)
-        print(f"{CASE}: {warm.stdout.strip()}", flush=True)
+        print(f"{args.case}: {warm.stdout.strip()}", flush=True)
         keys = work / "sshd"
         shutil.rmtree(keys, ignore_errors=True)
         keys.mkdir()
@@ -176,12 +177,12 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         for n in sizes:
             data = scale.subset(pool, work / f"n{n}", n)
-            host_child, host_case = run_session(work, data, cache, [], env, "host")
+            host_child, host_case = run_session(work, args.case, data, cache, [], env, "host")
             log.unlink(missing_ok=True)
             sampler = SpaceSampler(board)
             sampler.start()
             try:
-                dev_child, dev_case = run_session(work, data, cache, device, env, "device")
+                dev_child, dev_case = run_session(work, args.case, data, cache, device, env, "device")
             finally:
                 sampler.stop.set()
                 sampler.join()
