@@ -4,8 +4,8 @@
 A job: check the device (python, free space) and create a private work directory; push the runner bundle, the model
 and the packed crops (ONE ``pixels.npy``, or for a large set ``pixels-K.npy`` files of ``PUSH_BYTES``, each pushed
 when the runner asks for it between two chunks, never while it times, so the device holds one at a time; again
-for another pass in sustained mode); run the
-runner once under the job's deadline (it times every infer() on the device);
+for another pass in sustained mode); run the runner once under the job's deadline (it times every infer() on the
+device);
 pull the result into a temporary file, validate it against the job, then rename it; remove the work directory,
 whatever happened. Any failure is a ``TargetError`` with one line naming the device and the step.
 Every string that reaches a device shell goes through ``shlex.quote``.
@@ -240,7 +240,7 @@ class RemoteTarget:
             bounds = [(s, min(len(pixels), s + per_file)) for s in range(0, len(pixels), per_file)]
             name = ArrivingPixels.name(0)
             first = _pack_part(pixels, *bounds[0], local / name)
-            feed = (pixels, bounds)
+            feed = (pixels, bounds, bool(job.sustain_s))  # sustained mode: more passes ask for the files again
             spec = job_spec(job, job_id, framework_ref(job.framework), [b - a for a, b in bounds], files=sums)
         spec_file = local / "job.json"
         spec_file.write_text(json.dumps(spec))
@@ -249,24 +249,27 @@ class RemoteTarget:
 
     def _feed(self, workdir: str, feed, local: Path, deadline: float, running) -> None:
         """Push file K of the crops whenever the runner has written ``want-K`` (it waits, untimed, between two
-        chunks), until the runner has ended: in order for one pass, and again from the first for another (sustained
-        mode cycles the dataset; the device still holds one file at a time). The request is removed before the
-        file appears under its name, which happens through a temporary name (a file the runner sees is whole).
-        One shell call waits on the device for up to WANT_WAIT_S."""
-        pixels, bounds = feed
+        chunks): in order for one pass (until each is pushed), and in sustained mode, which cycles the dataset,
+        again from the first until the runner has ended (the device still holds one file at a time). The request
+        is removed before the file appears under its name, which happens through a temporary name (a file the
+        runner sees is whole). One shell call waits on the device for up to WANT_WAIT_S."""
+        pixels, bounds, again = feed
         q = shlex.quote
+        pushed: set[int] = set()
         while True:
             if not running():
                 return  # the runner ended (done, or failed: its exit code says why)
+            if not again and len(pushed) == len(bounds) - 1:
+                return  # one pass: every file it asks for is there (no more polling while it times)
             left = self._remaining(deadline, "push pixels")
             wait = max(1, min(WANT_WAIT_S, int(left)))
             code, out, _ = self._shell("push pixels", f"cd {q(workdir)} && i=0; while [ $i -lt {wait * 10} ]; do "
                                        "for f in want-*; do [ -e \"$f\" ] && echo \"$f\" && exit 0; done; "
                                        "sleep 0.1; i=$((i+1)); done; exit 1", min(left, wait + self.io_timeout_s))
-            asked = out.split()[0] if code == 0 and out.split() else ""
-            k = int(asked[5:]) if asked[5:].isdigit() else -1
             if code != 0:
-                continue
+                continue  # nothing asked for yet
+            asked = out.split()[0] if out.split() else ""
+            k = int(asked[5:]) if asked[5:].isdigit() else -1
             if not 0 <= k < len(bounds):
                 raise TargetError(f"{self.name}: push pixels: the runner asked for {asked!r}, the job has "
                                   f"{len(bounds)} files")
@@ -280,6 +283,7 @@ class RemoteTarget:
                                          f"mv {q(name + '.part')} {q(name)}", self._remaining(deadline, f"push {name}"))
             if code != 0:
                 raise TargetError(f"{self.name}: push {name}: exit {code}: {one_line(err or out, last=True)}")
+            pushed.add(k)
 
     def _preflight(self, workdir: str, payload_bytes: int, deadline: float) -> None:
         """One round trip: python present, free space, private work dir created."""
