@@ -192,7 +192,8 @@ CORE_OPTIONS: list[Option] = [
     Option("--aiotbench-device-workdir", "aiotbench_device_workdir",
          "device folder for job work dirs (default /data/local/tmp for adb, /tmp for ssh)", metavar="DIR"),
     Option("--aiotbench-device-deadline", "aiotbench_device_deadline",
-         f"seconds one remote job may take in all, in (0, {MAX_DEADLINE_S:g}] (default 900)",
+         f"seconds one remote job may take in all, in (0, {MAX_DEADLINE_S:g}] (default 900 per 64 MB file of "
+         "crops the job pushes)",
          parse=number(0.0, MAX_DEADLINE_S, low_open=True), metavar="SECONDS"),
     Option("--aiotbench-device-io-timeout", "aiotbench_device_io_timeout",
          f"seconds of silence that mean a device is frozen, in (0, {MAX_IO_TIMEOUT_S:g}] (default 30)",

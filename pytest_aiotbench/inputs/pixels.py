@@ -102,16 +102,16 @@ class ArrayPixels:
 
 class ArrivingPixels:
     """The device side of a job whose crops are pushed in several files while it runs (``pixels-K.npy``, each
-    a packed store of consecutive images): file K is waited for when first needed (after writing ``want-K``, which
-    the host watches for), and removed once its last image has been read, so the device holds one file at a
-    time. Reads go forward (``ModelInputs`` keeps its first chunk); the waits happen between two timed calls."""
+    a packed store of consecutive images): file K is waited for when needed (after writing ``want-K``, which the
+    host watches for and removes before the file appears), and removed once its last image has been read, so the
+    device holds one file at a time. A pass reads forward; another pass (sustained mode) asks for the files
+    again. The waits happen between two timed calls."""
 
     def __init__(self, folder: Path, counts: Sequence[int], size: int, wait_s: float = 600.0):
         self.folder, self.counts, self.wait_s = Path(folder), [int(c) for c in counts], wait_s
         self.starts = [sum(self.counts[:k]) for k in range(len(self.counts))]
         self.shape = (sum(self.counts), size, size, 3)
         self._open: dict[int, PixelStore] = {}
-        self._gone: set[int] = set()
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -121,8 +121,6 @@ class ArrivingPixels:
         return f"pixels-{k:05d}.npy"
 
     def _store(self, k: int) -> PixelStore:
-        if k in self._gone:
-            raise StoreError(f"{self.name(k)} was read to its end and removed: images are read in order")
         if k not in self._open:
             import time
 
@@ -150,7 +148,6 @@ class ArrivingPixels:
             parts.append(self._store(k).read(max(start, lo) - lo, min(stop, hi) - lo))
             if stop >= hi:  # read to its end: the device's storage goes to the next file
                 self._open.pop(k).path.unlink(missing_ok=True)
-                self._gone.add(k)
         return np.concatenate(parts) if parts else np.empty((0, *self.shape[1:]), np.uint8)
 
 

@@ -3,8 +3,9 @@
 
 A job: check the device (python, free space) and create a private work directory; push the runner bundle, the model
 and the packed crops (ONE ``pixels.npy``, or for a large set ``pixels-K.npy`` files of ``PUSH_BYTES``, each pushed
-when the runner asks for it between two chunks, never while it times, so the device holds one at a time); run the
-runner once under the job's deadline (it times every infer() on the device);
+when the runner asks for it between two chunks, never while it times, so the device holds one at a time; again
+for another pass in sustained mode); run the runner once under the job's deadline (it times every infer() on the
+device);
 pull the result into a temporary file, validate it against the job, then rename it; remove the work directory,
 whatever happened. Any failure is a ``TargetError`` with one line naming the device and the step.
 Every string that reaches a device shell goes through ``shlex.quote``.
@@ -33,11 +34,12 @@ from .bundle import build_runner_bundle
 from ..inputs.pixels import CHUNK_ENV, ArrivingPixels, PixelStore, as_pixels, chunk_images, write_store
 from ..files import file_sha256
 
-DEFAULT_DEADLINE_S = 900.0  # one whole job: preflight, pushes, run, pull
+DEFAULT_DEADLINE_S = 900.0  # one whole job (preflight, pushes, run, pull) with one file of crops; per file with more
 DEFAULT_IO_TIMEOUT_S = 30.0  # any single transport call that hears nothing for this long: frozen
 CLEANUP_TIMEOUT_S = 15.0
 SPACE_MARGIN_BYTES = 4 * 1024 * 1024
 PUSH_BYTES = 64 * 1024 * 1024  # crops per pushed file: a larger set goes in several, one on the device at a time
+PACK_PIECE_BYTES = 4 * 1024 * 1024  # crops read at once while the host writes a file to push
 REMOTE_OPTIONS = frozenset({"python", "workdir_base", "deadline_s", "io_timeout_s", "keep_results"})  # RemoteTarget's
 WANT_WAIT_S = 5  # one shell call waits this long on the device for the runner to ask for the next file
 
@@ -143,14 +145,18 @@ class RemoteTarget:
     """A device reached through a Transport, running the pushed Python runner."""
 
     def __init__(self, name: str, connect: Callable[[], Transport], *, workdir_base: str,
-                 python: str | None = "python3", deadline_s: float = DEFAULT_DEADLINE_S,
+                 python: str | None = "python3", deadline_s: float | None = None,
                  io_timeout_s: float = DEFAULT_IO_TIMEOUT_S, keep_results: Path | None = None):
         self.name = name
         self._connect = connect  # opens the link; called on first use, never by the constructor
         self._transport: Transport | None = None
         self.workdir_base = workdir_base.rstrip("/") or "/tmp"
         self.python = python
-        self.deadline_s = deadline_s
+        # No deadline given: DEFAULT_DEADLINE_S per file of crops the job pushes (a job's work grows with its
+        # dataset: 50,000 images are 37 files at 128 px); a given one is the whole job's, whatever its size.
+        self.deadline_s = DEFAULT_DEADLINE_S if deadline_s is None else deadline_s
+        self.deadline_per_file = deadline_s is None
+        self.job_deadline_s = self.deadline_s  # the job in progress's (what the error lines name)
         self.io_timeout_s = io_timeout_s
         self.keep_results = Path(keep_results) if keep_results else None
         self.push_bytes = PUSH_BYTES
@@ -189,7 +195,9 @@ class RemoteTarget:
         # A sustained run and a cooldown take their own (bounded) time on top of what the deadline is for.
         cool = job.cooldown or {}
         extra = (job.sustain_s or 0.0) + float(cool.get("seconds", cool.get("max_s", 0.0)))
-        deadline = time.monotonic() + self.deadline_s + extra
+        files_of_crops = -(-len(as_pixels(job.pixels)) // self.push_images(job))
+        self.job_deadline_s = self.deadline_s * (max(1, files_of_crops) if self.deadline_per_file else 1)
+        deadline = time.monotonic() + self.job_deadline_s + extra
         job_id = secrets.token_hex(8)
         workdir = f"{self.workdir_base}/aiotbench-{job_id}"
         self._remove_stale()
@@ -232,7 +240,7 @@ class RemoteTarget:
             bounds = [(s, min(len(pixels), s + per_file)) for s in range(0, len(pixels), per_file)]
             name = ArrivingPixels.name(0)
             first = _pack_part(pixels, *bounds[0], local / name)
-            feed = (pixels, bounds)
+            feed = (pixels, bounds, bool(job.sustain_s))  # sustained mode: more passes ask for the files again
             spec = job_spec(job, job_id, framework_ref(job.framework), [b - a for a, b in bounds], files=sums)
         spec_file = local / "job.json"
         spec_file.write_text(json.dumps(spec))
@@ -240,33 +248,42 @@ class RemoteTarget:
                 name: first, "job.json": spec_file}, feed
 
     def _feed(self, workdir: str, feed, local: Path, deadline: float, running) -> None:
-        """Push file K of the crops when the runner has written ``want-K`` (it waits, untimed, between two
-        chunks), through a temporary name (a file the runner sees is whole), until every file is pushed or the
-        runner has ended. One shell call waits on the device for up to WANT_WAIT_S."""
-        pixels, bounds = feed
+        """Push file K of the crops whenever the runner has written ``want-K`` (it waits, untimed, between two
+        chunks): in order for one pass (until each is pushed), and in sustained mode, which cycles the dataset,
+        again from the first until the runner has ended (the device still holds one file at a time). The request
+        is removed before the file appears under its name, which happens through a temporary name (a file the
+        runner sees is whole). One shell call waits on the device for up to WANT_WAIT_S."""
+        pixels, bounds, again = feed
         q = shlex.quote
-        for k in range(1, len(bounds)):
+        pushed: set[int] = set()
+        while True:
+            if not running():
+                return  # the runner ended (done, or failed: its exit code says why)
+            if not again and len(pushed) == len(bounds) - 1:
+                return  # one pass: every file it asks for is there (no more polling while it times)
+            left = self._remaining(deadline, "push pixels")
+            wait = max(1, min(WANT_WAIT_S, int(left)))
+            code, out, _ = self._shell("push pixels", f"cd {q(workdir)} && i=0; while [ $i -lt {wait * 10} ]; do "
+                                       "for f in want-*; do [ -e \"$f\" ] && echo \"$f\" && exit 0; done; "
+                                       "sleep 0.1; i=$((i+1)); done; exit 1", min(left, wait + self.io_timeout_s))
+            if code != 0:
+                continue  # nothing asked for yet
+            asked = out.split()[0] if out.split() else ""
+            k = int(asked[5:]) if asked[5:].isdigit() else -1
+            if not 0 <= k < len(bounds):
+                raise TargetError(f"{self.name}: push pixels: the runner asked for {asked!r}, the job has "
+                                  f"{len(bounds)} files")
             name = ArrivingPixels.name(k)
-            want = f"{workdir}/want-{k:05d}"
-            while True:
-                if not running():
-                    return  # the runner ended (done early, or failed: its exit code says why)
-                left = self._remaining(deadline, f"push {name}")
-                wait = max(1, min(WANT_WAIT_S, int(left)))
-                code, _, _ = self._shell(f"push {name}", f"i=0; while [ ! -e {q(want)} ] && [ $i -lt {wait * 10} ]; "
-                                         f"do sleep 0.1; i=$((i+1)); done; [ -e {q(want)} ]",
-                                         min(left, wait + self.io_timeout_s))
-                if code == 0:
-                    break
             part = _pack_part(pixels, *bounds[k], local / name)
             try:
                 self._step(f"push {name}", deadline, self.transport.push, part, f"{workdir}/{name}.part")
             finally:
                 part.unlink(missing_ok=True)
-            code, out, err = self._shell(f"push {name}", f"mv {q(f'{workdir}/{name}.part')} {q(f'{workdir}/{name}')}",
-                                         self._remaining(deadline, f"push {name}"))
+            code, out, err = self._shell(f"push {name}", f"cd {q(workdir)} && rm -f {q(asked)} && "
+                                         f"mv {q(name + '.part')} {q(name)}", self._remaining(deadline, f"push {name}"))
             if code != 0:
                 raise TargetError(f"{self.name}: push {name}: exit {code}: {one_line(err or out, last=True)}")
+            pushed.add(k)
 
     def _preflight(self, workdir: str, payload_bytes: int, deadline: float) -> None:
         """One round trip: python present, free space, private work dir created."""
@@ -338,7 +355,7 @@ class RemoteTarget:
                 code, out, err = self._run_fed(command, remaining, workdir, feed, files, deadline)
         except TargetError as exc:
             if time.monotonic() >= deadline:
-                raise TargetError(f"{self.name}: run: job deadline of {self.deadline_s:.0f}s exceeded "
+                raise TargetError(f"{self.name}: run: job deadline of {self.job_deadline_s:.0f}s exceeded "
                                   "(device frozen or runner hung)") from None
             raise TargetError(f"{self.name}: run: {exc}") from None
         if code == ExitCode.RUNTIME:  # missing there: a skip, as on the host (--aiotbench-strict makes it fail)
@@ -403,7 +420,7 @@ class RemoteTarget:
     def _remaining(self, deadline: float, step: str) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TargetError(f"{self.name}: {step}: job deadline of {self.deadline_s:.0f}s exceeded")
+            raise TargetError(f"{self.name}: {step}: job deadline of {self.job_deadline_s:.0f}s exceeded")
         return left
 
     def _step(self, step: str, deadline: float, fn, *args):
@@ -422,8 +439,11 @@ class RemoteTarget:
 
 
 def _pack_part(pixels, start: int, stop: int, path: Path) -> Path:
-    """Crops [start, stop) as a packed file (read from the session's store a file at a time)."""
-    write_store(path, stop - start, pixels.shape[1], iter((pixels.read(start, stop),)))
+    """Crops [start, stop) as a packed file, read from the session's store ``PACK_PIECE_BYTES`` at a time: the
+    host never holds a whole pushed file (64 MB more at the peak of every large device run otherwise)."""
+    step = max(1, PACK_PIECE_BYTES // int(np.prod(pixels.shape[1:])))
+    write_store(path, stop - start, pixels.shape[1],
+                (pixels.read(a, min(stop, a + step)) for a in range(start, stop, step)))
     return path
 
 
