@@ -30,7 +30,7 @@ system-deps:
 # loadgroup: a test module stays on one worker, and the modules using the one emulated ARM board share a worker
 # (xdist_group "arm-board"): one module taking the board down must not cut another's cases off.
 test: setup system-deps
-	AIOTBENCH_OFFLINE=1 $(BIN)/pytest -n 2 --dist loadgroup
+	AIOTBENCH_OFFLINE=1 $(BIN)/pytest -n 2 --dist loadgroup -rs
 
 # The fast tier: every module, a few minutes (no whole-dataset runs, zoo exports, farms or emulated board).
 test-fast: setup system-deps

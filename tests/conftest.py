@@ -18,6 +18,14 @@ from tests.helpers.shared import IMAGENET_500, SHARED
 os.environ.setdefault("AIOTBENCH_OFFLINE", "1")
 
 
+def pytest_configure(config):
+    """Without the shared folder most tests would skip and the suite would pass having tested little: that is a
+    usage error unless asked for (AIOTBENCH_ALLOW_NO_SHARED=1, e.g. to run the pure-logic tests elsewhere)."""
+    if not IMAGENET_500.is_dir() and os.environ.get("AIOTBENCH_ALLOW_NO_SHARED") != "1":
+        raise pytest.UsageError(f"shared data not found at {SHARED}: set AIOTBENCH_SHARED to the shared folder "
+                                "(or AIOTBENCH_ALLOW_NO_SHARED=1 to run with its tests skipped)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _children_are_not_xdist_workers():
     """Nested ``pytest --aiotbench`` runs must not inherit this run's xdist worker variables: pytest-benchmark
