@@ -1,0 +1,31 @@
+"""A CI owner's mistakes at the front door (the stranger test): combinations of the newer options that cannot
+work are one-line usage errors (exit 4), from the command line and from ini keys alike, never silently ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.catalogs import tflite_entry, write_catalog
+from tests.helpers.realrun import one_usage_error
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return write_catalog(tmp_path / "cat.toml", [tflite_entry("m", tmp_path / "missing.tflite", 128)])
+
+
+@pytest.mark.parametrize("args", [
+    ["--aiotbench-scenario=offline", "--aiotbench-sustain=2s"],
+    ["--aiotbench-sustain", "1m", "--aiotbench-scenario", "offline"],
+])
+def test_sustained_offline_is_a_usage_error(run_aiotbench, catalog, args):
+    # offline issues every image once, as fast as it can: a sustained duration would be recorded in the settings
+    # and never applied
+    run = run_aiotbench(*args, catalogs=[catalog])
+    one_usage_error(run, "--aiotbench-sustain", "offline")
+    assert not run.json_path.exists()
+
+
+def test_sustained_offline_from_ini_keys_is_a_usage_error(run_aiotbench, catalog, tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = offline\naiotbench_sustain = 30s\n")
+    one_usage_error(run_aiotbench(catalogs=[catalog]), "--aiotbench-sustain", "offline")
