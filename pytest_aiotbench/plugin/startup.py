@@ -171,6 +171,9 @@ def check_ab(settings: Any, baselines: dict) -> None:
     if getattr(settings, "sustain_s", None):  # pairs time the dataset once, interleaved: no sustained curve
         raise pytest.UsageError("--aiotbench-sustain cannot be combined with A/B (--aiotbench-baseline or a "
                                 "catalog `baseline`): run the sustained cases without their baseline")
+    if getattr(settings, "scenario", None) == "offline":  # pairs compare per-image latencies: single-stream
+        raise pytest.UsageError("A/B latency pairs (--aiotbench-baseline or a catalog `baseline`) run single-stream "
+                                "only, not with --aiotbench-scenario offline")
     remote = [d for d in settings.devices if d != "host"]
     if remote:
         raise pytest.UsageError(

@@ -29,3 +29,22 @@ def test_sustained_offline_is_a_usage_error(run_aiotbench, catalog, args):
 def test_sustained_offline_from_ini_keys_is_a_usage_error(run_aiotbench, catalog, tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = offline\naiotbench_sustain = 30s\n")
     one_usage_error(run_aiotbench(catalogs=[catalog]), "--aiotbench-sustain", "offline")
+
+
+@pytest.mark.parametrize("args", [
+    ["--aiotbench-scenario=offline"],
+    ["--aiotbench-scenario", "offline", "--aiotbench-images=5"],
+])
+def test_a_catalog_baseline_under_the_offline_scenario_is_a_usage_error(run_aiotbench, tmp_path, args):
+    # the catalog's own `baseline` key, not only --aiotbench-baseline: the A/B timed the case single-stream while
+    # the settings and the table said offline (images/s "-")
+    entry = tflite_entry("m", tmp_path / "new.tflite", 128, baseline=str(tmp_path / "old.tflite"))
+    run = run_aiotbench(*args, catalogs=[write_catalog(tmp_path / "ab.toml", [entry])])
+    one_usage_error(run, "catalog `baseline`", "single-stream only", "--aiotbench-scenario offline")
+    assert not run.json_path.exists()
+
+
+def test_a_catalog_baseline_under_an_ini_offline_scenario_is_a_usage_error(run_aiotbench, tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = offline\n")
+    entry = tflite_entry("m", tmp_path / "new.tflite", 128, baseline=str(tmp_path / "old.tflite"))
+    one_usage_error(run_aiotbench(catalogs=[write_catalog(tmp_path / "ab.toml", [entry])]), "single-stream only")
