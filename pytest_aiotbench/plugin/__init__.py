@@ -196,6 +196,7 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_device_spec(device)
         cases, canonical_ids = _load_cases(config, settings)
         dataset = open_dataset(settings.dataset, settings.images)
+        startup.check_accuracy_gate(settings, dataset)
         controller = not is_worker(config)
         if controller:  # the controller checked them; workers see the same files
             dataset.check_files()

@@ -48,3 +48,19 @@ def test_a_catalog_baseline_under_an_ini_offline_scenario_is_a_usage_error(run_a
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = offline\n")
     entry = tflite_entry("m", tmp_path / "new.tflite", 128, baseline=str(tmp_path / "old.tflite"))
     one_usage_error(run_aiotbench(catalogs=[write_catalog(tmp_path / "ab.toml", [entry])]), "single-stream only")
+
+
+@pytest.mark.parametrize("how", ["flag", "ini"])
+def test_an_accuracy_threshold_without_a_dataset_is_a_usage_error(run_aiotbench, catalog, tmp_path, how):
+    # synthetic images measure no accuracy: every case "passed" a --aiotbench-min-top1 0.9 nobody checked
+    if how == "ini":
+        (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_min_top1 = 0.9\n")
+    run = run_aiotbench(*(["--aiotbench-min-top1=0.9"] if how == "flag" else []), catalogs=[catalog])
+    one_usage_error(run, "--aiotbench-min-top1 0.9", "no dataset", "--aiotbench-dataset")
+    assert not run.json_path.exists()
+
+
+def test_a_zero_threshold_without_a_dataset_still_runs(run_aiotbench, catalog):
+    # 0 holds any top-1 (device tests use it to lift the catalog's thresholds): nothing unchecked is claimed
+    run = run_aiotbench("--aiotbench-min-top1=0", "--co", catalogs=[catalog])
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
