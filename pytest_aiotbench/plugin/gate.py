@@ -189,9 +189,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_judging_flags(config: pytest.Config, has_base: bool) -> None:
     """``--aiotbench-fail-invalid`` / ``--aiotbench-allow-not-judged`` on the command line of a benchmark run
-    with nothing to judge (no base, no A/B baseline) would be silently accepted: a usage error instead. (An ini
+    with nothing to judge (no base, no A/B baseline), or ``--aiotbench-require-all`` without a base, would be
+    silently accepted: a usage error instead. (An ini
     key may be set project-wide for every run, so only the command line is held to this.)"""
     core = get_state(config)
+    if core is not None and not has_base and config.getoption("aiotbench_require_all", default=None):
+        # the same case set is required of a saved base: without one the flag would gate nothing
+        raise pytest.UsageError("--aiotbench-require-all: no --aiotbench-compare BASE.json in this run: it requires "
+                                "the base's case set of this run")
     if core is None or has_base or core.baselines:
         return
     for flag, dest in (("--aiotbench-fail-invalid", "aiotbench_fail_invalid"),

@@ -64,3 +64,23 @@ def test_a_zero_threshold_without_a_dataset_still_runs(run_aiotbench, catalog):
     # 0 holds any top-1 (device tests use it to lift the catalog's thresholds): nothing unchecked is claimed
     run = run_aiotbench("--aiotbench-min-top1=0", "--co", catalogs=[catalog])
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("args", [[], ["--aiotbench-fail-on=top1:-1pt"]])
+def test_require_all_without_a_base_is_a_usage_error(run_aiotbench, catalog, tmp_path, args):
+    # like --aiotbench-allow-not-judged: a gate flag that gates nothing without --aiotbench-compare (with an A/B
+    # baseline too: the case set it requires is a saved base's)
+    if args:
+        (tmp_path / "base.tflite").write_bytes(b"")
+        entry = tflite_entry("m", tmp_path / "missing.tflite", 128, baseline=str(tmp_path / "base.tflite"))
+        catalog = write_catalog(tmp_path / "ab.toml", [entry])
+    run = run_aiotbench("--aiotbench-require-all", *args, catalogs=[catalog])
+    one_usage_error(run, "--aiotbench-require-all", "--aiotbench-compare")
+    assert not run.json_path.exists()
+
+
+def test_require_all_as_a_project_wide_ini_key_is_accepted_without_a_base(run_aiotbench, catalog, tmp_path):
+    # an ini key may be set for every run, only some of which compare (as for the other gate flags)
+    (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_require_all = true\n")
+    run = run_aiotbench("--co", catalogs=[catalog])
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
