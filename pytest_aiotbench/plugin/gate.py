@@ -54,6 +54,12 @@ def fail_on_limits(config: pytest.Config) -> list[Limit]:
             config.stash[LIMITS_KEY] = parse_limits(options.value(config, "aiotbench_fail_on") or [])
         except LimitError as exc:
             raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
+        core = get_state(config)
+        unmeasured = [str(limit) for limit in config.stash[LIMITS_KEY] if limit.metric.name == "memory"]
+        if unmeasured and core is not None and core.settings.memory == "off" and core.settings.devices == ["host"]:
+            # host cases measure no memory then (devices always do): NOT JUDGED for every case, after the whole run
+            raise pytest.UsageError(f"--aiotbench-fail-on {unmeasured[0]}: --aiotbench-memory off measures no "
+                                    "memory on the host, so the limit could never be judged")
     return config.stash[LIMITS_KEY]
 
 

@@ -84,3 +84,20 @@ def test_require_all_as_a_project_wide_ini_key_is_accepted_without_a_base(run_ai
     (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_require_all = true\n")
     run = run_aiotbench("--co", catalogs=[catalog])
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("how", ["compare", "ab"])
+def test_a_memory_limit_with_memory_off_on_the_host_is_a_usage_error(run_aiotbench, catalog, tmp_path, how):
+    # every case's memory limit came out NOT JUDGED (exit 1) after the whole run: say it before measuring
+    if how == "compare":
+        base = tmp_path / "base.json"
+        base.write_text('{"schema": "aiotbench/1", "cases": []}')
+        args = [f"--aiotbench-compare={base}"]
+    else:
+        (tmp_path / "base.tflite").write_bytes(b"")
+        entry = tflite_entry("m", tmp_path / "missing.tflite", 128, baseline=str(tmp_path / "base.tflite"))
+        catalog, args = write_catalog(tmp_path / "ab.toml", [entry]), []
+    run = run_aiotbench("--aiotbench-memory=off", "--aiotbench-fail-on=top1:-1pt,memory:+10%", *args,
+                        catalogs=[catalog])
+    one_usage_error(run, "--aiotbench-fail-on memory:+10%", "--aiotbench-memory off")
+    assert not run.json_path.exists()
