@@ -101,3 +101,22 @@ def test_a_memory_limit_with_memory_off_on_the_host_is_a_usage_error(run_aiotben
                         catalogs=[catalog])
     one_usage_error(run, "--aiotbench-fail-on memory:+10%", "--aiotbench-memory off")
     assert not run.json_path.exists()
+
+
+def test_a_command_line_scenario_overrides_the_projects_offline_knobs(run_aiotbench, catalog, tmp_path):
+    # a project running offline by default (ini) and a developer asking for single-stream: refused before, naming
+    # --aiotbench-offline-sessions, a flag they never gave
+    (tmp_path / "pytest.ini").write_text("[pytest]\naiotbench_scenario = offline\naiotbench_offline_sessions = 2\n")
+    run = run_aiotbench("--aiotbench-scenario=single-stream", "--co", catalogs=[catalog])
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+
+@pytest.mark.parametrize("ini, args, needle", [
+    ("aiotbench_offline_sessions = 2\n", [], "aiotbench_offline_sessions (ini) applies"),
+    ("aiotbench_scenario = offline\n", ["--aiotbench-scenario=single-stream", "--aiotbench-offline-batch=2"],
+     "--aiotbench-offline-batch applies"),
+])
+def test_an_offline_knob_without_the_offline_scenario_names_where_it_was_set(run_aiotbench, catalog, tmp_path,
+                                                                             ini, args, needle):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
+    one_usage_error(run_aiotbench(*args, catalogs=[catalog]), needle, "--aiotbench-scenario offline only")
