@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -55,12 +56,25 @@ def fail_on_limits(config: pytest.Config) -> list[Limit]:
         except LimitError as exc:
             raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
         core = get_state(config)
-        unmeasured = [str(limit) for limit in config.stash[LIMITS_KEY] if limit.metric.name == "memory"]
-        if unmeasured and core is not None and core.settings.memory == "off" and core.settings.devices == ["host"]:
-            # host cases measure no memory then (devices always do): NOT JUDGED for every case, after the whole run
-            raise pytest.UsageError(f"--aiotbench-fail-on {unmeasured[0]}: --aiotbench-memory off measures no "
-                                    "memory on the host, so the limit could never be judged")
+        for limit in config.stash[LIMITS_KEY] if core is not None else ():
+            if (why := _never_judged(limit.metric.name, core)) is not None:
+                # every case would come out NOT JUDGED (exit 1) after the whole run: said before measuring
+                raise pytest.UsageError(f"--aiotbench-fail-on {limit}: {why}, so the limit could never be judged")
     return config.stash[LIMITS_KEY]
+
+
+def _never_judged(metric: str, core: Any) -> str | None:
+    """Why no case of this run can have ``metric`` (the run's settings and catalog alone decide it), or None."""
+    settings = core.settings
+    if metric == "memory" and settings.memory == "off" and settings.devices == ["host"]:
+        return "--aiotbench-memory off measures no memory on the host (devices always measure it)"
+    if metric in ("median", "mean", "p90") and settings.scenario == "offline":
+        return "the offline scenario times no single image (limit images_per_s instead)"
+    if metric in ("top1", "top5", "vips", "vops") and not core.dataset.labeled:
+        return "no dataset is configured: synthetic images measure no accuracy (--aiotbench-dataset)"
+    if metric == "vops" and not any(case.gflops for case in core.cases):
+        return "no case of this run has `gflops` in its catalog entry"
+    return None
 
 
 def allow_not_judged(config: pytest.Config) -> bool:

@@ -120,3 +120,35 @@ def test_an_offline_knob_without_the_offline_scenario_names_where_it_was_set(run
                                                                              ini, args, needle):
     (tmp_path / "pytest.ini").write_text("[pytest]\n" + ini)
     one_usage_error(run_aiotbench(*args, catalogs=[catalog]), needle, "--aiotbench-scenario offline only")
+
+
+@pytest.mark.parametrize("limit, args, why", [
+    ("p90:+10%", ["--aiotbench-scenario=offline"], "the offline scenario times no single image"),
+    ("latency:+5%", ["--aiotbench-scenario=offline"], "the offline scenario times no single image"),
+    ("top1:-0.5pt", [], "synthetic images measure no accuracy"),
+    ("vips:-5%", [], "synthetic images measure no accuracy"),
+    ("vops:-5%", ["--aiotbench-dataset=DATA"], "no case of this run has `gflops`"),
+])
+def test_a_limit_no_case_of_the_run_can_have_is_a_usage_error(run_aiotbench, catalog, tmp_path, limit, args, why):
+    # each came out NOT JUDGED for every case (exit 1) after the whole run
+    from tests.helpers.shared import IMAGENET_500
+
+    base = tmp_path / "base.json"
+    base.write_text('{"schema": "aiotbench/1", "cases": []}')
+    args = [a.replace("DATA", str(IMAGENET_500)) for a in args]
+    run = run_aiotbench(f"--aiotbench-fail-on={limit}", f"--aiotbench-compare={base}", *args, catalogs=[catalog])
+    one_usage_error(run, "--aiotbench-fail-on", why, "could never be judged")
+    assert not run.json_path.exists()
+
+
+def test_a_limit_some_case_can_have_is_accepted(run_aiotbench, tmp_path):
+    from tests.helpers.shared import IMAGENET_500
+
+    catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("m", tmp_path / "missing.tflite", 128, gflops=0.04),
+                                                    tflite_entry("n", tmp_path / "missing.tflite", 128)])
+    from tests.helpers.reports import make_case, make_report, write_json
+
+    base = write_json(tmp_path / "base.json", make_report([make_case("m-tflite-int8")]))
+    run = run_aiotbench("--aiotbench-fail-on=vops:-5%,p90:+10%,images_per_s:-5%", f"--aiotbench-compare={base}",
+                        f"--aiotbench-dataset={IMAGENET_500}", "--co", catalogs=[catalog])
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
