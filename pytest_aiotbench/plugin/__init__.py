@@ -521,6 +521,7 @@ class SessionHooks:
         from .state import fail_session
 
         state = self.state
+        state.usage_error = session.exitstatus == pytest.ExitCode.USAGE_ERROR
         state.finalize()
         if state.is_worker or state.collect_only:
             return

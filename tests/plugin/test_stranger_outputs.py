@@ -35,3 +35,14 @@ def test_junitxml_elsewhere_is_written(run_aiotbench, catalog, tmp_path):
     run = run_aiotbench(f"--junitxml={tmp_path / 'junit.xml'}", catalogs=[catalog])
     assert run.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, (run.stdout + run.stderr)[-3000:]  # skipped case
     assert "<testsuites" in (tmp_path / "junit.xml").read_text()
+
+
+@pytest.mark.parametrize("args", [["no_such_test_path"], ["-k", "and"]])
+def test_a_usage_error_from_pytest_writes_no_report(run_aiotbench, catalog, args):
+    # pytest's own usage errors come after the plugin is configured (a test path not found, a bad -k): exit 4,
+    # and an empty report was written where none was
+    run = run_aiotbench(*args, catalogs=[catalog])
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, (run.stdout + run.stderr)[-3000:]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not run.json_path.exists()
+    assert "JSON report written" not in run.stdout
