@@ -66,7 +66,7 @@ def test_a_zero_threshold_without_a_dataset_still_runs(run_aiotbench, catalog):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
 
 
-@pytest.mark.parametrize("args", [[], ["--aiotbench-fail-on=top1:-1pt"]])
+@pytest.mark.parametrize("args", [[], ["--aiotbench-fail-on=images_per_s:-5%"]])
 def test_require_all_without_a_base_is_a_usage_error(run_aiotbench, catalog, tmp_path, args):
     # like --aiotbench-allow-not-judged: a gate flag that gates nothing without --aiotbench-compare (with an A/B
     # baseline too: the case set it requires is a saved base's)
@@ -97,7 +97,7 @@ def test_a_memory_limit_with_memory_off_on_the_host_is_a_usage_error(run_aiotben
         (tmp_path / "base.tflite").write_bytes(b"")
         entry = tflite_entry("m", tmp_path / "missing.tflite", 128, baseline=str(tmp_path / "base.tflite"))
         catalog, args = write_catalog(tmp_path / "ab.toml", [entry]), []
-    run = run_aiotbench("--aiotbench-memory=off", "--aiotbench-fail-on=top1:-1pt,memory:+10%", *args,
+    run = run_aiotbench("--aiotbench-memory=off", "--aiotbench-fail-on=images_per_s:-5%,memory:+10%", *args,
                         catalogs=[catalog])
     one_usage_error(run, "--aiotbench-fail-on memory:+10%", "--aiotbench-memory off")
     assert not run.json_path.exists()
