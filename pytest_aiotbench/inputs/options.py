@@ -107,8 +107,9 @@ def parse_cooldown(raw: str) -> dict:
             if not 0 <= seconds <= 86400:
                 raise ValueError
             return {"seconds": seconds}
-        parts = dict(p.split("=", 1) for p in text.split(","))
-        if set(parts) - {"until", "max"}:
+        pairs = [p.split("=", 1) for p in text.split(",")]
+        parts = dict(pairs)
+        if set(parts) - {"until", "max"} or len(parts) != len(pairs):  # until=50,max=5,max=600: which one?
             raise ValueError
         target = float(parts["until"])
         bound = float(parts.get("max", COOLDOWN_MAX_S))

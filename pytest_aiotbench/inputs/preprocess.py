@@ -243,6 +243,25 @@ def _is_pixel_scale(spec: PreprocessSpec, quant: tuple[float, int]) -> bool:
     return True
 
 
+SATURATED_SHARE = 0.5  # more than half the pixel values clipping: the normalization is not the model's
+
+
+def _saturation(spec: PreprocessSpec, quant: tuple[float, int], dtype: np.dtype) -> tuple[float, float, float]:
+    """(share of the 256 pixel values that clip in the worst channel, that channel's normalized low and high):
+    what quantizing (x - mean) / std with the model's own (scale, zero_point) does to the whole pixel range."""
+    scale, zero_point = quant
+    info = np.iinfo(dtype)
+    x = np.arange(256, dtype=np.float64)
+    worst = (0.0, 0.0, 0.0)
+    for m, s in zip(spec.mean, spec.std):
+        norm = (x - m) / s
+        q = np.round(norm / scale + zero_point)
+        share = float(np.mean((q < info.min) | (q > info.max)))
+        if share > worst[0]:
+            worst = (share, float(norm.min()), float(norm.max()))
+    return worst
+
+
 def to_model_inputs(pixels: np.ndarray, spec: PreprocessSpec, tensor: TensorSpec, name: str) -> list[np.ndarray]:
     """Turn stacked uint8 crops (N, S, S, 3) into N batch-1 arrays shaped and typed as the model's input."""
     expected = (1, 3, spec.input_size, spec.input_size) if spec.layout == "NCHW" else (1, spec.input_size, spec.input_size, 3)
@@ -257,6 +276,13 @@ def to_model_inputs(pixels: np.ndarray, spec: PreprocessSpec, tensor: TensorSpec
         if tensor.quant and not (dtype == np.uint8 and _is_pixel_scale(spec, tensor.quant)):
             scale, zero_point = tensor.quant
             info = np.iinfo(dtype)
+            share, low, high = _saturation(spec, tensor.quant, dtype)
+            if share > SATURATED_SHARE:  # default mean 0 / std 1 on a [-1, 1] model: every pixel but 0 clips
+                raise InputShapeError(
+                    f"{name}: the catalog's mean/std map pixels to [{low:g}, {high:g}] but the model's {dtype} "
+                    f"input (scale {scale:g}, zero point {zero_point}) holds "
+                    f"[{(info.min - zero_point) * scale:.3g}, {(info.max - zero_point) * scale:.3g}]: "
+                    f"{share:.0%} of pixel values would clip; set mean/std to the model's training normalization")
             norm = (x.astype(np.float32) - np.float32(spec.mean)) / np.float32(spec.std)
             x = np.clip(np.round(norm / scale + zero_point), info.min, info.max).astype(dtype)
         else:

@@ -5,6 +5,7 @@ without ``--aiotbench`` pays for this module and ``options`` only."""
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,6 +198,7 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_device_spec(device)
         cases, canonical_ids = _load_cases(config, settings)
         dataset = open_dataset(settings.dataset, settings.images)
+        startup.check_accuracy_gate(settings, dataset)
         controller = not is_worker(config)
         if controller:  # the controller checked them; workers see the same files
             dataset.check_files()
@@ -237,7 +239,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_output_paths(config: pytest.Config, settings: Settings, cases: list, dataset) -> None:
-    """Every file the run writes (JSON, per-device JSON, HTML, pytest-benchmark's JSON) against every file it
+    """Every file the run writes (JSON, per-device JSON, HTML, pytest-benchmark's JSON, JUnit XML) against every file it
     reads and against each other, and the pixel cache folder against the inputs: ``storage.check_output_paths``."""
     from .state import device_report_path
     from ..report.storage import check_output_paths
@@ -252,6 +254,9 @@ def _check_output_paths(config: pytest.Config, settings: Settings, cases: list, 
         outputs.append(("--aiotbench-html", html))
     if (bench_json := config.getoption("benchmark_json", None)) is not None:  # pytest-benchmark: relative to cwd
         outputs.append(("--benchmark-json", config.invocation_params.dir / Path(bench_json)))
+    if (junit := getattr(config.option, "xmlpath", None)) is not None:  # pytest's: ~ and $VARS, relative to cwd
+        junit_path = Path(os.path.expanduser(os.path.expandvars(junit)))
+        outputs.append(("--junitxml", config.invocation_params.dir / junit_path))
     inputs = [("--aiotbench-catalog", c) for c in settings.catalogs]
     inputs += [("the catalog", c) for c in dict.fromkeys(case.catalog for case in cases if case.catalog)]
     inputs += [(f"the model file of {case.id}", case.file) for case in cases]
@@ -532,6 +537,7 @@ class SessionHooks:
         from .state import fail_session
 
         state = self.state
+        state.usage_error = session.exitstatus == pytest.ExitCode.USAGE_ERROR
         state.finalize()
         if state.is_worker or state.collect_only:
             return

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,26 @@ def fail_on_limits(config: pytest.Config) -> list[Limit]:
             config.stash[LIMITS_KEY] = parse_limits(options.value(config, "aiotbench_fail_on") or [])
         except LimitError as exc:
             raise pytest.UsageError(f"--aiotbench-fail-on: {exc}") from None
+        core = get_state(config)
+        for limit in config.stash[LIMITS_KEY] if core is not None else ():
+            if (why := _never_judged(limit.metric.name, core)) is not None:
+                # every case would come out NOT JUDGED (exit 1) after the whole run: said before measuring
+                raise pytest.UsageError(f"--aiotbench-fail-on {limit}: {why}, so the limit could never be judged")
     return config.stash[LIMITS_KEY]
+
+
+def _never_judged(metric: str, core: Any) -> str | None:
+    """Why no case of this run can have ``metric`` (the run's settings and catalog alone decide it), or None."""
+    settings = core.settings
+    if metric == "memory" and settings.memory == "off" and settings.devices == ["host"]:
+        return "--aiotbench-memory off measures no memory on the host (devices always measure it)"
+    if metric in ("median", "mean", "p90") and settings.scenario == "offline":
+        return "the offline scenario times no single image (limit images_per_s instead)"
+    if metric in ("top1", "top5", "vips", "vops") and not core.dataset.labeled:
+        return "no dataset is configured: synthetic images measure no accuracy (--aiotbench-dataset)"
+    if metric == "vops" and not any(case.gflops for case in core.cases):
+        return "no case of this run has `gflops` in its catalog entry"
+    return None
 
 
 def allow_not_judged(config: pytest.Config) -> bool:
@@ -190,9 +210,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_judging_flags(config: pytest.Config, has_base: bool) -> None:
     """``--aiotbench-fail-invalid`` / ``--aiotbench-allow-not-judged`` on the command line of a benchmark run
-    with nothing to judge (no base, no A/B baseline) would be silently accepted: a usage error instead. (An ini
+    with nothing to judge (no base, no A/B baseline), or ``--aiotbench-require-all`` without a base, would be
+    silently accepted: a usage error instead. (An ini
     key may be set project-wide for every run, so only the command line is held to this.)"""
     core = get_state(config)
+    if core is not None and not has_base and config.getoption("aiotbench_require_all", default=None):
+        # the same case set is required of a saved base: without one the flag would gate nothing
+        raise pytest.UsageError("--aiotbench-require-all: no --aiotbench-compare BASE.json in this run: it requires "
+                                "the base's case set of this run")
     if core is None or has_base or core.baselines:
         return
     for flag, dest in (("--aiotbench-fail-invalid", "aiotbench_fail_invalid"),

@@ -176,17 +176,18 @@ def read_settings(config: pytest.Config) -> Settings:
 
 
 def _scenario(config: pytest.Config, get: Callable[[str], Any]) -> dict[str, Any]:
-    """The scenario and its knobs; an offline knob without the offline scenario, or the offline scenario with an
-    A/B baseline (a per-image latency comparison), is a usage error rather than silently ignored."""
+    """The scenario and its knobs; an offline knob without the offline scenario, or the offline scenario with
+    sustained mode, is a usage error rather than silently ignored (with an A/B baseline: ``startup.check_ab``)."""
     scenario = get("scenario")
     sessions, batch = get("offline_sessions"), get("offline_batch")
     if scenario != "offline":
+        scenario_flag = BY_INI["aiotbench_scenario"].flag
+        chosen_here = _raw(config, BY_INI["aiotbench_scenario"])[2] == scenario_flag
         for name in ("offline_sessions", "offline_batch"):
-            raw = _raw(config, BY_INI[f"aiotbench_{name}"])[0]
-            if raw not in (None, "", []):
-                raise pytest.UsageError(f"{BY_INI['aiotbench_' + name].flag} applies to --aiotbench-scenario "
-                                        "offline only")
-    elif get("baseline") is not None:
-        raise pytest.UsageError("--aiotbench-baseline (A/B latency pairs) runs single-stream only, not with "
-                                "--aiotbench-scenario offline")
+            raw, _, source = _raw(config, BY_INI[f"aiotbench_{name}"])
+            # a project's ini knobs go with its ini scenario: a command line choosing another scenario overrides both
+            if raw not in (None, "", []) and not (chosen_here and source != BY_INI[f"aiotbench_{name}"].flag):
+                raise pytest.UsageError(f"{source} applies to --aiotbench-scenario offline only")
+    elif get("sustain"):  # offline issues each image once, as fast as it can: no time windows to sustain
+        raise pytest.UsageError("--aiotbench-sustain runs single-stream only, not with --aiotbench-scenario offline")
     return {"scenario": scenario, "offline_sessions": sessions, "offline_batch": batch}

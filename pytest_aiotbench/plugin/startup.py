@@ -164,6 +164,15 @@ def check_conditions(settings: Any) -> None:
                                 "--aiotbench-benchmark-model")
 
 
+def check_accuracy_gate(settings: Any, dataset: Any) -> None:
+    """--aiotbench-min-top1 asks for an accuracy gate on every case; unlabelled (synthetic) images measure no
+    accuracy, so every case would pass it unchecked: said at start."""
+    if settings.min_top1 and not dataset.labeled:  # 0 holds any top-1: nothing is claimed
+        raise pytest.UsageError(f"--aiotbench-min-top1 {settings.min_top1:g}: no dataset is configured, so no "
+                                "accuracy is measured (synthetic images) and every case would pass it unchecked; "
+                                "set --aiotbench-dataset (ini aiotbench_dataset)")
+
+
 def check_ab(settings: Any, baselines: dict) -> None:
     """A/B pairs are timed in this process: a remote device, or a baseline that is no model file, fails every
     case at run time; say it once, at start."""
@@ -172,6 +181,9 @@ def check_ab(settings: Any, baselines: dict) -> None:
     if getattr(settings, "sustain_s", None):  # pairs time the dataset once, interleaved: no sustained curve
         raise pytest.UsageError("--aiotbench-sustain cannot be combined with A/B (--aiotbench-baseline or a "
                                 "catalog `baseline`): run the sustained cases without their baseline")
+    if getattr(settings, "scenario", None) == "offline":  # pairs compare per-image latencies: single-stream
+        raise pytest.UsageError("A/B latency pairs (--aiotbench-baseline or a catalog `baseline`) run single-stream "
+                                "only, not with --aiotbench-scenario offline")
     remote = [d for d in settings.devices if d != "host"]
     if remote:
         raise pytest.UsageError(

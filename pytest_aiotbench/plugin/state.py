@@ -81,6 +81,7 @@ class AiotbenchState:
         self.cache = PixelCache(self.settings.cache_dir)
         self.is_worker = is_worker(self.config)  # an xdist worker: the controller reports
         self.collect_only = bool(getattr(getattr(self.config, "option", None), "collectonly", False))
+        self.usage_error = False  # pytest stopped the session with a usage error (a test path not found, a bad -k)
 
     def result_id(self, case: Case, device: str) -> str:
         return f"{case.id}@{device}" if self.settings.farm else case.id
@@ -216,6 +217,8 @@ class AiotbenchState:
             return "--collect-only writes no report"
         if self.measured():
             return None
+        if self.usage_error:  # exit 4 writes nothing: not even an empty report where none was
+            return "a usage error stopped the run before any case: nothing written"
         key = str(path)
         if key not in self._held:  # read once: what the file held before this run wrote anything
             self._held[key] = measured_cases_in(path) if Path(path).suffix.lower() == ".json" else \

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inputs.limits import scenario
 from ..run.environment import machine_differences
 from .read import ReportError, cli_command, load_report, score_of, text_table
 from ..verdicts.score import vips, vops
@@ -83,6 +84,11 @@ def rank_reports(reports: list[dict], by: str = "vips", allow_mismatch: bool = F
             raise ReportError("cannot rank by sustained speed: no run has a sustained measurement "
                               "(run with --aiotbench-sustain DURATION)")
         reports = [{**r, "cases": [sustained_case(c) for c in r["cases"]]} for r in reports]
+    offline = [_name(r) for r in reports if any(scenario(c) == "offline" for c in r["cases"])]
+    if offline:  # offline cases carry no single-stream VIPS: the runs came out unranked "no result" rows
+        raise ReportError(f"cannot rank: {', '.join(offline)} ran the offline scenario, which has no AIoTBench "
+                          "score (single-stream VIPS); rank single-stream runs, compare offline runs with "
+                          "`aiotbench compare --fail-on images_per_s:-5%`")
     notes = []
     fingerprints = {r["dataset"].get("fingerprint") for r in reports}
     if len(fingerprints) > 1:

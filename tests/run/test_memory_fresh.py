@@ -107,11 +107,19 @@ def test_memory_off_is_not_measured_and_its_limit_not_judged(tmp_path):
     row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("tflite-int8"))
     assert row.split()[5] == "n/a"
     (tmp_path / "base.json").write_text((tmp_path / "run.json").read_text())
+    # saved reports: the limit is NOT JUDGED, saying why (exit 3)
+    compared = subprocess.run([sys.executable, "-m", "pytest_aiotbench", "compare", "base.json", "run.json",
+                               "--fail-on", "memory:+10%"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert compared.returncode == 3, compared.stdout[-2000:] + compared.stderr[-2000:]
+    assert "NOT JUDGED: 1 limit check(s) could not be judged" in compared.stdout
+    assert "not measured (--aiotbench-memory off)" in compared.stdout
+    # the pytest gate knows before measuring that no case can be judged: a usage error, nothing written
     gated = _tiny_run(tmp_path, "--aiotbench-memory=off", "--aiotbench-compare=base.json",
                       "--aiotbench-fail-on=memory:+10%", "--aiotbench-json=run2.json")
-    assert gated.returncode == 1, gated.stdout[-2000:]
-    assert "NOT JUDGED: 1 limit check(s) could not be judged" in gated.stdout
-    assert "not measured (--aiotbench-memory off)" in gated.stdout
+    assert gated.returncode == 4, gated.stdout[-2000:] + gated.stderr[-2000:]
+    assert "--aiotbench-fail-on memory:+10%: --aiotbench-memory off measures no memory" in gated.stderr
+    assert not (tmp_path / "run2.json").exists()
 
 
 def test_bad_memory_mode_is_a_usage_error(tmp_path):

@@ -56,8 +56,15 @@ def test_a_limit_without_its_inputs_is_cannot_judge_not_dropped(limit, base_acc,
 @pytest.mark.slow
 def test_top1_limit_on_an_unlabelled_ab_is_not_judged_and_fails(run_aiotbench, tmp_path):
     catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("m", SMALL, 128, baseline=str(SMALL))])
-    args = ("--aiotbench-fail-on=top1:-0.5pt", "--aiotbench-images=40", f"--junitxml={tmp_path / 'j.xml'}")
-    run = run_aiotbench(*args, catalogs=[catalog])  # no dataset: synthetic images, no labels
+    # no dataset: no case can be scored, which is known before measuring (usage error, plugin/gate.py)
+    unlabelled = run_aiotbench("--aiotbench-fail-on=top1:-0.5pt", catalogs=[catalog])
+    assert unlabelled.returncode == 4 and "synthetic images measure no accuracy" in unlabelled.stderr
+    # the case unscored at run time (random weights: never scored for accuracy): NOT JUDGED, and it fails
+    catalog = write_catalog(tmp_path / "cat.toml", [tflite_entry("m", SMALL, 128, baseline=str(SMALL),
+                                                                 weights="random")])
+    args = ("--aiotbench-fail-on=top1:-0.5pt", "--aiotbench-images=40", f"--junitxml={tmp_path / 'j.xml'}",
+            f"--aiotbench-dataset={IMAGENET_500}")
+    run = run_aiotbench(*args, catalogs=[catalog])
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
     assert "NOT JUDGED: 1 A/B limit check(s)" in run.stdout and "NOT GATED" not in run.stdout
     assert "FAILED aiotbench::ab-gate" in run.stdout and "1 failed, 1 passed" in run.stdout
