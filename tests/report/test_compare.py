@@ -418,8 +418,7 @@ def test_pytest_gate_with_no_case_in_common_fails(run_aiotbench, tmp_path):
     base_path = write_json(tmp_path / "renamed-base.json", base)
     gated = run_aiotbench("--aiotbench-images=3", "--aiotbench-warmup=0", "-q", *gate_plugin_args(),
                           f"--aiotbench-compare={base_path}", "--aiotbench-fail-on", "top1:-1pt",
-                          catalogs=[catalog], dataset=IMAGENET_500,
-                          env={"COLUMNS": "400"})  # the verdict line, unwrapped: a long tmp path broke it
+                          catalogs=[catalog], dataset=IMAGENET_500)
     assert gated.returncode == 1, gated.stdout[-3000:] + gated.stderr[-2000:]
     said = " ".join(gated.stdout.split())  # the summary wraps long lines at the terminal's width
     assert "no case in common (only in BASE: renamed-mobilenet_v1-tflite-int8; only in NEW: " \
