@@ -28,11 +28,9 @@ the same ``pytest --aiotbench`` session runs twice in a child process: on the ho
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import scale  # noqa: E402  (REPO on sys.path, the cases, the warm-cache script, the subsets)
+from tests.helpers.sshd import SshdUnavailable, start_sshd, stop_sshd  # noqa: E402
 
 WRAPPER = """#!{python}
 # The device runner under this wrapper: the same process, plus its own peak RSS and wall at exit.
@@ -56,41 +55,6 @@ atexit.register(_report)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sshd(d: Path) -> tuple[subprocess.Popen, dict]:
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True, timeout=30)
-    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
-    port = free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PubkeyAuthentication yes\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
-    if os.geteuid() == 0:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("device_scale: sshd did not start (run as root, or install openssh-server)")
-            time.sleep(0.1)
-    host_pub = (d / "host_key.pub").read_text().split()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    return proc, {"spec": f"ssh://{getpass.getuser()}@127.0.0.1:{port}", "key": str(d / "user_key"),
-                  "known_hosts": str(d / "known_hosts")}
 
 
 class SpaceSampler(threading.Thread):
@@ -159,7 +123,10 @@ def main() -> int:
         keys = work / "sshd"
         shutil.rmtree(keys, ignore_errors=True)
         keys.mkdir()
-        sshd, ssh = start_sshd(keys)
+        try:
+            sshd, ssh = start_sshd(keys)
+        except SshdUnavailable as exc:
+            raise SystemExit(f"device_scale: {exc} (run as root, or install openssh-server)") from None
         log = work / "runner-rss.jsonl"
         wrapper = work / "device-python"
         wrapper.write_text(WRAPPER.format(python=sys.executable, log=str(log)))
@@ -198,11 +165,7 @@ def main() -> int:
                   f"{host_case['top1']:.4f} / {dev_case['top1']:.4f} | {same} |", flush=True)
     finally:
         if sshd is not None:
-            sshd.terminate()
-            try:
-                sshd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sshd.kill()
+            stop_sshd(sshd)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     return 0

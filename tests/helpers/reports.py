@@ -5,6 +5,7 @@ and every summary figure is computed from them, so the files are self-consistent
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -76,3 +77,14 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def gate_plugin_args() -> list[str]:
     """Nothing: the gate is part of the one plugin (plugin.py registers it)."""
     return []
+
+
+def offline_case(case: dict, images_per_s: float) -> dict:
+    """``case`` as the offline scenario reports it: images/s and offline VIPS, no latency."""
+    out = copy.deepcopy(case)
+    out.update(scenario="offline", latency_ms=None, vips=None, vops=None, images_per_s=images_per_s,
+               offline={"images": out["images"], "wall_s": out["images"] / images_per_s,
+                        "images_per_s": images_per_s, "sessions": 2, "batch": 1, "vips": out["top1"] * images_per_s,
+                        "vops": None})
+    out["per_image"] = {**out["per_image"], "latency_ms": []}
+    return out

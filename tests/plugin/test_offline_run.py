@@ -12,7 +12,7 @@ import pytest
 from pytest_aiotbench.report import compare
 from pytest_aiotbench.report.table import render_summary
 from tests.helpers.catalogs import float_entry, tflite_entry, write_catalog
-from tests.helpers.reports import make_case, make_report, run_cli, write_json
+from tests.helpers.reports import make_case, make_report, offline_case, run_cli, write_json
 from tests.helpers.realrun import one_usage_error
 from tests.helpers.shared import IMAGENET_500, TFLITE_DIR, TORCH_DIR
 
@@ -131,19 +131,9 @@ def test_compare_refuses_offline_against_single_stream(runs):
 
 
 # ------------------------------------------------------------------------------------------ constructed reports
-def _offline(case: dict, images_per_s: float) -> dict:
-    out = copy.deepcopy(case)
-    out.update(scenario="offline", latency_ms=None, vips=None, vops=None, images_per_s=images_per_s,
-               offline={"images": out["images"], "wall_s": out["images"] / images_per_s,
-                        "images_per_s": images_per_s, "sessions": 2, "batch": 1, "vips": out["top1"] * images_per_s,
-                        "vops": None})
-    out["per_image"] = {**out["per_image"], "latency_ms": []}
-    return out
-
-
 def test_compare_offline_against_offline_gates_throughput():
-    base = make_report([_offline(make_case("m-tflite-int8"), 400.0)])
-    slower = make_report([_offline(make_case("m-tflite-int8"), 300.0)])
+    base = make_report([offline_case(make_case("m-tflite-int8"), 400.0)])
+    slower = make_report([offline_case(make_case("m-tflite-int8"), 300.0)])
     limits = compare.parse_limits(["ips:-10%"])
     result = compare.compare_reports(base, slower, limits)
     delta = result.cases[0].deltas["images_per_s"]
@@ -156,7 +146,7 @@ def test_compare_offline_against_offline_gates_throughput():
 
 def test_compare_never_mixes_scenarios_and_never_passes_their_limits():
     single = make_report([make_case("m-tflite-int8"), make_case("n-tflite-int8")])
-    mixed = make_report([_offline(make_case("m-tflite-int8"), 400.0), make_case("n-tflite-int8")])
+    mixed = make_report([offline_case(make_case("m-tflite-int8"), 400.0), make_case("n-tflite-int8")])
     result = compare.compare_reports(single, mixed, compare.parse_limits(["vips:-5%"]))
     m = next(c for c in result.cases if c.case_id == "m-tflite-int8")
     assert not m.deltas and "scenario differs: BASE single-stream, NEW offline: not compared" in m.notes
@@ -165,7 +155,7 @@ def test_compare_never_mixes_scenarios_and_never_passes_their_limits():
 
 
 def test_table_of_an_offline_report():
-    report = make_report([_offline(make_case("m-tflite-int8", top1=0.5), 400.0)])
+    report = make_report([offline_case(make_case("m-tflite-int8", top1=0.5), 400.0)])
     report["cases"][0]["offline"]["batch_note"] = "m.tflite: batch 8 not possible (fixed); batch 1 used"
     report["settings"]["scenario"] = "offline"
     text = " ".join(" ".join(render_summary(report)).split())  # lines wrap to the terminal
@@ -176,7 +166,7 @@ def test_table_of_an_offline_report():
 
 @pytest.mark.slow
 def test_offline_report_files_are_readable_by_the_report_tools(tmp_path):
-    report = make_report([_offline(make_case("m-tflite-int8"), 400.0)])
+    report = make_report([offline_case(make_case("m-tflite-int8"), 400.0)])
     path = write_json(tmp_path / "o.json", report)
     proc = run_cli("compare", path, path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -186,7 +176,7 @@ def test_offline_report_files_are_readable_by_the_report_tools(tmp_path):
 def test_the_case_line_of_an_offline_case():
     from pytest_aiotbench.plugin.progress import case_summary
 
-    case = _offline(make_case("m-tflite-int8", top1=0.5), 400.0)
+    case = offline_case(make_case("m-tflite-int8", top1=0.5), 400.0)
     case["validity"] = {"valid": False, "reasons": ["load: other processes kept 1.2 of 2 cores busy"], "notes": []}
     line = case_summary(case, 1.5)
     assert line.startswith("m-tflite-int8: 200 images in ") and "offline 400 images/s (2 sessions x batch 1)" in line

@@ -5,28 +5,17 @@ without sustained runs is."""
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 
 from pytest_aiotbench.report.rank import rank_reports
 from pytest_aiotbench.report.read import ReportError
-from tests.helpers.reports import make_case, make_report, run_cli, write_json
-
-
-def _offline(case: dict, images_per_s: float) -> dict:
-    out = copy.deepcopy(case)
-    out.update(scenario="offline", latency_ms=None, vips=None, vops=None, images_per_s=images_per_s,
-               offline={"images": out["images"], "wall_s": out["images"] / images_per_s,
-                        "images_per_s": images_per_s, "sessions": 2, "batch": 1, "vips": out["top1"] * images_per_s,
-                        "vops": None})
-    out["per_image"] = {**out["per_image"], "latency_ms": []}
-    return out
+from tests.helpers.reports import make_case, make_report, offline_case, run_cli, write_json
 
 
 def _run(offline: bool, device: str) -> dict:
     cases = [make_case("m-tflite-int8", seed=len(device)), make_case("n-onnxruntime-fp32", seed=len(device))]
-    return make_report([_offline(c, 400.0) for c in cases] if offline else cases, device=device)
+    return make_report([offline_case(c, 400.0) for c in cases] if offline else cases, device=device)
 
 
 @pytest.mark.parametrize("first, second", [(True, True), (False, True), (True, False)])

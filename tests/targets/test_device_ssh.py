@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,55 +14,21 @@ import pytest
 from pytest_aiotbench.targets import TargetError, resolve_target
 
 from tests.helpers.adbdevice.jobs import RecordingTiming, host_topk, make_job, shared_model
+from tests.helpers.sshd import SshdUnavailable, free_port, start_sshd, stop_sshd
 
 pytestmark = pytest.mark.device
 
-SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if not SSHD or not shutil.which("ssh-keygen"):
-        pytest.skip("sshd not installed (apt-get install openssh-server)")
     d = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True, timeout=30)
-    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
-    port = _free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PubkeyAuthentication yes\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-        "Subsystem sftp internal-sftp\nLogLevel ERROR\n")
-    if os.geteuid() == 0:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege-separation dir (as its service does)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.skip(f"sshd did not start: {proc.stderr.read().strip()[:200]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    host_pub = (d / "host_key.pub").read_text().split()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    try:
+        proc, info = start_sshd(d)
+    except SshdUnavailable as exc:
+        pytest.skip(str(exc))
     board = d / "board"
     board.mkdir()
-    yield {"spec": f"ssh://{getpass.getuser()}@127.0.0.1:{port}", "key": str(d / "user_key"),
-           "known_hosts": str(d / "known_hosts"), "board": board}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield {**info, "board": board}
+    stop_sshd(proc)
 
 
 def ssh_target(sshd, **options):
@@ -113,7 +77,7 @@ def test_ssh_wrong_key_fails_one_line(sshd, tmp_path):
 
 def test_ssh_dead_port_fails_fast():
     start = time.monotonic()
-    target = resolve_target(f"ssh://nobody@127.0.0.1:{_free_port()}", io_timeout_s=5)
+    target = resolve_target(f"ssh://nobody@127.0.0.1:{free_port()}", io_timeout_s=5)
     with pytest.raises(TargetError, match="cannot connect"):
         target.run(make_job(shared_model(), images=1), RecordingTiming())
     assert time.monotonic() - start < 10
