@@ -538,6 +538,7 @@ class SessionHooks:
 
         state = self.state
         state.usage_error = session.exitstatus == pytest.ExitCode.USAGE_ERROR
+        state.finished = session.exitstatus != pytest.ExitCode.INTERRUPTED
         state.finalize()
         if state.is_worker or state.collect_only:
             return

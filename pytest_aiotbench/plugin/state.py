@@ -82,6 +82,7 @@ class AiotbenchState:
         self.is_worker = is_worker(self.config)  # an xdist worker: the controller reports
         self.collect_only = bool(getattr(getattr(self.config, "option", None), "collectonly", False))
         self.usage_error = False  # pytest stopped the session with a usage error (a test path not found, a bad -k)
+        self.finished = False  # the session reached its end without an interruption (set by sessionfinish)
 
     def result_id(self, case: Case, device: str) -> str:
         return f"{case.id}@{device}" if self.settings.farm else case.id
@@ -176,6 +177,8 @@ class AiotbenchState:
                 **({"cooldown": self.settings.cooldown} if self.settings.cooldown else {}),
                 **({"sustain_s": self.settings.sustain_s} if self.settings.sustain_s else {}),
             },
+            # False in every checkpoint and after Ctrl-C: the cases it never reached are not in it
+            "finished": self.finished,
             "cases": cases,
             "score": score,
         }

@@ -190,6 +190,8 @@ class Comparison:
     def case_set_problem(self, require_all: bool = False) -> str | None:
         """Why this comparison cannot stand as a verdict (exit 2), or None. A gate that compared nothing must not
         pass; with ``require_all`` the two runs must also hold the same cases."""
+        if self.new.get("finished") is False:  # the cases it never reached would just be "only in BASE"
+            return f"NEW is an unfinished run ({UNFINISHED}): a verdict on part of a run is no pass"
         if not self.cases:
             return f"no case in common ({self.left_out() or 'both runs are empty'})"
         if not self.compared:
@@ -211,6 +213,9 @@ class Comparison:
         offline = ["images_per_s"] if any("images_per_s" in c.deltas for c in self.cases) else []
         limited = [limit.metric.name for c in self.cases for limit in c.limits or self.limits]
         return list(dict.fromkeys([*shown, *offline, *limited]))
+
+
+UNFINISHED = "interrupted, or still running or killed when this checkpoint was written"
 
 
 def _id_list(ids: Sequence[str], shown: int = 10) -> str:
@@ -235,6 +240,9 @@ def compare_reports(base: dict, new: dict, limits: Sequence[Limit] = (), allow_m
     warnings = check_same_dataset(base, new, allow_mismatch)
     # Said before any latency verdict: other ISA features or CPU make latency deltas a machine comparison.
     warnings += [f"machines differ, latency deltas compare machines too: {d}" for d in machine_differences(base, new)]
+    if base.get("finished") is False:
+        warnings.append(f"BASE {base.get('origin', '')} is an unfinished run ({UNFINISHED}): it holds only the "
+                        "cases measured before it stopped".replace("  ", " "))
     base_cases, new_cases = case_map(base), case_map(new)
     compared, unmeasured = [], []
     for case_id in (i for i in base_cases if i in new_cases):

@@ -395,6 +395,23 @@ def test_require_all_passes_on_the_same_case_set(tmp_path):
     assert run_cli("compare", base, new, *FAIL_ON, "--require-all").returncode == 0
 
 
+def test_an_unfinished_new_run_is_no_pass_and_an_unfinished_base_is_said(tmp_path):
+    """A report written by a run that was interrupted (or a checkpoint of one still going or killed) says
+    ``finished: false``: as NEW the cases it never reached would only be "only in BASE" and the gate would pass."""
+    whole = make_report([make_case("a-tflite-int8", seed=1), make_case("b-tflite-int8", seed=2)])
+    part = {**make_report([make_case("a-tflite-int8", seed=1)]), "finished": False}
+    base, new = write_json(tmp_path / "base.json", whole), write_json(tmp_path / "new.json", part)
+    refused = run_cli("compare", base, new, *FAIL_ON)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "NEW is an unfinished run (interrupted" in refused.stderr and "no pass" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    said = run_cli("compare", new, base, *FAIL_ON)  # BASE unfinished: compared, with a warning
+    assert said.returncode == 0, said.stdout + said.stderr
+    assert f"WARNING: BASE {new} is an unfinished run" in said.stdout
+    assert run_cli("compare", base, write_json(tmp_path / "done.json", {**part, "finished": True}),
+                   *FAIL_ON).returncode == 0
+
+
 def test_long_difference_lists_stay_one_line():
     comparison = _compare([make_case(f"m{i}-tflite-int8", seed=i, images=20) for i in range(30)],
                           [make_case("x-tflite-int8", images=20)])
