@@ -451,6 +451,14 @@ class SessionHooks:
         self._position: dict[str, int] = {}  # node id -> its place in the session's items
         self._last_use: dict[str, int] | None = None  # crop geometry -> the place of the last item that reads it
 
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: set before the gates read the report after the loop
+    def pytest_runtestloop(self, session: pytest.Session):
+        """The run reached its end (every selected case, or pytest's own -x/--maxfail stop): its report says
+        ``finished``. Ctrl-C or a crash raises through here and leaves it false."""
+        result = yield
+        self.state.finished = True
+        return result
+
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         """After a case: the crops of geometries no later case needs are removed (issue 19: not kept)."""
         if self._last_use is None:  # once: where each item stands, and the last item each geometry serves
@@ -538,7 +546,6 @@ class SessionHooks:
 
         state = self.state
         state.usage_error = session.exitstatus == pytest.ExitCode.USAGE_ERROR
-        state.finished = session.exitstatus != pytest.ExitCode.INTERRUPTED
         state.finalize()
         if state.is_worker or state.collect_only:
             return

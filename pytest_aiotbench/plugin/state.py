@@ -82,7 +82,7 @@ class AiotbenchState:
         self.is_worker = is_worker(self.config)  # an xdist worker: the controller reports
         self.collect_only = bool(getattr(getattr(self.config, "option", None), "collectonly", False))
         self.usage_error = False  # pytest stopped the session with a usage error (a test path not found, a bad -k)
-        self.finished = False  # the session reached its end without an interruption (set by sessionfinish)
+        self.finished = False  # the test loop reached its end (plugin.SessionHooks.pytest_runtestloop)
 
     def result_id(self, case: Case, device: str) -> str:
         return f"{case.id}@{device}" if self.settings.farm else case.id
