@@ -48,7 +48,12 @@ def test_samples_only_between_timed_calls(clock, tmp_path, request):
     source = RecordingSource(build_tree(tmp_path))
     job = make_job(shared_model(), images=24, warmup=1)
     spans: list = []
-    timing = PerfCounterTiming() if clock == "perf_counter" else BenchmarkTiming(request.getfixturevalue("benchmark"))
+    if clock == "perf_counter":
+        timing = PerfCounterTiming()
+    else:
+        bench = request.getfixturevalue("benchmark")
+        bench.disabled = False  # pytest-benchmark switches itself off under xdist: this case is its timed path
+        timing = BenchmarkTiming(bench)
     timing.sampler = Sampler(source, interval_s=0.03)
     with prepared(job) as ready:
         _, latencies = timing.time_each(_slow(ready.session.infer, spans), ready.inputs, job.warmup, ready.keep)
