@@ -16,7 +16,10 @@ SUBCOMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="aiotbench", description="AIoTBench tools: model zoo, compare, rank, report")
+    parser.add_argument("--version", action="version", version=f"aiotbench (pytest-aiotbench) {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         try:

@@ -8,6 +8,7 @@ import argparse
 import pytest
 
 from pytest_aiotbench import cli
+from tests.helpers.reports import run_cli
 from pytest_aiotbench.inputs import options as declared
 from pytest_aiotbench.plugin import options as plugin_options
 
@@ -93,3 +94,13 @@ def test_a_new_twin_is_one_declaration(monkeypatch):
     assert str(refused.value) == "aiotbench rank: error: --top 9: expected an integer in [1, 5]"
     with pytest.raises(declared.CliValueError, match=r"--top '': expected an integer"):
         parser.parse_args(["--top="])
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    import pytest_aiotbench
+
+    done = run_cli("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"aiotbench (pytest-aiotbench) {pytest_aiotbench.__version__}"
+    assert pytest_aiotbench.__version__ == version("pytest-aiotbench")
