@@ -59,8 +59,13 @@ class Entry:
         return score_of(self.cases)
 
     @property
+    def unfinished(self) -> bool:
+        """The run stopped before its end (Ctrl-C, killed): its sum lacks the cases it never reached."""
+        return self.report.get("finished") is False
+
+    @property
     def partial(self) -> bool:
-        return self.score["partial"] or bool(self.report["score"].get("partial"))
+        return self.score["partial"] or bool(self.report["score"].get("partial")) or self.unfinished
 
     @property
     def missing(self) -> list[str]:
@@ -143,6 +148,7 @@ def format_ranking(ranking: Ranking) -> str:
         missing = entry.missing
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         flag = (f"PARTIAL (no result: {shown})" if missing else "PARTIAL") if entry.partial else ""
+        flag = f"UNFINISHED run, {flag}" if entry.unfinished else flag
         rows.append([str(place), entry.label, _fmt(score["vips"]), _fmt(score["vops"]),
                      f"{measured}/{score['cases']}", flag, _name(entry.report)])
     how = ", sustained speed: last time window's median latency" if ranking.speed == "sustained" else ""

@@ -66,6 +66,15 @@ def test_partial_run_is_flagged(tmp_path):
     assert "2/3" in jetson and "PARTIAL (no result: mnv2-onnx-fp32)" in jetson
 
 
+def test_an_unfinished_run_is_flagged(tmp_path):
+    """A checkpoint of a run still going, or the report of an interrupted one (``finished: false``)."""
+    unfinished = {**_device("jetson", 0.5), "finished": False}
+    result = run_cli("rank", *_files(tmp_path, _device("pixel7", 1.0), unfinished))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if re.match(r"\d+ ", line)}
+    assert "UNFINISHED run, PARTIAL" in rows["jetson"] and "UNFINISHED" not in rows["pixel7"]
+
+
 def test_different_case_sets_are_refused_with_exit_2(tmp_path):
     fewer = make_report([make_case(CASES[0])], device="phone")
     files = _files(tmp_path, _device("pixel7", 1.0), fewer)
