@@ -3,6 +3,8 @@ figure cannot be read (null and a reason, never 0), and the check of a device's 
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -12,8 +14,11 @@ MB = 1_000_000
 
 
 def _touch(megabytes: int) -> np.ndarray:
-    """``megabytes`` of resident memory (np.ones writes every page; zeros could stay unmapped)."""
-    return np.ones(megabytes * MB, dtype=np.uint8)
+    """``megabytes`` of newly resident memory: a mapping of its own, every page written. (np.ones may be served
+    from heap an earlier test freed but the allocator kept resident: RSS would not move.) Unmapped when freed."""
+    block = np.frombuffer(mmap.mmap(-1, megabytes * MB), dtype=np.uint8)
+    block.fill(1)
+    return block
 
 
 def test_status_is_this_process_resident_size():
