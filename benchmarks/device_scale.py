@@ -76,25 +76,6 @@ class SpaceSampler(threading.Thread):
             time.sleep(0.02)
 
 
-def run_session(work: Path, case: str, data: Path, cache: Path, extra: list[str], env: dict, tag: str
-                ) -> tuple[dict, dict]:
-    """One ``pytest --aiotbench`` child over the case; (child's wall and peak RSS, the case's report entry)."""
-    run_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"run-{tag}-"))
-    catalog = scale.write_catalog(run_dir / "catalog.toml", [{**scale.CASES[case], "min_top1": 0.0}])
-    report, out = run_dir / "report.json", run_dir / "child.json"
-    args = ["--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider", "-q", f"--aiotbench-catalog={catalog}",
-            f"--aiotbench-dataset={data}", f"--aiotbench-json={report}", f"--aiotbench-cache={cache}", *extra]
-    proc = subprocess.run([sys.executable, "-c", scale.CHILD, str(out), *args], cwd=run_dir, env=env,
-                          capture_output=True, text=True)
-    child = json.loads(out.read_text()) if out.exists() else {"code": proc.returncode}
-    if child["code"] != 0:
-        raise SystemExit(f"device_scale: {tag} on {data.name} failed (exit {child['code']}):\n"
-                         f"{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    case = json.loads(report.read_text())["cases"][0]
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return child, case
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board-dir", type=Path, required=True, help="the board's job folder (a 1 GB filesystem)")
@@ -144,12 +125,12 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         for n in sizes:
             data = scale.subset(pool, work / f"n{n}", n)
-            host_child, host_case = run_session(work, args.case, data, cache, [], env, "host")
+            host_child, host_case = scale.run_session(work, args.case, data, cache, env, tag="host")
             log.unlink(missing_ok=True)
             sampler = SpaceSampler(board)
             sampler.start()
             try:
-                dev_child, dev_case = run_session(work, args.case, data, cache, device, env, "device")
+                dev_child, dev_case = scale.run_session(work, args.case, data, cache, env, tuple(device), "device")
             finally:
                 sampler.stop.set()
                 sampler.join()

@@ -16,7 +16,6 @@ harness wall ÷ Σ timed inference, top-1.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -71,20 +70,27 @@ def subset(pool: Path, root: Path, n: int) -> Path:
     return root
 
 
-def run_case(work: Path, name: str, data: Path, cache: Path, env: dict) -> dict:
-    run_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"run-{name}-"))
+def run_session(work: Path, name: str, data: Path, cache: Path, env: dict, extra: tuple[str, ...] = (),
+                tag: str = "") -> tuple[dict, dict]:
+    """One ``pytest --aiotbench`` child over the case: (its exit code, wall and peak RSS; the case's report entry)."""
+    run_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"run-{tag or name}-"))
     catalog = write_catalog(run_dir / "catalog.toml", [{**CASES[name], "min_top1": 0.0}])
     report, out = run_dir / "report.json", run_dir / "child.json"
     args = ["--aiotbench", "--aiotbench-no-builtin", "-p", "no:cacheprovider", "-q", f"--aiotbench-catalog={catalog}",
-            f"--aiotbench-dataset={data}", f"--aiotbench-json={report}", f"--aiotbench-cache={cache}"]
+            f"--aiotbench-dataset={data}", f"--aiotbench-json={report}", f"--aiotbench-cache={cache}", *extra]
     proc = subprocess.run([sys.executable, "-c", CHILD, str(out), *args], cwd=run_dir, env=env,
                           capture_output=True, text=True)
     child = json.loads(out.read_text()) if out.exists() else {"code": proc.returncode}
     if child["code"] != 0:
-        raise SystemExit(f"scale: {name} on {data.name} failed (exit {child['code']}):\n{proc.stdout[-2000:]}"
-                         f"{proc.stderr[-2000:]}")
+        raise SystemExit(f"{Path(sys.argv[0]).stem}: {tag or name} on {data.name} failed (exit {child['code']}):\n"
+                         f"{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
     case = json.loads(report.read_text())["cases"][0]
     shutil.rmtree(run_dir, ignore_errors=True)
+    return child, case
+
+
+def run_case(work: Path, name: str, data: Path, cache: Path, env: dict) -> dict:
+    child, case = run_session(work, name, data, cache, env)
     timed_s = sum(case["per_image"]["latency_ms"]) / 1e3
     return {"images": case["images"], "maxrss_mb": child["maxrss_mb"], "wall_s": child["wall_s"],
             "timed_s": timed_s, "top1": case["top1"]}
